@@ -1,0 +1,3 @@
+pub mod catalogue;
+pub mod model;
+pub mod source;

@@ -1,0 +1,127 @@
+//! EUI-64 device identifiers, stored as `u64`.
+//!
+//! Accepted spellings: `00-DB-12-34-56-78-90-A0` (hyphens), `00:DB:...` (colons), and the
+//! 16-digit form `00DB1234567890A0`, in any case. Displayed upper-case with hyphens, the
+//! form DUIS uses.
+
+use std::fmt;
+
+/// An EUI-64 device id. The value is the 8 bytes read big-endian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(pub u64);
+
+#[inline]
+fn hex_val(b: u8) -> Option<u64> {
+    match b {
+        b'0'..=b'9' => Some((b - b'0') as u64),
+        b'a'..=b'f' => Some((b - b'a' + 10) as u64),
+        b'A'..=b'F' => Some((b - b'A' + 10) as u64),
+        _ => None,
+    }
+}
+
+impl DeviceId {
+    /// Parses an EUI-64 from bytes, trimming surrounding ASCII whitespace.
+    #[inline]
+    pub fn parse(s: &[u8]) -> Option<DeviceId> {
+        let s = s.trim_ascii();
+        match s.len() {
+            16 => {
+                let mut v = 0u64;
+                for &b in s {
+                    v = (v << 4) | hex_val(b)?;
+                }
+                Some(DeviceId(v))
+            }
+            23 => {
+                let sep = s[2];
+                if sep != b'-' && sep != b':' {
+                    return None;
+                }
+                let mut v = 0u64;
+                for i in 0..8 {
+                    let p = i * 3;
+                    if i > 0 && s[p - 1] != sep {
+                        return None;
+                    }
+                    v = (v << 8) | (hex_val(s[p])? << 4) | hex_val(s[p + 1])?;
+                }
+                Some(DeviceId(v))
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes the canonical form (`00-DB-12-34-56-78-90-A0`) into a fixed buffer.
+    pub fn to_bytes(self) -> [u8; 23] {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = [b'-'; 23];
+        for i in 0..8 {
+            let byte = (self.0 >> (56 - 8 * i)) as u8;
+            out[i * 3] = HEX[(byte >> 4) as usize];
+            out[i * 3 + 1] = HEX[(byte & 15) as usize];
+        }
+        out
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.to_bytes();
+        f.write_str(std::str::from_utf8(&b).expect("ascii"))
+    }
+}
+
+impl std::str::FromStr for DeviceId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeviceId::parse(s.as_bytes()).ok_or_else(|| format!("`{s}` is not an EUI-64 device id"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_all_spellings() {
+        let want = Some(DeviceId(0x00DB_1234_5678_90A0));
+        assert_eq!(DeviceId::parse(b"00-DB-12-34-56-78-90-A0"), want);
+        assert_eq!(DeviceId::parse(b"00-db-12-34-56-78-90-a0"), want);
+        assert_eq!(DeviceId::parse(b"00DB1234567890A0"), want);
+        assert_eq!(DeviceId::parse(b"00:DB:12:34:56:78:90:A0"), want);
+        assert_eq!(DeviceId::parse(b" 00db1234567890a0\r"), want);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            &b""[..],
+            b"00-DB-12-34-56-78-90",
+            b"00-DB-12-34-56-78-90-AG",
+            b"00-DB-12:34-56-78-90-A0",
+            b"00DB1234567890A",
+            b"00DB1234567890A00",
+            b"0x00DB1234567890A",
+        ] {
+            assert_eq!(DeviceId::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn display_round_trips(v: u64) {
+            let id = DeviceId(v);
+            let s = id.to_string();
+            prop_assert_eq!(DeviceId::parse(s.as_bytes()), Some(id));
+            prop_assert_eq!(DeviceId::parse(s.to_lowercase().as_bytes()), Some(id));
+            prop_assert_eq!(DeviceId::parse(s.replace('-', "").as_bytes()), Some(id));
+        }
+
+        #[test]
+        fn never_panics(s in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = DeviceId::parse(&s);
+        }
+    }
+}

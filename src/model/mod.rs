@@ -1,0 +1,13 @@
+//! The domain nouns: device ids, alert codes, regions, device types, generations, time, events.
+
+mod attrs;
+mod code;
+mod device_id;
+mod event;
+pub mod time;
+
+pub use attrs::{DeviceType, Generation, Region};
+pub use code::AlertCode;
+pub use device_id::DeviceId;
+pub use event::{Event, MessageKind, RecordAttrs, hash_bytes};
+pub use time::{Day, Millis};

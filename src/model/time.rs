@@ -1,0 +1,238 @@
+//! UTC timestamps as milliseconds since the Unix epoch, and calendar days.
+//!
+//! Parsing is hand-written on bytes (no allocation, no time-zone database): inputs are ISO 8601
+//! date-times as DUIS and exports write them, `2024-03-01T12:00:00Z`, with `Z`, a `+hh:mm`/`-hhmm`
+//! offset or none (taken as UTC), a `T` or a space between date and time, and any number of
+//! fractional digits (kept to the millisecond). A bare date means midnight UTC.
+
+/// Milliseconds since 1970-01-01T00:00:00Z.
+pub type Millis = i64;
+
+/// Days since 1970-01-01 (UTC). 2024-01-01 is 19723.
+pub type Day = i32;
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// Days since the epoch of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i32, m: u32, d: u32) -> Day {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = (y - era * 400) as u32;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe as i32 - 719_468
+}
+
+/// The (year, month, day) of a day number.
+pub fn civil_from_days(z: Day) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = (z - era * 146_097) as u32;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe as i32 + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The day a timestamp falls on, in UTC.
+#[inline]
+pub fn day_of(ms: Millis) -> Day {
+    ms.div_euclid(MS_PER_DAY) as Day
+}
+
+/// Midnight UTC at the start of a day.
+pub fn day_start(day: Day) -> Millis {
+    day as i64 * MS_PER_DAY
+}
+
+/// Day of the week, 0 = Monday .. 6 = Sunday.
+pub fn weekday(day: Day) -> u32 {
+    // 1970-01-01 was a Thursday (3).
+    (day + 3).rem_euclid(7) as u32
+}
+
+#[inline]
+fn digits(s: &[u8], at: usize, n: usize) -> Option<u32> {
+    let part = s.get(at..at + n)?;
+    let mut v = 0u32;
+    for &b in part {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (b - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// Parses `YYYY-MM-DD` into a day number.
+pub fn parse_date(s: &[u8]) -> Option<Day> {
+    let s = s.trim_ascii();
+    if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(s, 0, 4)?, digits(s, 5, 2)?, digits(s, 8, 2)?);
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y as i32, m) {
+        return None;
+    }
+    // DUIS writes xs:date values with a zone (`2025-12-28Z`); the zone of a date is ignored.
+    match &s[10..] {
+        b"" | b"Z" => {}
+        rest if rest.len() == 6 && (rest[0] == b'+' || rest[0] == b'-') => {}
+        _ => return None,
+    }
+    Some(days_from_civil(y as i32, m, d))
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Parses an ISO 8601 date-time into UTC milliseconds. See the module docs for what is accepted.
+#[inline]
+pub fn parse_timestamp(s: &[u8]) -> Option<Millis> {
+    let s = s.trim_ascii();
+    if s.len() == 10 {
+        return parse_date(s).map(day_start);
+    }
+    if s.len() < 19 || s[4] != b'-' || s[7] != b'-' || s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    if s[10] != b'T' && s[10] != b' ' && s[10] != b't' {
+        return None;
+    }
+    let (y, mo, d) = (digits(s, 0, 4)?, digits(s, 5, 2)?, digits(s, 8, 2)?);
+    let (h, mi, sec) = (digits(s, 11, 2)?, digits(s, 14, 2)?, digits(s, 17, 2)?);
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i32, mo) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0u32;
+    if s.get(i) == Some(&b'.') || s.get(i) == Some(&b',') {
+        i += 1;
+        let start = i;
+        let mut scale = 100;
+        while i < s.len() && s[i].is_ascii_digit() {
+            ms += (s[i] - b'0') as u32 * scale;
+            scale /= 10;
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    let offset_min: i64 = match &s[i..] {
+        b"" | b"Z" | b"z" => 0,
+        rest if rest[0] == b'+' || rest[0] == b'-' => {
+            let sign = if rest[0] == b'-' { -1 } else { 1 };
+            let (oh, om) = match rest.len() {
+                6 if rest[3] == b':' => (digits(rest, 1, 2)?, digits(rest, 4, 2)?),
+                5 => (digits(rest, 1, 2)?, digits(rest, 3, 2)?),
+                3 => (digits(rest, 1, 2)?, 0),
+                _ => return None,
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh as i64 * 60 + om as i64)
+        }
+        _ => return None,
+    };
+    let day = days_from_civil(y as i32, mo, d) as i64;
+    let secs = day * 86_400 + h as i64 * 3600 + mi as i64 * 60 + sec as i64 - offset_min * 60;
+    Some(secs * 1000 + ms as i64)
+}
+
+/// `YYYY-MM-DD` of a day.
+pub fn format_day(day: Day) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a timestamp.
+pub fn format_timestamp(ms: Millis) -> String {
+    let day = day_of(ms);
+    let rem = ms - day_start(day);
+    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    format!("{}T{h:02}:{mi:02}:{s:02}.{milli:03}Z", format_day(day))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_values() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2024, 1, 1), 19723);
+        assert_eq!(parse_timestamp(b"2024-01-01T00:00:00Z"), Some(19723 * MS_PER_DAY));
+        assert_eq!(parse_timestamp(b"2022-08-17T15:45:42.790Z"), Some(1_660_751_142_790));
+        // 2 fractional digits as in the DUIS request templates, 6 as in some exports.
+        assert_eq!(parse_timestamp(b"2030-01-15T09:00:00.00Z"), parse_timestamp(b"2030-01-15T09:00:00Z"));
+        assert_eq!(parse_timestamp(b"2024-01-01T00:00:00.123456Z"), Some(19723 * MS_PER_DAY + 123));
+        // Offsets move the instant; a timestamp near midnight changes day.
+        assert_eq!(parse_timestamp(b"2024-01-01T00:30:00+01:00"), parse_timestamp(b"2023-12-31T23:30:00Z"));
+        assert_eq!(parse_timestamp(b"2024-01-01T00:30:00-0130"), parse_timestamp(b"2024-01-01T02:00:00Z"));
+        assert_eq!(parse_timestamp(b"2024-01-01 12:00:00"), parse_timestamp(b"2024-01-01T12:00:00Z"));
+        assert_eq!(parse_timestamp(b"2024-02-29"), Some(days_from_civil(2024, 2, 29) as i64 * MS_PER_DAY));
+        assert_eq!(parse_date(b"2025-12-28Z"), Some(days_from_civil(2025, 12, 28)));
+        assert_eq!(weekday(days_from_civil(2024, 1, 1)), 0, "2024-01-01 was a Monday");
+    }
+
+    #[test]
+    fn rejects_invalid() {
+        for bad in [
+            &b""[..],
+            b"2024-13-01T00:00:00Z",
+            b"2023-02-29T00:00:00Z",
+            b"2024-01-01T24:00:00Z",
+            b"2024-01-01T00:00:00.Z",
+            b"2024-01-01T00:00:00+25:00",
+            b"2024-01-01X00:00:00Z",
+            b"2024/01/01T00:00:00Z",
+            b"2024-01-01T00:00:00Zjunk",
+            b"yesterday",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn civil_round_trip(day in -200_000i32..200_000) {
+            let (y, m, d) = civil_from_days(day);
+            prop_assert_eq!(days_from_civil(y, m, d), day);
+        }
+
+        #[test]
+        fn format_parse_round_trip(ms in 0i64..8_000_000_000_000) {
+            let s = format_timestamp(ms);
+            prop_assert_eq!(parse_timestamp(s.as_bytes()), Some(ms));
+        }
+
+        #[test]
+        fn offsets_agree(ms in 0i64..4_000_000_000_000, off_min in -1439i64..=1439i64) {
+            // The same instant written in local time with an offset parses to the same value.
+            let local = ms - ms % 1000 + off_min * 60_000;
+            let base = format_timestamp(local);
+            let sign = if off_min < 0 { '-' } else { '+' };
+            let a = off_min.abs();
+            let s = format!("{}{}{:02}:{:02}", &base[..base.len() - 1], sign, a / 60, a % 60);
+            prop_assert_eq!(parse_timestamp(s.as_bytes()), Some(ms - ms % 1000));
+        }
+
+        #[test]
+        fn never_panics(s in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse_timestamp(&s);
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Cutting a byte stream into chunks that end on record boundaries.
+//!
+//! A chunk is a few MiB: big enough that per-chunk overhead vanishes, small enough that two
+//! workers share one large file. Lines are the records of CSV and JSON lines; DUIS XML
+//! documents end at the close of their root element or before the next `<?xml` declaration.
+//! A record longer than the limit is not buffered without end: its head goes to a worker as an
+//! oversized chunk (a reject) and the rest is skipped up to the next boundary.
+
+use memchr::memmem;
+use std::io::{self, Read};
+
+/// Where a record may end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    Line,
+    XmlDocument,
+}
+
+/// Root elements that end a DUIS document.
+const ROOTS: &[&[u8]] = &[b"Response", b"Request", b"S1SPAlert"];
+
+impl Boundary {
+    /// The offset just after the last complete record in `buf`, if any.
+    pub fn last_cut(self, buf: &[u8]) -> Option<usize> {
+        match self {
+            Boundary::Line => memchr::memrchr(b'\n', buf).map(|i| i + 1),
+            Boundary::XmlDocument => {
+                let decl = memmem::rfind(buf, b"<?xml").filter(|&i| i > 0);
+                let end = last_root_end(buf);
+                decl.max(end)
+            }
+        }
+    }
+
+    /// The offset where the next record starts after skipping an oversized one.
+    fn next_start(self, buf: &[u8]) -> Option<usize> {
+        match self {
+            Boundary::Line => memchr::memchr(b'\n', buf).map(|i| i + 1),
+            Boundary::XmlDocument => memmem::find(buf, b"<?xml").filter(|&i| i > 0),
+        }
+    }
+}
+
+/// The offset after the last `</x:Response>` (or another root end tag) in `buf`.
+fn last_root_end(buf: &[u8]) -> Option<usize> {
+    for i in memmem::rfind_iter(buf, b"</") {
+        let rest = &buf[i + 2..];
+        let Some(gt) = memchr::memchr(b'>', &rest[..rest.len().min(64)]) else { continue };
+        let name = rest[..gt].trim_ascii_end();
+        let local = match memchr::memrchr(b':', name) {
+            Some(c) => &name[c + 1..],
+            None => name,
+        };
+        if ROOTS.contains(&local) {
+            return Some(i + 2 + gt + 1);
+        }
+    }
+    None
+}
+
+/// A piece of one source, ending on a record boundary.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Index of the source in the run's list of inputs.
+    pub source: usize,
+    pub data: Vec<u8>,
+    /// 1-based line number of the first byte of `data`.
+    pub first_line: u64,
+    /// Byte offset of `data` in the decompressed stream.
+    pub offset: u64,
+    /// `data` is the head of a record longer than the limit, which was skipped.
+    pub oversized: bool,
+}
+
+/// Reads a stream and hands out chunks. Buffers are passed in so they can be reused.
+pub struct Chunker<R> {
+    reader: R,
+    boundary: Boundary,
+    source: usize,
+    carry: Vec<u8>,
+    line: u64,
+    offset: u64,
+    eof: bool,
+    target: usize,
+    max_record: usize,
+}
+
+/// Bytes of an oversized record kept for the quarantine file.
+pub const OVERSIZED_HEAD: usize = 512;
+
+impl<R: Read> Chunker<R> {
+    /// `line` and `offset` are where the stream starts (after a CSV header, say).
+    pub fn new(reader: R, boundary: Boundary, source: usize, line: u64, offset: u64) -> Self {
+        Chunker {
+            reader,
+            boundary,
+            source,
+            carry: Vec::new(),
+            line,
+            offset,
+            eof: false,
+            target: 4 << 20,
+            max_record: 64 << 20,
+        }
+    }
+
+    /// Sets the chunk size and the longest record accepted (tests use tiny values).
+    pub fn with_sizes(mut self, target: usize, max_record: usize) -> Self {
+        self.target = target.max(1);
+        self.max_record = max_record.max(self.target);
+        self
+    }
+
+    fn fill(&mut self, buf: &mut Vec<u8>, upto: usize) -> io::Result<()> {
+        while buf.len() < upto && !self.eof {
+            let start = buf.len();
+            buf.resize(upto, 0);
+            let n = loop {
+                match self.reader.read(&mut buf[start..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        buf.truncate(start);
+                        return Err(e);
+                    }
+                }
+            };
+            buf.truncate(start + n);
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next chunk, reusing `buf`'s allocation; `None` at end of stream.
+    pub fn next_chunk(&mut self, mut buf: Vec<u8>) -> io::Result<Option<Chunk>> {
+        buf.clear();
+        buf.append(&mut self.carry);
+        let mut want = self.target;
+        loop {
+            self.fill(&mut buf, want)?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let cut = if self.eof { Some(buf.len()) } else { self.boundary.last_cut(&buf) };
+            if let Some(cut) = cut.filter(|&c| c > 0) {
+                self.carry.extend_from_slice(&buf[cut..]);
+                buf.truncate(cut);
+                return Ok(Some(self.emit(buf, false)));
+            }
+            if buf.len() >= self.max_record {
+                return self.oversized(buf).map(Some);
+            }
+            want = buf.len() * 2;
+        }
+    }
+
+    fn emit(&mut self, data: Vec<u8>, oversized: bool) -> Chunk {
+        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        let chunk = Chunk { source: self.source, data, first_line: self.line, offset: self.offset, oversized };
+        self.line += lines;
+        self.offset += chunk.data.len() as u64;
+        chunk
+    }
+
+    /// Keeps the head of an oversized record and skips the rest of it.
+    fn oversized(&mut self, mut buf: Vec<u8>) -> io::Result<Chunk> {
+        let start_line = self.line;
+        let start_offset = self.offset;
+        let mut skipped = 0u64;
+        let mut newlines = 0u64;
+        let head = buf[..OVERSIZED_HEAD].to_vec();
+        loop {
+            // Search from 1 so an XML document start at 0 (the oversized one) is not found again.
+            if let Some(next) = self.boundary.next_start(&buf[1..]).map(|i| i + 1) {
+                newlines += memchr::memchr_iter(b'\n', &buf[..next]).count() as u64;
+                skipped += next as u64;
+                self.carry.extend_from_slice(&buf[next..]);
+                break;
+            }
+            newlines += memchr::memchr_iter(b'\n', &buf).count() as u64;
+            skipped += buf.len() as u64;
+            buf.clear();
+            self.fill(&mut buf, self.target)?;
+            if buf.is_empty() {
+                break;
+            }
+        }
+        self.line += newlines;
+        self.offset += skipped;
+        Ok(Chunk { source: self.source, data: head, first_line: start_line, offset: start_offset, oversized: true })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(data: &[u8], boundary: Boundary, target: usize, max: usize) -> Vec<Chunk> {
+        let mut c = Chunker::new(data, boundary, 0, 1, 0).with_sizes(target, max);
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk(Vec::new()).unwrap() {
+            out.push(ch);
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_never_split() {
+        let data: Vec<u8> = (0..1000).flat_map(|i| format!("row {i},x\n").into_bytes()).collect();
+        let cs = chunks(&data, Boundary::Line, 100, 1000);
+        assert!(cs.len() > 10);
+        let joined: Vec<u8> = cs.iter().flat_map(|c| c.data.clone()).collect();
+        assert_eq!(joined, data);
+        for c in &cs {
+            assert!(c.data.ends_with(b"\n"));
+            let first = std::str::from_utf8(&c.data).unwrap().lines().next().unwrap();
+            assert_eq!(first, format!("row {},x", c.first_line - 1), "first_line is exact");
+        }
+    }
+
+    #[test]
+    fn last_line_without_newline_is_kept() {
+        let cs = chunks(b"a\nb\nc", Boundary::Line, 2, 100);
+        let joined: Vec<u8> = cs.iter().flat_map(|c| c.data.clone()).collect();
+        assert_eq!(joined, b"a\nb\nc");
+    }
+
+    #[test]
+    fn oversized_line_is_cut_and_skipped() {
+        let mut data = b"ok 1\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 5000));
+        data.extend(b"\nok 3\n");
+        let cs = chunks(&data, Boundary::Line, 64, 1024);
+        let over: Vec<_> = cs.iter().filter(|c| c.oversized).collect();
+        assert_eq!(over.len(), 1);
+        assert_eq!(over[0].first_line, 2);
+        assert_eq!(over[0].data.len(), OVERSIZED_HEAD);
+        let rest: Vec<u8> = cs.iter().filter(|c| !c.oversized).flat_map(|c| c.data.clone()).collect();
+        assert_eq!(rest, b"ok 1\nok 3\n");
+        let last = cs.last().unwrap();
+        assert_eq!(last.first_line, 3);
+    }
+
+    #[test]
+    fn xml_documents_are_never_split() {
+        let doc = |i: usize| format!("<?xml version=\"1.0\"?>\n<sr:Response a=\"{i}\"><sr:Body/></sr:Response>\n");
+        let data: String = (0..200).map(doc).collect();
+        let cs = chunks(data.as_bytes(), Boundary::XmlDocument, 150, 10_000);
+        assert!(cs.len() > 5);
+        for c in &cs {
+            let s = std::str::from_utf8(&c.data).unwrap();
+            assert!(s.starts_with("<?xml"), "{s}");
+            assert_eq!(s.matches("<?xml").count(), s.matches("</sr:Response>").count());
+        }
+        // Without declarations the root end tag is the boundary; `SMETS1Response` is not a root.
+        let data: String = (0..50).map(|i| format!("<Response><SMETS1Response>{i}</SMETS1Response></Response>")).collect();
+        let cs = chunks(data.as_bytes(), Boundary::XmlDocument, 100, 10_000);
+        for c in &cs {
+            assert!(c.data.ends_with(b"</Response>"));
+        }
+    }
+}

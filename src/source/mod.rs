@@ -1,0 +1,12 @@
+//! Sources: files, directories (walked recursively) and stdin, decompressed and cut into chunks.
+//!
+//! Compression (gzip, including multi-member files, and zstd) and format (DUIS XML, JSON lines,
+//! CSV) are sniffed from the first bytes, never trusted from the file name. A reader thread cuts
+//! each source into chunks that end on a record boundary, so workers can decode chunks in
+//! parallel; each chunk knows its first line and byte offset, so rejects name their position.
+
+mod chunk;
+mod open;
+
+pub use chunk::{Boundary, Chunk, Chunker};
+pub use open::{Format, Input, Opened, expand_inputs, open_input, sniff_format};

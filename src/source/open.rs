@@ -1,0 +1,132 @@
+//! Opening inputs: directory walking, decompression and format sniffing.
+
+use anyhow::{Context, Result, bail};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One input: a file or standard input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    File(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    /// The name used in messages and in the quarantine file.
+    pub fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Stdin => "<stdin>".to_string(),
+        }
+    }
+}
+
+/// Turns command-line arguments into inputs: `-` is stdin, directories are walked recursively
+/// (files in name order, hidden files skipped), and a missing path is an error.
+pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<Input>> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.as_os_str() == "-" {
+            out.push(Input::Stdin);
+        } else if a.is_dir() {
+            walk(a, &mut out).with_context(|| format!("{}: cannot read directory", a.display()))?;
+        } else if a.exists() {
+            out.push(Input::File(a.clone()));
+        } else {
+            bail!("{}: no such file or directory", a.display());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(Input::File(p));
+        }
+    }
+    Ok(())
+}
+
+/// The record formats fleetwatch decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    DuisXml,
+    JsonLines,
+    Csv,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::DuisXml => "DUIS XML",
+            Format::JsonLines => "JSON lines",
+            Format::Csv => "CSV",
+        }
+    }
+}
+
+/// Decides the format from the first bytes of the (decompressed) stream, after any BOM and
+/// whitespace: `<` is XML, `{` is JSON lines, anything else is CSV with a header.
+pub fn sniff_format(head: &[u8]) -> Format {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Format::DuisXml,
+        Some(b'{') => Format::JsonLines,
+        _ => Format::Csv,
+    }
+}
+
+/// An opened input: a decompressed byte stream and what it was.
+pub struct Opened {
+    pub reader: Box<dyn BufRead + Send>,
+    pub compression: &'static str,
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// Opens an input and wraps it in the decompressor its magic bytes call for.
+pub fn open_input(input: &Input) -> Result<Opened> {
+    let raw: Box<dyn Read + Send> = match input {
+        Input::File(p) => Box::new(File::open(p).with_context(|| format!("{}: cannot open", p.display()))?),
+        Input::Stdin => Box::new(io::stdin()),
+    };
+    decompress(raw).with_context(|| format!("{}: cannot read", input.name()))
+}
+
+/// Sniffs gzip/zstd magic and returns a buffered, decompressed stream.
+pub fn decompress(mut raw: Box<dyn Read + Send>) -> io::Result<Opened> {
+    // Read the magic bytes by hand (a pipe may deliver them one at a time), then put them back.
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        match raw.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let head = &head[..n];
+    let buf = BufReader::with_capacity(1 << 20, io::Cursor::new(head.to_vec()).chain(raw));
+    if head.starts_with(GZIP_MAGIC) {
+        // MultiGzDecoder: concatenated gzip members (as `cat a.gz b.gz` makes) are one stream.
+        let dec = flate2::bufread::MultiGzDecoder::new(buf);
+        return Ok(Opened { reader: Box::new(BufReader::with_capacity(1 << 20, dec)), compression: "gzip" });
+    }
+    if head.starts_with(ZSTD_MAGIC) {
+        let dec = zstd::stream::read::Decoder::with_buffer(buf)?;
+        return Ok(Opened { reader: Box::new(BufReader::with_capacity(1 << 20, dec)), compression: "zstd" });
+    }
+    Ok(Opened { reader: Box::new(buf), compression: "none" })
+}
