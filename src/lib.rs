@@ -1,3 +1,10 @@
 pub mod catalogue;
 pub mod model;
 pub mod source;
+pub mod decode;
+pub mod inventory;
+pub mod pipeline;
+pub mod analyze;
+pub mod render;
+pub mod scan;
+pub mod cmd;

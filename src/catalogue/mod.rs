@@ -117,3 +117,36 @@ mod tests {
         assert!(search("firmware").len() >= 8);
     }
 }
+
+/// Category names, indexed by `category_id`: the catalogue's, then `dcc`, then `unknown`.
+pub fn category_names() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut v: Vec<String> = entries().iter().map(|e| e.category.clone()).filter(|c| !c.is_empty()).collect();
+        v.sort();
+        v.dedup();
+        v.push("dcc".into());
+        v.push(UNKNOWN_CATEGORY.into());
+        v
+    })
+}
+
+/// A small integer for a code's category (an index into `category_names`), from a table built
+/// once, so grouping by category costs one array read per record.
+#[inline]
+pub fn category_id(code: AlertCode) -> u8 {
+    static TABLE: OnceLock<Vec<u8>> = OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let names = category_names();
+        let unknown = (names.len() - 1) as u8;
+        let mut t = vec![unknown; 1 << 16];
+        for e in entries().iter().filter(|e| e.code.is_device()) {
+            t[e.code.0 as usize] = names.iter().position(|n| *n == e.category).unwrap_or(unknown as usize) as u8;
+        }
+        t
+    });
+    match code.device_code() {
+        Some(c) => t[c as usize],
+        None => (category_names().len() - 2) as u8,
+    }
+}

@@ -1,0 +1,453 @@
+//! Alert counts and rates per group: the fold behind `fleetwatch alerts`.
+//!
+//! Each worker folds events into its own map from a packed group key to counters; the maps
+//! merge at the end. A group is any combination of day, region, device type, generation,
+//! code (or category), model and firmware. Device attributes come from the inventory; devices
+//! it lacks are kept under `Unknown` (or the attributes the record carries) and counted.
+
+use super::distinct::Distinct;
+use super::totals::{Reject, Totals};
+use crate::catalogue;
+use crate::decode::Sink;
+use crate::inventory::{DenomDims, DenomKey, Denominators, DeviceInfo, Inventory};
+use crate::model::time::day_of;
+use crate::model::{AlertCode, Day, DeviceType, Event, Generation, Region};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// A dimension to group by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dim {
+    Day,
+    Region,
+    DeviceType,
+    Generation,
+    Code,
+    Category,
+    Model,
+    Firmware,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 8] =
+        [Dim::Day, Dim::Region, Dim::DeviceType, Dim::Generation, Dim::Code, Dim::Category, Dim::Model, Dim::Firmware];
+
+    /// Column name in CSV/JSON output.
+    pub fn column(self) -> &'static str {
+        match self {
+            Dim::Day => "day",
+            Dim::Region => "region",
+            Dim::DeviceType => "device_type",
+            Dim::Generation => "generation",
+            Dim::Code => "alert_code",
+            Dim::Category => "category",
+            Dim::Model => "model",
+            Dim::Firmware => "firmware_version",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Dim, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "day" | "date" => Dim::Day,
+            "region" | "csp" | "csp_region" => Dim::Region,
+            "type" | "device_type" | "devicetype" => Dim::DeviceType,
+            "gen" | "generation" | "smets" => Dim::Generation,
+            "code" | "alert_code" => Dim::Code,
+            "category" | "cat" => Dim::Category,
+            "model" => Dim::Model,
+            "firmware" | "fw" | "firmware_version" => Dim::Firmware,
+            other => {
+                return Err(format!(
+                    "`{other}` is not a dimension; use any of: day, region, type, gen, code, category, model, firmware"
+                ));
+            }
+        })
+    }
+
+    pub fn parse_list(s: &str) -> Result<Vec<Dim>, String> {
+        let mut out: Vec<Dim> = Vec::new();
+        for p in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let d = Dim::parse(p)?;
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Which codes a query keeps: explicit codes and/or whole categories.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CodeFilter {
+    pub codes: Vec<AlertCode>,
+    pub categories: Vec<u8>,
+}
+
+impl CodeFilter {
+    pub fn parse(s: &str) -> Result<CodeFilter, String> {
+        let mut f = CodeFilter::default();
+        for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if let Some(c) = AlertCode::parse(p.as_bytes()) {
+                f.codes.push(c);
+            } else if let Some(i) = catalogue::category_names().iter().position(|n| n.eq_ignore_ascii_case(p)) {
+                f.categories.push(i as u8);
+            } else {
+                return Err(format!(
+                    "`{p}` is neither an alert code (81B8, N24) nor a category ({})",
+                    catalogue::category_names().join(", ")
+                ));
+            }
+        }
+        Ok(f)
+    }
+
+    #[inline]
+    pub fn matches(&self, code: AlertCode) -> bool {
+        self.codes.contains(&code) || self.categories.contains(&catalogue::category_id(code))
+    }
+}
+
+/// When two records are the same alert delivered twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dedup {
+    /// Records with a message id (every DUIS message has one): same device, code, time and id.
+    Auto,
+    /// Also records without a message id: same device, code and time.
+    On,
+    /// Count every record.
+    Off,
+}
+
+/// What `alerts` computes.
+#[derive(Clone, Debug)]
+pub struct AlertQuery {
+    pub by: Vec<Dim>,
+    pub codes: Option<CodeFilter>,
+    pub since: Option<Day>,
+    pub until: Option<Day>,
+    pub dedup: Dedup,
+}
+
+impl Default for AlertQuery {
+    fn default() -> Self {
+        AlertQuery {
+            by: vec![Dim::Day, Dim::Region, Dim::DeviceType, Dim::Generation, Dim::Code],
+            codes: None,
+            since: None,
+            until: None,
+            dedup: Dedup::Auto,
+        }
+    }
+}
+
+impl AlertQuery {
+    pub fn has(&self, d: Dim) -> bool {
+        self.by.contains(&d)
+    }
+
+    pub fn denom_dims(&self) -> DenomDims {
+        DenomDims {
+            region: self.has(Dim::Region),
+            device_type: self.has(Dim::DeviceType),
+            generation: self.has(Dim::Generation),
+            model: self.has(Dim::Model),
+            firmware: self.has(Dim::Firmware),
+        }
+    }
+}
+
+/// The values of a group; dimensions not grouped by are `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub day: Option<Day>,
+    pub region: Option<Region>,
+    pub device_type: Option<DeviceType>,
+    pub generation: Option<Generation>,
+    pub code: Option<AlertCode>,
+    pub category: Option<u8>,
+    pub model: Option<u16>,
+    pub firmware: Option<u16>,
+}
+
+impl GroupKey {
+    fn pack(&self) -> u128 {
+        let o8 = |v: Option<u8>| v.map(|x| x as u128 + 1).unwrap_or(0);
+        let o16 = |v: Option<u16>| v.map(|x| x as u128 + 1).unwrap_or(0);
+        let day = self.day.map(|d| (d as u32 as u128) | 1 << 32).unwrap_or(0);
+        day | o8(self.region.map(|r| r as u8)) << 33
+            | o8(self.device_type.map(|r| r as u8)) << 41
+            | o8(self.generation.map(|r| r as u8)) << 49
+            | self.code.map(|c| c.0 as u128 + 1).unwrap_or(0) << 57
+            | o8(self.category) << 77
+            | o16(self.model) << 85
+            | o16(self.firmware) << 102
+    }
+
+    pub fn denom_key(&self) -> DenomKey {
+        DenomKey {
+            region: self.region,
+            device_type: self.device_type,
+            generation: self.generation,
+            model: self.model,
+            firmware: self.firmware,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GroupStat {
+    /// Occurrences: throttled records count for their `ThrottledAlertCount`.
+    pub alerts: u64,
+    /// Records (messages or rows) behind them.
+    pub records: u64,
+    pub devices: Distinct,
+}
+
+/// One worker's (and, after merging, the run's) state.
+pub struct AlertFold<'a> {
+    q: &'a AlertQuery,
+    inv: &'a Inventory,
+    index: FxHashMap<u128, u32>,
+    keys: Vec<GroupKey>,
+    stats: Vec<GroupStat>,
+    /// Fingerprint of each deduplicated record -> (group, occurrences).
+    seen: FxHashMap<u64, (u32, u32)>,
+    unknown_devices: FxHashSet<u64>,
+    pub totals: Totals,
+    pub rejects: Vec<Reject>,
+    /// Index of the source being decoded, for rejects.
+    pub source: usize,
+    min_day: Day,
+    max_day: Day,
+}
+
+/// Raw bytes of a rejected record kept in the quarantine file.
+pub const REJECT_RAW_MAX: usize = 4096;
+
+impl<'a> AlertFold<'a> {
+    pub fn new(q: &'a AlertQuery, inv: &'a Inventory) -> Self {
+        AlertFold {
+            q,
+            inv,
+            index: FxHashMap::default(),
+            keys: Vec::new(),
+            stats: Vec::new(),
+            seen: FxHashMap::default(),
+            unknown_devices: FxHashSet::default(),
+            totals: Totals::default(),
+            rejects: Vec::new(),
+            source: 0,
+            min_day: Day::MAX,
+            max_day: Day::MIN,
+        }
+    }
+
+    fn group(&mut self, key: GroupKey) -> u32 {
+        let packed = key.pack();
+        if let Some(&i) = self.index.get(&packed) {
+            return i;
+        }
+        let i = self.stats.len() as u32;
+        self.index.insert(packed, i);
+        self.keys.push(key);
+        self.stats.push(GroupStat::default());
+        i
+    }
+
+    #[inline]
+    fn fold(&mut self, ev: &Event) {
+        let t = &mut self.totals;
+        t.read += 1;
+        if !ev.kind.is_alert() {
+            t.non_alert += 1;
+            return;
+        }
+        let Some(code) = ev.code else {
+            t.non_alert += 1;
+            return;
+        };
+        let day = day_of(ev.ts);
+        let in_range = self.q.since.is_none_or(|s| day >= s) && self.q.until.is_none_or(|u| day <= u);
+        if !in_range || self.q.codes.as_ref().is_some_and(|f| !f.matches(code)) {
+            t.out_of_scope += 1;
+            return;
+        }
+        let device = ev.device.map(|d| d.0);
+        let info = device.and_then(|d| self.inv.devices.get(d)).map(DeviceInfo::unpack);
+        let info = info.unwrap_or_else(|| {
+            t.unknown_device_records += 1;
+            if let Some(d) = device {
+                self.unknown_devices.insert(d);
+            }
+            DeviceInfo {
+                region: ev.attrs.region.unwrap_or(Region::Unknown),
+                device_type: ev.attrs.device_type.unwrap_or(DeviceType::Unknown),
+                generation: ev.attrs.generation.unwrap_or(Generation::Unknown),
+                model: 0,
+                firmware: 0,
+                installed: None,
+            }
+        });
+        let q = self.q;
+        let key = GroupKey {
+            day: q.has(Dim::Day).then_some(day),
+            region: q.has(Dim::Region).then_some(info.region),
+            device_type: q.has(Dim::DeviceType).then_some(info.device_type),
+            generation: q.has(Dim::Generation).then_some(info.generation),
+            code: q.has(Dim::Code).then_some(code),
+            category: q.has(Dim::Category).then(|| catalogue::category_id(code)),
+            model: q.has(Dim::Model).then_some(info.model),
+            firmware: q.has(Dim::Firmware).then_some(info.firmware),
+        };
+        let g = self.group(key);
+        let dedup = match q.dedup {
+            Dedup::Off => false,
+            Dedup::Auto => ev.message_id != 0,
+            Dedup::On => true,
+        };
+        if dedup {
+            let fp = fingerprint(ev, code);
+            if self.seen.contains_key(&fp) {
+                self.totals.duplicates += 1;
+                return;
+            }
+            self.seen.insert(fp, (g, ev.count));
+        }
+        self.totals.accepted_alerts += 1;
+        self.totals.alerts += ev.count as u64;
+        self.min_day = self.min_day.min(day);
+        self.max_day = self.max_day.max(day);
+        let s = &mut self.stats[g as usize];
+        s.alerts += ev.count as u64;
+        s.records += 1;
+        s.devices.insert(device.unwrap_or(u64::MAX));
+    }
+
+    /// Folds another worker's state into this one. A record both workers saw (a duplicate
+    /// split across chunks) is taken out of the counts once here.
+    pub fn merge(&mut self, other: AlertFold<'a>) {
+        let remap: Vec<u32> = other.keys.iter().map(|k| self.group(*k)).collect();
+        for (i, s) in other.stats.into_iter().enumerate() {
+            let mine = &mut self.stats[remap[i] as usize];
+            mine.alerts += s.alerts;
+            mine.records += s.records;
+            mine.devices.merge(s.devices);
+        }
+        let mut t = other.totals;
+        for (fp, (g, count)) in other.seen {
+            let g = remap[g as usize];
+            if self.seen.contains_key(&fp) {
+                let s = &mut self.stats[g as usize];
+                s.alerts -= count as u64;
+                s.records -= 1;
+                t.accepted_alerts -= 1;
+                t.alerts -= count as u64;
+                t.duplicates += 1;
+            } else {
+                self.seen.insert(fp, (g, count));
+            }
+        }
+        self.totals.add(&t);
+        self.unknown_devices.extend(other.unknown_devices);
+        self.rejects.extend(other.rejects);
+        self.min_day = self.min_day.min(other.min_day);
+        self.max_day = self.max_day.max(other.max_day);
+    }
+
+    /// Finishes the run: rows sorted by key, with denominators and rates.
+    pub fn finish(mut self) -> AlertReport {
+        self.totals.unknown_devices = self.unknown_devices.len() as u64;
+        let denoms = Denominators::build(self.inv, self.q.denom_dims());
+        let period = match (self.q.since, self.q.until) {
+            (Some(s), Some(u)) => Some((s, u)),
+            _ if self.min_day > self.max_day => None,
+            (s, u) => Some((s.unwrap_or(self.min_day), u.unwrap_or(self.max_day))),
+        };
+        let mut rows: Vec<AlertRow> = self
+            .keys
+            .iter()
+            .zip(self.stats)
+            .filter(|(_, s)| s.records > 0)
+            .map(|(k, s)| {
+                let dk = k.denom_key();
+                let denominator = match (k.day, period) {
+                    (Some(d), _) => denoms.installed(&dk, d),
+                    (None, Some((from, to))) => denoms.device_days(&dk, from, to),
+                    (None, None) => None,
+                };
+                let per_1000 = denominator.filter(|&d| d > 0).map(|d| s.alerts as f64 * 1000.0 / d as f64);
+                AlertRow { key: *k, alerts: s.alerts, records: s.records, devices: s.devices.count(), devices_exact: s.devices.is_exact(), denominator, per_1000 }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        self.rejects.sort_by_key(|r| (r.source, r.line, r.offset));
+        AlertReport { by: self.q.by.clone(), rows, totals: self.totals, rejects: self.rejects, period }
+    }
+}
+
+/// Identity of a record for duplicate detection: device, code, time and message id.
+fn fingerprint(ev: &Event, code: AlertCode) -> u64 {
+    let mut h = super::distinct::mix64(ev.device.map(|d| d.0).unwrap_or(0));
+    h = super::distinct::mix64(h ^ ev.ts as u64);
+    h = super::distinct::mix64(h ^ code.0 as u64);
+    super::distinct::mix64(h ^ ev.message_id)
+}
+
+impl Sink for AlertFold<'_> {
+    #[inline]
+    fn event(&mut self, ev: &Event) {
+        self.fold(ev);
+    }
+
+    fn reject(&mut self, line: u64, offset: u64, reason: String, raw: &[u8]) {
+        self.totals.read += 1;
+        self.totals.rejected += 1;
+        self.rejects.push(Reject {
+            source: self.source,
+            line,
+            offset,
+            reason,
+            raw: raw[..raw.len().min(REJECT_RAW_MAX)].to_vec(),
+        });
+    }
+}
+
+/// One output row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertRow {
+    pub key: GroupKey,
+    pub alerts: u64,
+    pub records: u64,
+    pub devices: u64,
+    pub devices_exact: bool,
+    /// Installed devices that day (grouped by day) or device-days over the period.
+    pub denominator: Option<u64>,
+    /// Alerts per 1,000 devices per day.
+    pub per_1000: Option<f64>,
+}
+
+/// The finished answer of `alerts`.
+#[derive(Clone, Debug)]
+pub struct AlertReport {
+    pub by: Vec<Dim>,
+    pub rows: Vec<AlertRow>,
+    pub totals: Totals,
+    pub rejects: Vec<Reject>,
+    pub period: Option<(Day, Day)>,
+}
+
+impl AlertReport {
+    pub fn by_day(&self) -> bool {
+        self.by.contains(&Dim::Day)
+    }
+}
+
+/// A `--by` list, parsed with `Dim::parse_list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupBy(pub Vec<Dim>);
+
+impl std::str::FromStr for GroupBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Dim::parse_list(s).map(GroupBy)
+    }
+}

@@ -1,0 +1,242 @@
+//! Decoders: bytes of one chunk in, `Event`s and `Reject`s out, one module per format.
+//!
+//! A decoder never allocates per record on the good path: it borrows field slices from the
+//! chunk, parses them to integers, fills an `Event` on the stack and hands it to a `Sink`.
+//! Anything it cannot read becomes a reject with the line, byte offset, a reason that says
+//! what was wrong, and the raw bytes; the records around it are still decoded.
+
+pub mod csv;
+pub mod duis;
+pub mod jsonl;
+
+use crate::model::{AlertCode, DeviceId, DeviceType, Event, Generation, MessageKind, RecordAttrs, Region, hash_bytes};
+use crate::model::time::parse_timestamp;
+
+/// Where decoded records go.
+pub trait Sink {
+    fn event(&mut self, ev: &Event);
+    /// `line` is 1-based; `offset` is the byte offset of the record in the decompressed stream.
+    fn reject(&mut self, line: u64, offset: u64, reason: String, raw: &[u8]);
+}
+
+/// The fields an export row may carry, found by column name or JSON key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    Timestamp,
+    Device,
+    Code,
+    MessageId,
+    Count,
+    Region,
+    DeviceType,
+    Generation,
+}
+
+impl Field {
+    pub const ALL: [Field; 8] = [
+        Field::Timestamp,
+        Field::Device,
+        Field::Code,
+        Field::MessageId,
+        Field::Count,
+        Field::Region,
+        Field::DeviceType,
+        Field::Generation,
+    ];
+
+    /// The name used in `--columns` and in docs.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Timestamp => "timestamp",
+            Field::Device => "device",
+            Field::Code => "code",
+            Field::MessageId => "message_id",
+            Field::Count => "count",
+            Field::Region => "region",
+            Field::DeviceType => "device_type",
+            Field::Generation => "generation",
+        }
+    }
+
+    /// Column names recognised for each field, compared after lower-casing and dropping
+    /// everything but letters and digits (so `AlertCode`, `alert_code` and `Alert Code` match).
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Field::Timestamp => &[
+                "timestamp", "time", "datetime", "ts", "alerttime", "alertdatetime", "alerttimestamp",
+                "eventtime", "eventdatetime", "responsedatetime", "occurredat", "createdat", "date",
+            ],
+            Field::Device => &["deviceid", "device", "eui", "eui64", "deviceeui", "deviceeui64", "devid"],
+            Field::Code => &["alertcode", "code", "alert", "dccalertcode", "gbcshexalertcode", "eventcode"],
+            Field::MessageId => &["messageid", "msgid", "responseid", "alertid"],
+            Field::Count => &["count", "throttledalertcount", "occurrences", "alertcount"],
+            Field::Region => &["region", "cspregion", "csp"],
+            Field::DeviceType => &["devicetype", "type"],
+            Field::Generation => &["generation", "smets", "gen", "smetsgeneration"],
+        }
+    }
+
+    /// The field a column name or key stands for, if any.
+    pub fn from_name(name: &[u8]) -> Option<Field> {
+        let mut buf = [0u8; 48];
+        let n = squash_name(name, &mut buf)?;
+        let s = &buf[..n];
+        Field::ALL.into_iter().find(|f| f.aliases().iter().any(|a| a.as_bytes() == s))
+    }
+
+    pub fn from_key(key: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.key() == key).or_else(|| Field::from_name(key.as_bytes()))
+    }
+}
+
+/// Lower-cases ASCII letters and digits of `name` into `buf`, dropping everything else.
+pub fn squash_name(name: &[u8], buf: &mut [u8; 48]) -> Option<usize> {
+    let mut n = 0;
+    for &b in name {
+        if b.is_ascii_alphanumeric() {
+            *buf.get_mut(n)? = b.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    Some(n)
+}
+
+/// A user's explicit column mapping (`--columns code=Alert_Type,device=MPAN`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnMap(pub Vec<(Field, String)>);
+
+impl std::str::FromStr for ColumnMap {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}`: expected FIELD=COLUMN, e.g. code=AlertType"))?;
+            let field = Field::from_key(k.trim()).ok_or_else(|| {
+                let keys: Vec<_> = Field::ALL.iter().map(|f| f.key()).collect();
+                format!("`{k}` is not a field; fields are: {}", keys.join(", "))
+            })?;
+            out.push((field, v.trim().to_string()));
+        }
+        Ok(ColumnMap(out))
+    }
+}
+
+/// The raw field values of one export row, borrowed from the chunk (or a scratch buffer).
+#[derive(Default, Clone, Copy)]
+pub struct RawFields<'a> {
+    pub values: [Option<&'a [u8]>; 8],
+}
+
+impl<'a> RawFields<'a> {
+    pub fn get(&self, f: Field) -> Option<&'a [u8]> {
+        self.values[f as usize].filter(|v| !v.trim_ascii().is_empty())
+    }
+    pub fn set(&mut self, f: Field, v: &'a [u8]) {
+        self.values[f as usize] = Some(v);
+    }
+}
+
+fn show(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(80)]);
+    if b.len() > 80 { format!("{s}...") } else { s.into_owned() }
+}
+
+/// Builds an event from an export row's fields, or says why it cannot.
+pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
+    let code_raw = f.get(Field::Code).ok_or("missing alert code")?;
+    let code = AlertCode::parse(code_raw)
+        .ok_or_else(|| format!("invalid alert code `{}` (expected 4 hex digits like 81B8, or N1..N999, AD1)", show(code_raw)))?;
+    let ts_raw = f.get(Field::Timestamp).ok_or("missing timestamp")?;
+    let ts = parse_timestamp(ts_raw)
+        .ok_or_else(|| format!("invalid timestamp `{}` (expected ISO 8601, e.g. 2024-03-01T12:00:00Z)", show(ts_raw)))?;
+    let device = match f.get(Field::Device) {
+        Some(d) => Some(DeviceId::parse(d).ok_or_else(|| format!("invalid device id `{}` (expected EUI-64, e.g. 00-DB-12-34-56-78-90-A0)", show(d)))?),
+        None if code.is_device() => return Err("missing device id".into()),
+        None => None,
+    };
+    let count = match f.get(Field::Count) {
+        Some(c) => match std::str::from_utf8(c.trim_ascii()).ok().and_then(|s| s.parse::<u32>().ok()) {
+            Some(n) if n >= 1 => n,
+            _ => return Err(format!("invalid count `{}` (expected a whole number of at least 1)", show(c))),
+        },
+        None => 1,
+    };
+    let mut attrs = RecordAttrs::default();
+    if let Some(r) = f.get(Field::Region) {
+        attrs.region = Some(Region::parse(r).ok_or_else(|| format!("invalid region `{}`", show(r)))?);
+    }
+    if let Some(t) = f.get(Field::DeviceType) {
+        attrs.device_type = Some(DeviceType::parse(t).ok_or_else(|| format!("invalid device type `{}`", show(t)))?);
+    }
+    if let Some(g) = f.get(Field::Generation) {
+        attrs.generation = Some(Generation::parse(g).ok_or_else(|| format!("invalid generation `{}`", show(g)))?);
+    }
+    Ok(Event {
+        kind: if code.is_device() { MessageKind::DeviceAlert } else { MessageKind::DccAlert },
+        ts,
+        device,
+        code: Some(code),
+        count,
+        message_id: f.get(Field::MessageId).map(|m| hash_bytes(m.trim_ascii())).unwrap_or(0),
+        attrs,
+    })
+}
+
+/// Iterates the lines of a chunk as (1-based line number, byte offset, line without `\r\n`).
+pub fn lines(data: &[u8], first_line: u64, offset: u64) -> impl Iterator<Item = (u64, u64, &[u8])> {
+    let mut pos = 0usize;
+    let mut line = first_line;
+    std::iter::from_fn(move || {
+        if pos >= data.len() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', &data[pos..]).map(|i| pos + i).unwrap_or(data.len());
+        let mut l = &data[pos..end];
+        if let [rest @ .., b'\r'] = l {
+            l = rest;
+        }
+        let item = (line, offset + pos as u64, l);
+        pos = end + 1;
+        line += 1;
+        Some(item)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_match_common_spellings() {
+        for (name, f) in [
+            ("AlertCode", Field::Code),
+            ("alert_code", Field::Code),
+            ("code", Field::Code),
+            ("DeviceID", Field::Device),
+            ("device_id", Field::Device),
+            ("eui", Field::Device),
+            ("Time Stamp", Field::Timestamp),
+            ("smets", Field::Generation),
+            ("CSPRegion", Field::Region),
+        ] {
+            assert_eq!(Field::from_name(name.as_bytes()), Some(f), "{name}");
+        }
+        assert_eq!(Field::from_name(b"colour"), None);
+    }
+
+    #[test]
+    fn column_map_parses() {
+        let m: ColumnMap = "code=Alert Type, device=MPAN_EUI".parse().unwrap();
+        assert_eq!(m.0, vec![(Field::Code, "Alert Type".into()), (Field::Device, "MPAN_EUI".into())]);
+        assert!("nonsense=x".parse::<ColumnMap>().unwrap_err().contains("fields are"));
+        assert!("code".parse::<ColumnMap>().is_err());
+    }
+
+    #[test]
+    fn lines_strip_crlf_and_number() {
+        let v: Vec<_> = lines(b"a\r\nbb\n\nc", 5, 100).collect();
+        assert_eq!(v, vec![(5, 100, &b"a"[..]), (6, 103, &b"bb"[..]), (7, 106, &b""[..]), (8, 107, &b"c"[..])]);
+    }
+}

@@ -1,0 +1,307 @@
+//! Loading an inventory CSV (per-device rows or a count table), in parallel.
+
+use super::{CountRow, DeviceInfo, DeviceTable, Inventory};
+use crate::decode::squash_name;
+use crate::model::time::parse_date;
+use crate::model::{DeviceId, DeviceType, Generation, Region};
+use crate::pipeline::{self, Plan};
+use crate::source::{Boundary, Input};
+use anyhow::{Result, bail};
+use rustc_hash::FxHashMap;
+use std::io::BufRead;
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    Device,
+    DeviceType,
+    Region,
+    Generation,
+    Model,
+    Firmware,
+    Installed,
+    Count,
+    Date,
+}
+
+const COLS: [Col; 9] =
+    [Col::Device, Col::DeviceType, Col::Region, Col::Generation, Col::Model, Col::Firmware, Col::Installed, Col::Count, Col::Date];
+
+impl Col {
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Col::Device => &["deviceid", "device", "eui", "eui64", "deviceeui", "id"],
+            Col::DeviceType => &["devicetype", "type"],
+            Col::Region => &["region", "cspregion", "csp"],
+            Col::Generation => &["generation", "smets", "gen", "smetsgeneration"],
+            Col::Model => &["model", "devicemodel"],
+            Col::Firmware => &["firmwareversion", "firmware", "fw", "fwversion", "devicefirmwareversion"],
+            Col::Installed => &[
+                "installdate", "installed", "installedon", "installationdate", "installdatetime", "datecommissioned",
+                "commissioned", "commissioneddate", "commissiondate",
+            ],
+            Col::Count => &["count", "devices", "numdevices", "devicecount", "installeddevices"],
+            Col::Date => &["date", "asof", "snapshotdate", "day"],
+        }
+    }
+}
+
+/// An inventory row that could not be read.
+#[derive(Clone, Debug)]
+pub struct InventoryReject {
+    pub line: u64,
+    pub reason: String,
+    pub raw: String,
+}
+
+struct Layout {
+    delim: u8,
+    cols: [Option<usize>; 9],
+    ncols: usize,
+    counts: bool,
+}
+
+fn layout(header: &[u8]) -> Result<Layout, String> {
+    let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header).trim_ascii_end();
+    let delim = [b',', b';', b'\t', b'|'].into_iter().max_by_key(|d| header.iter().filter(|b| *b == d).count()).unwrap_or(b',');
+    let names: Vec<&[u8]> = header.split(|&b| b == delim).collect();
+    let mut cols = [None; 9];
+    for (i, n) in names.iter().enumerate() {
+        let mut buf = [0u8; 48];
+        let Some(k) = squash_name(n, &mut buf) else { continue };
+        for c in COLS {
+            if c.aliases().iter().any(|a| a.as_bytes() == &buf[..k]) {
+                cols[c as usize].get_or_insert(i);
+            }
+        }
+    }
+    let list = || names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect::<Vec<_>>().join(", ");
+    let counts = cols[Col::Device as usize].is_none() && cols[Col::Count as usize].is_some();
+    if !counts && cols[Col::Device as usize].is_none() {
+        return Err(format!(
+            "inventory has neither a device id column (device_id, eui, ...) nor a count column (count, devices); columns are: {}",
+            list()
+        ));
+    }
+    if counts {
+        for c in [Col::Region, Col::DeviceType, Col::Generation] {
+            if cols[c as usize].is_none() {
+                return Err(format!("count-table inventory needs a {:?} column; columns are: {}", c, list()));
+            }
+        }
+    }
+    Ok(Layout { delim, cols, ncols: names.len(), counts })
+}
+
+#[derive(Default)]
+struct Partial {
+    entries: Vec<(u64, u64)>,
+    models: Vec<Vec<u8>>,
+    model_ids: FxHashMap<Vec<u8>, u16>,
+    firmwares: Vec<Vec<u8>>,
+    firmware_ids: FxHashMap<Vec<u8>, u16>,
+    counts: Vec<CountRow>,
+    rejects: Vec<InventoryReject>,
+    rejected: u64,
+    /// Entries are tagged with the chunk order so the merge keeps file order for repeated ids.
+    order: Vec<(u64, usize, usize)>,
+}
+
+fn intern(v: &[u8], list: &mut Vec<Vec<u8>>, ids: &mut FxHashMap<Vec<u8>, u16>) -> Result<u16, String> {
+    if v.is_empty() {
+        return Ok(0);
+    }
+    if let Some(&i) = ids.get(v) {
+        return Ok(i);
+    }
+    if list.len() >= 65_535 {
+        return Err("more than 65,535 distinct values in one column".into());
+    }
+    list.push(v.to_vec());
+    let i = list.len() as u16; // 0 is reserved for "none"
+    ids.insert(v.to_vec(), i);
+    Ok(i)
+}
+
+fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
+    let mut f: [&[u8]; 9] = [b""; 9];
+    let mut n = 0;
+    for (i, v) in line.split(|&b| b == lay.delim).enumerate() {
+        let v = v.trim_ascii();
+        let v = v.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(v);
+        for c in COLS {
+            if lay.cols[c as usize] == Some(i) {
+                f[c as usize] = v;
+            }
+        }
+        n += 1;
+    }
+    if n != lay.ncols {
+        return Err(format!("expected {} fields as in the header, found {n}", lay.ncols));
+    }
+    let show = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    let region = Region::parse(f[Col::Region as usize]).ok_or_else(|| format!("invalid region `{}`", show(f[Col::Region as usize])))?;
+    let device_type = DeviceType::parse(f[Col::DeviceType as usize])
+        .ok_or_else(|| format!("invalid device type `{}`", show(f[Col::DeviceType as usize])))?;
+    let generation = Generation::parse(f[Col::Generation as usize])
+        .ok_or_else(|| format!("invalid generation `{}`", show(f[Col::Generation as usize])))?;
+    let date_of = |v: &[u8], what: &str| -> Result<Option<i32>, String> {
+        if v.is_empty() {
+            return Ok(None);
+        }
+        // Accept a date or a date-time (the day is taken).
+        let d = if v.len() > 10 {
+            crate::model::time::parse_timestamp(v).map(crate::model::time::day_of)
+        } else {
+            parse_date(v)
+        };
+        d.map(Some).ok_or_else(|| format!("invalid {what} `{}`", show(v)))
+    };
+    if lay.counts {
+        let c = f[Col::Count as usize];
+        let count = std::str::from_utf8(c).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| format!("invalid count `{}`", show(c)))?;
+        let date = date_of(f[Col::Date as usize], "date")?;
+        p.counts.push(CountRow { date, region, device_type, generation, count });
+        return Ok(());
+    }
+    let d = f[Col::Device as usize];
+    let id = DeviceId::parse(d).ok_or_else(|| format!("invalid device id `{}`", show(d)))?;
+    let info = DeviceInfo {
+        region,
+        device_type,
+        generation,
+        model: intern(f[Col::Model as usize], &mut p.models, &mut p.model_ids)?,
+        firmware: intern(f[Col::Firmware as usize], &mut p.firmwares, &mut p.firmware_ids)?,
+        installed: date_of(f[Col::Installed as usize], "install date")?,
+    };
+    p.entries.push((id.0, info.pack()));
+    Ok(())
+}
+
+/// How many rejected inventory rows are kept with their reason (the rest are only counted).
+const KEEP_REJECTS: usize = 1000;
+
+/// Loads an inventory file (plain, gzip or zstd) using `threads` workers.
+pub fn load_inventory(path: &Path, threads: usize) -> Result<(Inventory, Vec<InventoryReject>, u64)> {
+    let input = Input::File(path.to_path_buf());
+    let plan = |_: usize, input: &Input, r: &mut dyn BufRead| -> Result<Option<Plan<Layout>>, String> {
+        let mut header = Vec::new();
+        r.read_until(b'\n', &mut header).map_err(|e| e.to_string())?;
+        if header.trim_ascii().is_empty() {
+            return Err(format!("{}: the inventory is empty", input.name()));
+        }
+        let lay = layout(&header).map_err(|e| format!("{}: {e}", input.name()))?;
+        Ok(Some(Plan { boundary: Boundary::Line, first_line: 2, offset: header.len() as u64, meta: lay }))
+    };
+    let inputs = [input];
+    let (parts, errors) = pipeline::run(&inputs, threads, None, plan, Partial::default, |p: &mut Partial, lay, chunk| {
+        let start = p.entries.len();
+        for (line_no, _off, line) in crate::decode::lines(&chunk.data, chunk.first_line, chunk.offset) {
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            if let Err(reason) = parse_row(lay, line, p) {
+                p.rejected += 1;
+                if p.rejects.len() < KEEP_REJECTS {
+                    p.rejects.push(InventoryReject { line: line_no, reason, raw: String::from_utf8_lossy(line).into_owned() });
+                }
+            }
+        }
+        p.order.push((chunk.offset, start, p.entries.len()));
+    });
+    if let Some(e) = errors.first() {
+        bail!("{}", e.message);
+    }
+    // Merge: one global dictionary per column, then remap each part's ids.
+    let mut inv = Inventory { source: path.display().to_string(), ..Default::default() };
+    let (mut models, mut firmwares): (FxHashMap<Vec<u8>, u16>, FxHashMap<Vec<u8>, u16>) = Default::default();
+    let mut model_list: Vec<Vec<u8>> = Vec::new();
+    let mut fw_list: Vec<Vec<u8>> = Vec::new();
+    let mut rejects = Vec::new();
+    let mut rejected = 0;
+    let mut pieces: Vec<(u64, Vec<(u64, u64)>)> = Vec::new();
+    for mut p in parts {
+        let model_map: Vec<u16> = std::iter::once(Ok(0))
+            .chain(p.models.iter().map(|m| intern(m, &mut model_list, &mut models)))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?;
+        let fw_map: Vec<u16> = std::iter::once(Ok(0))
+            .chain(p.firmwares.iter().map(|m| intern(m, &mut fw_list, &mut firmwares)))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?;
+        for e in &mut p.entries {
+            let mut info = DeviceInfo::unpack(e.1);
+            info.model = model_map[info.model as usize];
+            info.firmware = fw_map[info.firmware as usize];
+            e.1 = info.pack();
+        }
+        for &(off, s, e) in &p.order {
+            pieces.push((off, p.entries[s..e].to_vec()));
+        }
+        inv.counts.extend(p.counts);
+        rejects.extend(p.rejects);
+        rejected += p.rejected;
+    }
+    pieces.sort_by_key(|p| p.0);
+    let entries: Vec<(u64, u64)> = pieces.into_iter().flat_map(|p| p.1).collect();
+    let (table, repeated) = DeviceTable::build(&entries);
+    drop(entries);
+    inv.devices = table;
+    inv.repeated_ids = repeated;
+    inv.models = std::iter::once(String::new()).chain(model_list.into_iter().map(|m| String::from_utf8_lossy(&m).into_owned())).collect();
+    inv.firmwares = std::iter::once(String::new()).chain(fw_list.into_iter().map(|m| String::from_utf8_lossy(&m).into_owned())).collect();
+    rejects.sort_by_key(|r| r.line);
+    if inv.devices.is_empty() && inv.counts.is_empty() {
+        bail!("{}: the inventory has no usable rows ({} rejected{})", path.display(), rejected,
+            rejects.first().map(|r| format!("; line {}: {}", r.line, r.reason)).unwrap_or_default());
+    }
+    Ok((inv, rejects, rejected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load(text: &str) -> (Inventory, Vec<InventoryReject>, u64) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        load_inventory(f.path(), 2).unwrap()
+    }
+
+    #[test]
+    fn per_device_rows_with_aliases() {
+        let (inv, rej, n) = load(
+            "device_id,device_type,region,smets,model,firmware_version,install_date\n\
+             00-DB-12-34-56-78-90-A0,ESME,North,2,M1,1.0,2024-01-01\n\
+             00db1234567890a1,GSME,4G South,1,M2,1.0,\n\
+             bad,ESME,North,2,M1,1.0,2024-01-01\n\
+             00-DB-12-34-56-78-90-A2,ESME,Mars,2,M1,1.0,2024-01-01\n",
+        );
+        assert_eq!(n, 2);
+        assert_eq!(rej.iter().map(|r| r.line).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(inv.devices.len(), 2);
+        let a = inv.lookup(DeviceId(0x00DB_1234_5678_90A0)).unwrap();
+        assert_eq!((a.region, a.device_type, a.generation), (Region::North, DeviceType::Esme, Generation::Smets2));
+        assert_eq!(inv.model_name(a.model), "M1");
+        assert_eq!(a.installed, Some(19723));
+        let b = inv.lookup(DeviceId(0x00DB_1234_5678_90A1)).unwrap();
+        assert_eq!((b.region, b.generation, b.installed), (Region::South4G, Generation::Smets1, None));
+        assert_eq!(inv.firmware_name(b.firmware), "1.0");
+    }
+
+    #[test]
+    fn count_table() {
+        let (inv, _, _) = load("date,region,device_type,generation,count\n2024-01-01,North,ESME,SMETS2,1000\n2024-01-01,South,ESME,SMETS2,500\n");
+        assert!(inv.is_count_table());
+        assert_eq!(inv.device_count(), 1500);
+    }
+
+    #[test]
+    fn missing_id_column_is_explained() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"who,what\nx,y\n").unwrap();
+        let e = load_inventory(f.path(), 1).unwrap_err().to_string();
+        assert!(e.contains("columns are: who, what"), "{e}");
+    }
+}

@@ -1,0 +1,144 @@
+//! The device inventory: who each device is (region, type, generation, model, firmware, install
+//! day), and how many devices of a group were installed on a day (the rate denominators).
+//!
+//! Two shapes are accepted: one row per device, or a count table (optional date, region, type,
+//! generation, count). Per-device attributes pack into one `u64` held in a `DeviceTable`, so a
+//! device costs about 20 bytes; models and firmware versions are interned to `u16`.
+
+mod denominators;
+mod load;
+mod table;
+
+pub use denominators::{DenomDims, DenomKey, Denominators};
+pub use load::{InventoryReject, load_inventory};
+pub use table::DeviceTable;
+
+use crate::model::{Day, DeviceId, DeviceType, Generation, Region};
+
+/// The attributes of one device, unpacked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub region: Region,
+    pub device_type: DeviceType,
+    pub generation: Generation,
+    /// Index into `Inventory::models` (0 is the empty string: no model given).
+    pub model: u16,
+    pub firmware: u16,
+    /// Install day; `None` means installed throughout.
+    pub installed: Option<Day>,
+}
+
+/// Day numbers are stored as an offset from 1970 in 16 bits, 0 meaning "no date".
+const NO_DAY: u64 = 0;
+
+impl DeviceInfo {
+    pub fn pack(self) -> u64 {
+        let day = match self.installed {
+            Some(d) => (d.clamp(0, 65_534) + 1) as u64,
+            None => NO_DAY,
+        };
+        (self.region as u64)
+            | (self.device_type as u64) << 4
+            | (self.generation as u64) << 8
+            | (self.model as u64) << 10
+            | (self.firmware as u64) << 26
+            | day << 42
+    }
+
+    pub fn unpack(v: u64) -> DeviceInfo {
+        let day = (v >> 42) & 0xFFFF;
+        DeviceInfo {
+            region: Region::from_index((v & 0xF) as u8),
+            device_type: DeviceType::from_index((v >> 4 & 0xF) as u8),
+            generation: Generation::from_index((v >> 8 & 0x3) as u8),
+            model: (v >> 10) as u16,
+            firmware: (v >> 26) as u16,
+            installed: (day != NO_DAY).then(|| day as Day - 1),
+        }
+    }
+}
+
+/// One row of a count-table inventory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountRow {
+    pub date: Option<Day>,
+    pub region: Region,
+    pub device_type: DeviceType,
+    pub generation: Generation,
+    pub count: u64,
+}
+
+/// A loaded inventory.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub devices: DeviceTable,
+    pub models: Vec<String>,
+    pub firmwares: Vec<String>,
+    /// Set for count-table inventories (then `devices` is empty).
+    pub counts: Vec<CountRow>,
+    /// Ids that appeared more than once (the last row wins).
+    pub repeated_ids: usize,
+    pub source: String,
+}
+
+impl Inventory {
+    #[inline]
+    pub fn lookup(&self, id: DeviceId) -> Option<DeviceInfo> {
+        self.devices.get(id.0).map(DeviceInfo::unpack)
+    }
+
+    #[inline]
+    pub fn lookup_packed(&self, id: DeviceId) -> Option<u64> {
+        self.devices.get(id.0)
+    }
+
+    pub fn is_count_table(&self) -> bool {
+        !self.counts.is_empty()
+    }
+
+    pub fn model_name(&self, i: u16) -> &str {
+        self.models.get(i as usize).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn firmware_name(&self, i: u16) -> &str {
+        self.firmwares.get(i as usize).map(String::as_str).unwrap_or("")
+    }
+
+    /// Number of devices (per-device inventories) or of counted devices on the latest date.
+    pub fn device_count(&self) -> u64 {
+        if self.is_count_table() {
+            let latest = self.counts.iter().filter_map(|r| r.date).max();
+            self.counts.iter().filter(|r| r.date == latest).map(|r| r.count).sum()
+        } else {
+            self.devices.len() as u64
+        }
+    }
+
+    /// Bytes of memory the per-device data takes.
+    pub fn heap_bytes(&self) -> usize {
+        self.devices.heap_bytes()
+            + self.models.iter().map(|s| s.capacity() + 24).sum::<usize>()
+            + self.firmwares.iter().map(|s| s.capacity() + 24).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_round_trips() {
+        let d = DeviceInfo {
+            region: Region::South4G,
+            device_type: DeviceType::Cad,
+            generation: Generation::Smets1,
+            model: 65535,
+            firmware: 1234,
+            installed: Some(19723),
+        };
+        assert_eq!(DeviceInfo::unpack(d.pack()), d);
+        let d2 = DeviceInfo { installed: None, model: 0, ..d };
+        assert_eq!(DeviceInfo::unpack(d2.pack()), d2);
+        assert!(d.pack() < 1 << 58, "bits 58..63 stay free");
+    }
+}

@@ -1,0 +1,130 @@
+//! The parallel engine: one reader thread cuts sources into chunks, worker threads fold them.
+//!
+//! The reader opens each source in turn, lets the caller inspect its head (sniff the format,
+//! read a CSV header) and then streams chunks into a bounded channel, so memory stays at a
+//! few chunks per worker whatever the input size. Buffers come back through a second channel
+//! and are reused. Each worker owns its state (a fold); the caller merges the states at the
+//! end, so no lock is taken per record.
+
+use crate::source::{Boundary, Chunk, Chunker, Input, open_input};
+use anyhow::Result;
+use crossbeam_channel::{bounded, unbounded};
+use std::io::BufRead;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the caller decided about one source after looking at its head.
+pub struct Plan<M> {
+    pub boundary: Boundary,
+    /// Lines and bytes the caller consumed (a header), so positions stay exact.
+    pub first_line: u64,
+    pub offset: u64,
+    pub meta: M,
+}
+
+/// A source that failed as a whole (cannot open, unreadable header, I/O error mid-way).
+#[derive(Debug, Clone)]
+pub struct SourceError {
+    pub source: String,
+    pub message: String,
+}
+
+/// Shared progress counters, read by the progress display.
+#[derive(Default)]
+pub struct Progress {
+    pub bytes: AtomicU64,
+    pub chunks: AtomicU64,
+}
+
+/// Number of worker threads: all cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Runs `work` over every chunk of every input on `threads` workers.
+///
+/// `plan` is called on the reader thread with each opened stream; it may consume a header
+/// and returns how to cut the rest, or an error message to skip the source.
+pub fn run<M, S, P, I, W>(
+    inputs: &[Input],
+    threads: usize,
+    progress: Option<Arc<Progress>>,
+    plan: P,
+    init: I,
+    work: W,
+) -> (Vec<S>, Vec<SourceError>)
+where
+    M: Send + Sync + 'static,
+    S: Send,
+    P: Fn(usize, &Input, &mut dyn BufRead) -> Result<Option<Plan<M>>, String> + Send,
+    I: Fn() -> S + Sync,
+    W: Fn(&mut S, &M, &Chunk) + Sync,
+{
+    let threads = threads.max(1);
+    let (job_tx, job_rx) = bounded::<(Arc<M>, Chunk)>(threads * 2);
+    let (buf_tx, buf_rx) = unbounded::<Vec<u8>>();
+    let mut errors = Vec::new();
+    let states = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut errors = Vec::new();
+            for (i, input) in inputs.iter().enumerate() {
+                if let Err(message) = feed(i, input, &plan, &job_tx, &buf_rx, progress.as_deref()) {
+                    errors.push(SourceError { source: input.name(), message });
+                }
+            }
+            errors
+        });
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let job_rx = job_rx.clone();
+                let buf_tx = buf_tx.clone();
+                let (init, work) = (&init, &work);
+                scope.spawn(move || {
+                    let mut state = init();
+                    for (meta, chunk) in job_rx {
+                        work(&mut state, &meta, &chunk);
+                        let _ = buf_tx.send(chunk.data);
+                    }
+                    state
+                })
+            })
+            .collect();
+        drop(job_rx);
+        errors = reader.join().expect("reader thread panicked");
+        workers.into_iter().map(|w| w.join().expect("worker thread panicked")).collect::<Vec<S>>()
+    });
+    (states, errors)
+}
+
+fn feed<M, P>(
+    index: usize,
+    input: &Input,
+    plan: &P,
+    jobs: &crossbeam_channel::Sender<(Arc<M>, Chunk)>,
+    buffers: &crossbeam_channel::Receiver<Vec<u8>>,
+    progress: Option<&Progress>,
+) -> Result<(), String>
+where
+    P: Fn(usize, &Input, &mut dyn BufRead) -> Result<Option<Plan<M>>, String>,
+{
+    let mut opened = open_input(input).map_err(|e| format!("{e:#}"))?;
+    let Some(plan) = plan(index, input, &mut opened.reader)? else { return Ok(()) };
+    let meta = Arc::new(plan.meta);
+    let mut chunker = Chunker::new(opened.reader, plan.boundary, index, plan.first_line, plan.offset);
+    loop {
+        let buf = buffers.try_recv().unwrap_or_default();
+        match chunker.next_chunk(buf) {
+            Ok(Some(chunk)) => {
+                if let Some(p) = progress {
+                    p.bytes.fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+                    p.chunks.fetch_add(1, Ordering::Relaxed);
+                }
+                if jobs.send((meta.clone(), chunk)).is_err() {
+                    return Ok(());
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("read error: {e}")),
+        }
+    }
+}

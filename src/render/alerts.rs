@@ -1,0 +1,128 @@
+//! Rendering the `alerts` report as a table, CSV or JSON.
+
+use super::table::Table;
+use super::{OutputFormat, rate, thousands};
+use crate::analyze::alerts::{AlertReport, AlertRow, Dim};
+use crate::catalogue;
+use crate::inventory::Inventory;
+use crate::model::time::format_day;
+use serde_json::{Map, Value, json};
+use std::io::{self, Write};
+
+fn dim_value(d: Dim, row: &AlertRow, inv: &Inventory) -> String {
+    let k = &row.key;
+    match d {
+        Dim::Day => k.day.map(format_day).unwrap_or_default(),
+        Dim::Region => k.region.map(|r| r.name().to_string()).unwrap_or_default(),
+        Dim::DeviceType => k.device_type.map(|r| r.name().to_string()).unwrap_or_default(),
+        Dim::Generation => k.generation.map(|r| r.name().to_string()).unwrap_or_default(),
+        Dim::Code => k.code.map(|c| c.to_string()).unwrap_or_default(),
+        Dim::Category => k.category.map(|c| catalogue::category_names()[c as usize].clone()).unwrap_or_default(),
+        Dim::Model => k.model.map(|m| inv.model_name(m).to_string()).unwrap_or_default(),
+        Dim::Firmware => k.firmware.map(|m| inv.firmware_name(m).to_string()).unwrap_or_default(),
+    }
+}
+
+fn denominator_column(r: &AlertReport) -> &'static str {
+    if r.by_day() { "installed_devices" } else { "device_days" }
+}
+
+pub fn write(w: &mut impl Write, r: &AlertReport, inv: &Inventory, fmt: OutputFormat) -> io::Result<()> {
+    match fmt {
+        OutputFormat::Table => write_table(w, r, inv),
+        OutputFormat::Csv => write_csv(w, r, inv),
+        OutputFormat::Json => write_json(w, r, inv),
+    }
+}
+
+fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result<()> {
+    let mut header: Vec<String> = r.by.iter().map(|d| d.column().to_string()).collect();
+    let mut numeric = vec![false; header.len()];
+    if r.by.contains(&Dim::Code) {
+        header.push("name".into());
+        numeric.push(false);
+    }
+    for h in ["alerts", "devices", denominator_column(r), "per_1000_per_day"] {
+        header.push(h.into());
+        numeric.push(true);
+    }
+    let mut t = Table::new(header, numeric);
+    for row in &r.rows {
+        let mut cells: Vec<String> = r.by.iter().map(|d| dim_value(*d, row, inv)).collect();
+        if let Some(code) = row.key.code {
+            let name = catalogue::describe(code);
+            let mut short: String = name.chars().take(40).collect();
+            if name.chars().count() > 40 {
+                short.push('…');
+            }
+            cells.push(short);
+        }
+        cells.push(thousands(row.alerts));
+        cells.push(format!("{}{}", if row.devices_exact { "" } else { "~" }, thousands(row.devices)));
+        cells.push(row.denominator.map(thousands).unwrap_or_else(|| "n/a".into()));
+        cells.push(rate(row.per_1000));
+        t.rows.push(cells);
+    }
+    t.write(w)?;
+    if r.rows.iter().any(|x| !x.devices_exact) {
+        writeln!(w, "~ estimated distinct devices (HyperLogLog, about ±2.3%) for groups above {} devices", crate::analyze::distinct::EXACT_LIMIT)?;
+    }
+    if r.rows.iter().any(|x| x.per_1000.is_none()) {
+        writeln!(w, "n/a: no installed base for the group (devices not in the inventory, or no count for that date)")?;
+    }
+    Ok(())
+}
+
+/// CSV header: the dimensions, then the measures.
+pub fn csv_header(r: &AlertReport) -> Vec<String> {
+    let mut h: Vec<String> = r.by.iter().map(|d| d.column().to_string()).collect();
+    for x in ["alerts", "records", "alerting_devices", "alerting_devices_exact", denominator_column(r), "per_1000_per_day"] {
+        h.push(x.into());
+    }
+    h
+}
+
+fn write_csv(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record(csv_header(r))?;
+    for row in &r.rows {
+        let mut rec: Vec<String> = r.by.iter().map(|d| dim_value(*d, row, inv)).collect();
+        rec.push(row.alerts.to_string());
+        rec.push(row.records.to_string());
+        rec.push(row.devices.to_string());
+        rec.push(row.devices_exact.to_string());
+        rec.push(row.denominator.map(|d| d.to_string()).unwrap_or_default());
+        rec.push(row.per_1000.map(|v| format!("{v}")).unwrap_or_default());
+        out.write_record(&rec)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn write_json(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result<()> {
+    let rows: Vec<Value> = r
+        .rows
+        .iter()
+        .map(|row| {
+            let mut m = Map::new();
+            for d in &r.by {
+                m.insert(d.column().into(), Value::String(dim_value(*d, row, inv)));
+            }
+            m.insert("alerts".into(), json!(row.alerts));
+            m.insert("records".into(), json!(row.records));
+            m.insert("alerting_devices".into(), json!(row.devices));
+            m.insert("alerting_devices_exact".into(), json!(row.devices_exact));
+            m.insert(denominator_column(r).into(), json!(row.denominator));
+            m.insert("per_1000_per_day".into(), json!(row.per_1000));
+            Value::Object(m)
+        })
+        .collect();
+    let doc = json!({
+        "group_by": r.by.iter().map(|d| d.column()).collect::<Vec<_>>(),
+        "period": r.period.map(|(a, b)| json!({"from": format_day(a), "to": format_day(b)})),
+        "totals": r.totals,
+        "rows": rows,
+    });
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    writeln!(w)
+}

@@ -1,0 +1,48 @@
+//! Outputs: every renderer writes to any `io::Write`, so tests render into a `Vec<u8>`.
+
+pub mod alerts;
+pub mod rejects;
+pub mod table;
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Output formats of the analysis commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for reading in a terminal.
+    Table,
+    /// Comma-separated, with a header row, for spreadsheets and other tools.
+    Csv,
+    /// One JSON document with the rows and the totals.
+    Json,
+}
+
+/// A rate with 4 decimals, or `n/a` when the denominator is unknown or zero.
+pub fn rate(v: Option<f64>) -> String {
+    match v {
+        Some(r) => format!("{r:.4}"),
+        None => "n/a".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_groups() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+}
