@@ -73,7 +73,7 @@ fn classify(local: &[u8]) -> El {
         b"GBCSPayload" => El::GBCSPayload,
         b"GBCSHexAlertCode" => El::GBCSHexAlertCode,
         b"BusinessOriginatorID" => El::BusinessOriginatorID,
-        b"DeviceID" => El::DeviceID,
+        b"DeviceID" | b"CommsHubDeviceID" => El::DeviceID,
         b"S1SPAlertCode" => El::S1SPAlertCode,
         b"DateTime" => El::DateTime,
         _ => El::Other,
@@ -166,6 +166,13 @@ impl<'a> Doc<'a> {
         let ts_raw = ts_text.ok_or("missing ResponseDateTime")?;
         ev.ts = parse_timestamp(ts_raw).ok_or_else(|| format!("invalid date-time `{}`", text(ts_raw)))?;
         if !ev.kind.is_alert() {
+            // A response names the device it came from first in its ResponseID, or as the
+            // target of its RequestID.
+            ev.device = match (self.response_id, self.request_id) {
+                (Some(r), _) => split_id(r).map(|(dev, _)| dev),
+                (None, Some(q)) => split_id(q).map(|(_, target)| target),
+                (None, None) => None,
+            };
             return Ok(ev);
         }
         let code_raw = self.code.ok_or("alert without an alert code")?;
