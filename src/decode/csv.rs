@@ -206,7 +206,7 @@ mod tests {
         );
         assert_eq!(c.events.len(), 2);
         let lines: Vec<u64> = c.rejects.iter().map(|r| r.0).collect();
-        assert_eq!(lines, vec![4, 5, 6, 7, 8]);
+        assert_eq!(lines, vec![3, 4, 5, 6, 7]);
         assert!(c.rejects[0].1.contains("invalid alert code `ZZZZ`"));
         assert!(c.rejects[1].1.contains("invalid timestamp"));
         assert!(c.rejects[2].1.contains("invalid device id `bad`"));

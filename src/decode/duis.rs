@@ -251,6 +251,18 @@ fn next_doc_start(data: &[u8], from: usize) -> Option<usize> {
     }
 }
 
+/// Where to look for the next document after a broken one starting at `start`: past its own
+/// root start tag when it opened with a declaration, so the same document is not found again.
+fn after_own_root(data: &[u8], start: usize) -> usize {
+    if data[start..].starts_with(b"<?xml")
+        && let Some(end) = memmem::find(&data[start..], b"?>")
+        && let Some(lt) = memchr::memchr(b'<', &data[start + end..])
+    {
+        return start + end + lt + 1;
+    }
+    start + 1
+}
+
 /// Counts lines up to a position, incrementally (positions only move forward).
 struct LineCounter {
     pos: usize,
@@ -287,9 +299,16 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                 Err(e) => {
                     let err_at = base + reader.buffer_position() as usize;
                     let start = doc_start.unwrap_or(before);
-                    let resume = next_doc_start(data, err_at.max(start + 1)).unwrap_or(data.len());
+                    // Resume at the next document after the broken one's start: an error
+                    // found at the end of input may belong to a document cut short much earlier.
+                    let resume = next_doc_start(data, after_own_root(data, start)).unwrap_or(data.len());
                     let line = lines.at(data, start);
-                    sink.reject(line, offset + start as u64, format!("malformed XML: {e}"), &data[start..resume]);
+                    let reason = if err_at >= data.len() {
+                        format!("truncated XML document (the input ends inside it): {e}")
+                    } else {
+                        format!("malformed XML: {e}")
+                    };
+                    sink.reject(line, offset + start as u64, reason, &data[start..resume]);
                     base = resume;
                     continue 'reader;
                 }
@@ -362,7 +381,7 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                 }
                 X::Text(ref t) if depth == 0 && !t.as_ref().as_bytes().iter().all(u8::is_ascii_whitespace) => {
                     // Junk between documents: reject it as one record and move on.
-                    let start = before;
+                    let start = before + data[before..].iter().take_while(|b| b.is_ascii_whitespace()).count();
                     let resume = next_doc_start(data, start + 1).unwrap_or(data.len());
                     let line = lines.at(data, start);
                     sink.reject(line, offset + start as u64, "text outside any XML document".into(), &data[start..resume]);
@@ -371,6 +390,15 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                 }
                 X::DocType(_) | X::Decl(_) | X::PI(_) | X::Comment(_) if depth == 0 => {
                     doc_start.get_or_insert(before);
+                }
+                X::Decl(_) | X::DocType(_) => {
+                    // A declaration inside an open document: the document was cut short and
+                    // the next one begins here.
+                    let start = doc_start.unwrap_or(before);
+                    let line = lines.at(data, start);
+                    sink.reject(line, offset + start as u64, "truncated XML document (the next document starts before it ends)".into(), &data[start..before]);
+                    base = before;
+                    continue 'reader;
                 }
                 X::Eof => {
                     if let Some(start) = doc_start {
