@@ -1,10 +1,10 @@
+pub mod analyze;
 pub mod catalogue;
-pub mod model;
-pub mod source;
+pub mod cmd;
 pub mod decode;
 pub mod inventory;
+pub mod model;
 pub mod pipeline;
-pub mod analyze;
 pub mod render;
 pub mod scan;
-pub mod cmd;
+pub mod source;

@@ -89,7 +89,8 @@ struct Common {
 }
 
 fn parse_day(s: &str) -> Result<Day, String> {
-    fleetwatch::model::time::parse_date(s.as_bytes()).ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+    fleetwatch::model::time::parse_date(s.as_bytes())
+        .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
 }
 
 fn main() -> ExitCode {
@@ -97,17 +98,38 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Status::Usage.into() } else { Status::Ok.into() };
+            return if e.use_stderr() {
+                Status::Usage.into()
+            } else {
+                Status::Ok.into()
+            };
         }
     };
     let result = match cli.command {
-        Command::Alerts { inputs, inventory, by, codes, since, until, common } => {
-            let query = AlertQuery { by: by.0, codes, since, until, dedup: common.dedup };
+        Command::Alerts {
+            inputs,
+            inventory,
+            by,
+            codes,
+            since,
+            until,
+            common,
+        } => {
+            let query = AlertQuery {
+                by: by.0,
+                codes,
+                since,
+                until,
+                dedup: common.dedup,
+            };
             cmd::alerts::run(cmd::alerts::AlertsConfig {
                 inputs,
                 inventory,
                 query,
-                read: ReadOptions { columns: common.columns, threads: common.threads },
+                read: ReadOptions {
+                    columns: common.columns,
+                    threads: common.threads,
+                },
                 format: common.format,
                 rejects: common.rejects,
             })

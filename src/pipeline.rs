@@ -38,7 +38,9 @@ pub struct Progress {
 
 /// Number of worker threads: all cores.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 /// Runs `work` over every chunk of every input on `threads` workers.
@@ -69,7 +71,10 @@ where
             let mut errors = Vec::new();
             for (i, input) in inputs.iter().enumerate() {
                 if let Err(message) = feed(i, input, &plan, &job_tx, &buf_rx, progress.as_deref()) {
-                    errors.push(SourceError { source: input.name(), message });
+                    errors.push(SourceError {
+                        source: input.name(),
+                        message,
+                    });
                 }
             }
             errors
@@ -91,7 +96,10 @@ where
             .collect();
         drop(job_rx);
         errors = reader.join().expect("reader thread panicked");
-        workers.into_iter().map(|w| w.join().expect("worker thread panicked")).collect::<Vec<S>>()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker thread panicked"))
+            .collect::<Vec<S>>()
     });
     (states, errors)
 }
@@ -108,15 +116,24 @@ where
     P: Fn(usize, &Input, &mut dyn BufRead) -> Result<Option<Plan<M>>, String>,
 {
     let mut opened = open_input(input).map_err(|e| format!("{e:#}"))?;
-    let Some(plan) = plan(index, input, &mut opened.reader)? else { return Ok(()) };
+    let Some(plan) = plan(index, input, &mut opened.reader)? else {
+        return Ok(());
+    };
     let meta = Arc::new(plan.meta);
-    let mut chunker = Chunker::new(opened.reader, plan.boundary, index, plan.first_line, plan.offset);
+    let mut chunker = Chunker::new(
+        opened.reader,
+        plan.boundary,
+        index,
+        plan.first_line,
+        plan.offset,
+    );
     loop {
         let buf = buffers.try_recv().unwrap_or_default();
         match chunker.next_chunk(buf) {
             Ok(Some(chunk)) => {
                 if let Some(p) = progress {
-                    p.bytes.fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+                    p.bytes
+                        .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
                     p.chunks.fetch_add(1, Ordering::Relaxed);
                 }
                 if jobs.send((meta.clone(), chunk)).is_err() {

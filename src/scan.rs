@@ -29,7 +29,11 @@ pub struct Scratch {
 }
 
 /// Looks at a source's head: format, and for CSV the header row.
-pub fn plan_source(input: &Input, r: &mut dyn BufRead, columns: &ColumnMap) -> Result<Option<Plan<SourceMeta>>, String> {
+pub fn plan_source(
+    input: &Input,
+    r: &mut dyn BufRead,
+    columns: &ColumnMap,
+) -> Result<Option<Plan<SourceMeta>>, String> {
     let head = r.fill_buf().map_err(|e| format!("read error: {e}"))?;
     if head.is_empty() {
         return Ok(None);
@@ -44,17 +48,32 @@ pub fn plan_source(input: &Input, r: &mut dyn BufRead, columns: &ColumnMap) -> R
     match format {
         Format::Csv => {
             let mut header = Vec::new();
-            r.read_until(b'\n', &mut header).map_err(|e| format!("read error: {e}"))?;
-            let layout = CsvLayout::from_header(&header, columns).map_err(|e| format!("{}: line 1: {e}", input.name()))?;
+            r.read_until(b'\n', &mut header)
+                .map_err(|e| format!("read error: {e}"))?;
+            let layout = CsvLayout::from_header(&header, columns)
+                .map_err(|e| format!("{}: line 1: {e}", input.name()))?;
             Ok(Some(Plan {
                 boundary: Boundary::Line,
                 first_line: 2,
                 offset: offset + header.len() as u64,
-                meta: SourceMeta { format, csv: Some(layout) },
+                meta: SourceMeta {
+                    format,
+                    csv: Some(layout),
+                },
             }))
         }
-        Format::JsonLines => Ok(Some(Plan { boundary: Boundary::Line, first_line: 1, offset, meta: SourceMeta { format, csv: None } })),
-        Format::DuisXml => Ok(Some(Plan { boundary: Boundary::XmlDocument, first_line: 1, offset, meta: SourceMeta { format, csv: None } })),
+        Format::JsonLines => Ok(Some(Plan {
+            boundary: Boundary::Line,
+            first_line: 1,
+            offset,
+            meta: SourceMeta { format, csv: None },
+        })),
+        Format::DuisXml => Ok(Some(Plan {
+            boundary: Boundary::XmlDocument,
+            first_line: 1,
+            offset,
+            meta: SourceMeta { format, csv: None },
+        })),
     }
 }
 
@@ -72,9 +91,22 @@ pub fn decode_chunk(meta: &SourceMeta, chunk: &Chunk, scratch: &mut Scratch, sin
     match meta.format {
         Format::Csv => {
             let layout = meta.csv.as_ref().expect("CSV sources have a layout");
-            crate::decode::csv::decode(layout, &chunk.data, chunk.first_line, chunk.offset, &mut scratch.csv, sink)
+            crate::decode::csv::decode(
+                layout,
+                &chunk.data,
+                chunk.first_line,
+                chunk.offset,
+                &mut scratch.csv,
+                sink,
+            )
         }
-        Format::JsonLines => jsonl::decode(&chunk.data, chunk.first_line, chunk.offset, &mut scratch.json, sink),
+        Format::JsonLines => jsonl::decode(
+            &chunk.data,
+            chunk.first_line,
+            chunk.offset,
+            &mut scratch.json,
+            sink,
+        ),
         Format::DuisXml => duis::decode(&chunk.data, chunk.first_line, chunk.offset, sink),
     }
 }
@@ -98,7 +130,11 @@ pub fn scan<S: SourceSink>(
     init: impl Fn() -> S + Sync,
 ) -> (Vec<S>, Vec<SourceError>) {
     let columns = opts.columns.clone();
-    let threads = if opts.threads == 0 { pipeline::default_threads() } else { opts.threads };
+    let threads = if opts.threads == 0 {
+        pipeline::default_threads()
+    } else {
+        opts.threads
+    };
     let (states, errors) = pipeline::run(
         inputs,
         threads,

@@ -17,7 +17,11 @@ fn rejects(dir: &Path) -> Vec<serde_json::Value> {
 
 fn alerts_in(dir: &Path, file: &str) -> Run {
     let inv = data("hand/inventory.csv");
-    run_in(dir, &["alerts", file, "-i", s(&inv), "--by", "region", "-f", "csv"], None)
+    run_in(
+        dir,
+        &["alerts", file, "-i", s(&inv), "--by", "region", "-f", "csv"],
+        None,
+    )
 }
 
 #[test]
@@ -35,7 +39,12 @@ fn csv_with_bom_crlf_junk_and_bad_fields() {
     std::fs::write(dir.path().join("bad.csv"), &f).unwrap();
     let r = alerts_in(dir.path(), "bad.csv");
     assert_eq!(r.status, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("records read 8 = accepted 3 + duplicates 0 + rejected 5"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("records read 8 = accepted 3 + duplicates 0 + rejected 5"),
+        "{}",
+        r.stderr
+    );
     // North has A0 and A1 installed on 01-01 (A5 comes on 01-03): 3 alerts / 2 devices.
     assert!(r.stdout.contains("North,3,3,1,true,2,1500"), "{}", r.stdout);
     let rej = rejects(dir.path());
@@ -44,7 +53,11 @@ fn csv_with_bom_crlf_junk_and_bad_fields() {
     let reason = |i: usize| rej[i]["reason"].as_str().unwrap().to_string();
     assert!(reason(0).contains("invalid alert code `81BZ`"));
     assert!(reason(1).contains("invalid device id"));
-    assert!(reason(2).contains("expected 3 fields") || reason(2).contains("invalid"), "{}", reason(2));
+    assert!(
+        reason(2).contains("expected 3 fields") || reason(2).contains("invalid"),
+        "{}",
+        reason(2)
+    );
     assert!(reason(3).contains("invalid timestamp"));
     assert!(reason(4).contains("found 4"), "{}", reason(4));
     assert_eq!(rej[0]["source"], "bad.csv");
@@ -59,10 +72,20 @@ fn huge_line_is_rejected_and_the_rest_is_read() {
     std::fs::write(dir.path().join("huge.csv"), &f).unwrap();
     let r = alerts_in(dir.path(), "huge.csv");
     assert_eq!(r.status, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("records read 3 = accepted 2 + duplicates 0 + rejected 1"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("records read 3 = accepted 2 + duplicates 0 + rejected 1"),
+        "{}",
+        r.stderr
+    );
     let rej = rejects(dir.path());
     assert_eq!(rej[0]["line"], 3);
-    assert!(rej[0]["reason"].as_str().unwrap().contains("longer than 64 MiB"));
+    assert!(
+        rej[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 64 MiB")
+    );
     assert_eq!(rej[0]["raw"].as_str().unwrap().len(), 512);
 }
 
@@ -95,12 +118,31 @@ fn xml_truncated_junk_and_invalid_documents() {
     assert!(r.stderr.contains("rejected 4"), "{}", r.stderr);
     assert!(r.stderr.contains("accepted 3"), "{}", r.stderr);
     let rej = rejects(dir.path());
-    let reasons: Vec<String> = rej.iter().map(|v| v["reason"].as_str().unwrap().to_string()).collect();
+    let reasons: Vec<String> = rej
+        .iter()
+        .map(|v| v["reason"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(rej[0]["line"], 6, "{reasons:?}");
-    assert!(reasons[0].contains("truncated XML document (the next document starts before it ends)"), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("text outside any XML document")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("invalid alert code `XYZ1`")), "{reasons:?}");
-    assert!(reasons.last().unwrap().contains("truncated XML document"), "{reasons:?}");
+    assert!(
+        reasons[0].contains("truncated XML document (the next document starts before it ends)"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("text outside any XML document")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("invalid alert code `XYZ1`")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.last().unwrap().contains("truncated XML document"),
+        "{reasons:?}"
+    );
 }
 
 #[test]
@@ -111,8 +153,16 @@ fn jsonl_junk_and_truncation() {
     std::fs::write(dir.path().join("bad.jsonl"), text).unwrap();
     let r = alerts_in(dir.path(), "bad.jsonl");
     assert_eq!(r.status, 3);
-    assert!(r.stderr.contains("records read 4 = accepted 2 + duplicates 0 + rejected 2"), "{}", r.stderr);
-    let lines: Vec<u64> = rejects(dir.path()).iter().map(|v| v["line"].as_u64().unwrap()).collect();
+    assert!(
+        r.stderr
+            .contains("records read 4 = accepted 2 + duplicates 0 + rejected 2"),
+        "{}",
+        r.stderr
+    );
+    let lines: Vec<u64> = rejects(dir.path())
+        .iter()
+        .map(|v| v["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, vec![2, 3]);
 }
 
@@ -120,20 +170,45 @@ fn jsonl_junk_and_truncation() {
 fn empty_inputs_are_fine() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("empty.csv"), "").unwrap();
-    std::fs::write(dir.path().join("header-only.csv"), "timestamp,device_id,alert_code\n").unwrap();
+    std::fs::write(
+        dir.path().join("header-only.csv"),
+        "timestamp,device_id,alert_code\n",
+    )
+    .unwrap();
     let r = alerts_in(dir.path(), ".");
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("records read 0 = accepted 0"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("records read 0 = accepted 0"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn unreadable_header_fails_that_source_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.csv"), format!("timestamp,device_id,alert_code\n{GOOD_ROW}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("a.csv"),
+        format!("timestamp,device_id,alert_code\n{GOOD_ROW}\n"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("b.csv"), "when,who\nx,y\n").unwrap();
     let r = alerts_in(dir.path(), ".");
     assert_eq!(r.status, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("b.csv: line 1: no column for `timestamp`"), "{}", r.stderr);
-    assert!(r.stderr.contains("--columns timestamp=NAME"), "{}", r.stderr);
-    assert!(r.stdout.contains("North,1,1"), "the good file is still counted: {}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("b.csv: line 1: no column for `timestamp`"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("--columns timestamp=NAME"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("North,1,1"),
+        "the good file is still counted: {}",
+        r.stdout
+    );
 }

@@ -32,9 +32,23 @@ fn every_format_gives_the_hand_counted_answer() {
         let r = alerts_csv(s(&data(&format!("hand/{f}"))));
         assert_eq!(r.status, 0, "{f}: {}", r.stderr);
         assert_eq!(r.stdout, expected_csv(), "{f}");
-        assert!(r.stderr.contains("records read 9 = accepted 8 + duplicates 1 + rejected 0"), "{f}: {}", r.stderr);
-        assert!(r.stderr.contains("8 alert records (10 alerts)"), "{}", r.stderr);
-        assert!(r.stderr.contains("1 alert records from 1 devices not in the inventory"), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("records read 9 = accepted 8 + duplicates 1 + rejected 0"),
+            "{f}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("8 alert records (10 alerts)"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr
+                .contains("1 alert records from 1 devices not in the inventory"),
+            "{}",
+            r.stderr
+        );
     }
 }
 
@@ -43,9 +57,15 @@ fn golden_table_and_json() {
     let inv = data("hand/inventory.csv");
     let xml = data("hand/alerts.xml");
     let t = run(&["alerts", s(&xml), "-i", s(&inv)]);
-    assert_eq!(t.stdout, std::fs::read_to_string(data("hand/expected.txt")).unwrap());
+    assert_eq!(
+        t.stdout,
+        std::fs::read_to_string(data("hand/expected.txt")).unwrap()
+    );
     let j = run(&["alerts", s(&xml), "-i", s(&inv), "-f", "json"]);
-    assert_eq!(j.stdout, std::fs::read_to_string(data("hand/expected.json")).unwrap());
+    assert_eq!(
+        j.stdout,
+        std::fs::read_to_string(data("hand/expected.json")).unwrap()
+    );
     let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
     assert_eq!(v["totals"]["read"], 9);
     assert_eq!(v["totals"]["duplicates"], 1);
@@ -62,7 +82,14 @@ fn gzip_multi_member_zstd_stdin_and_directories() {
     let dir = tempfile::tempdir().unwrap();
     let csv = std::fs::read(data("hand/alerts.csv")).unwrap();
     // Two gzip members back to back, split mid-file on a line boundary (as `cat a.gz b.gz`).
-    let cut = csv.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(4).unwrap().0 + 1;
+    let cut = csv
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(4)
+        .unwrap()
+        .0
+        + 1;
     let mut two = gzip(&csv[..cut]);
     two.extend(gzip(&csv[cut..]));
     // A misleading name: the content decides.
@@ -77,15 +104,27 @@ fn gzip_multi_member_zstd_stdin_and_directories() {
     assert_eq!(r.stdout, expected_csv(), "{}", r.stderr);
 
     let inv = data("hand/inventory.csv");
-    let r = run_in(dir.path(), &["alerts", "-", "-i", s(&inv), "-f", "csv"], Some(&std::fs::read(data("hand/alerts.jsonl")).unwrap()));
+    let r = run_in(
+        dir.path(),
+        &["alerts", "-", "-i", s(&inv), "-f", "csv"],
+        Some(&std::fs::read(data("hand/alerts.jsonl")).unwrap()),
+    );
     assert_eq!(r.stdout, expected_csv(), "{}", r.stderr);
 
     // A directory tree: the records split across nested files in different formats.
     let tree = dir.path().join("tree");
     std::fs::create_dir_all(tree.join("a/b")).unwrap();
     let lines: Vec<&str> = std::str::from_utf8(&csv).unwrap().lines().collect();
-    std::fs::write(tree.join("one.csv"), format!("{}\n{}\n", lines[0], lines[1..5].join("\n"))).unwrap();
-    std::fs::write(tree.join("a/b/two.csv.gz"), gzip(format!("{}\n{}\n", lines[0], lines[5..].join("\n")).as_bytes())).unwrap();
+    std::fs::write(
+        tree.join("one.csv"),
+        format!("{}\n{}\n", lines[0], lines[1..5].join("\n")),
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("a/b/two.csv.gz"),
+        gzip(format!("{}\n{}\n", lines[0], lines[5..].join("\n")).as_bytes()),
+    )
+    .unwrap();
     let r = alerts_csv(s(&tree));
     assert_eq!(r.stdout, expected_csv(), "{}", r.stderr);
 }
@@ -100,22 +139,68 @@ fn a_duplicate_split_across_workers_is_counted_once() {
         std::fs::write(dir.path().join(format!("copy{i}.csv")), &csv).unwrap();
     }
     let inv = data("hand/inventory.csv");
-    let r = run(&["alerts", s(dir.path()), "-i", s(&inv), "-f", "csv", "--threads", "4"]);
+    let r = run(&[
+        "alerts",
+        s(dir.path()),
+        "-i",
+        s(&inv),
+        "-f",
+        "csv",
+        "--threads",
+        "4",
+    ]);
     assert_eq!(r.stdout, expected_csv(), "{}", r.stderr);
-    assert!(r.stderr.contains("records read 36 = accepted 8 + duplicates 28 + rejected 0"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("records read 36 = accepted 8 + duplicates 28 + rejected 0"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn filters_and_grouping() {
     let inv = data("hand/inventory.csv");
     let csv = data("hand/alerts.csv");
-    let r = run(&["alerts", s(&csv), "-i", s(&inv), "-f", "csv", "--by", "region", "--codes", "81B8", "--since", "2024-01-02"]);
+    let r = run(&[
+        "alerts",
+        s(&csv),
+        "-i",
+        s(&inv),
+        "-f",
+        "csv",
+        "--by",
+        "region",
+        "--codes",
+        "81B8",
+        "--since",
+        "2024-01-02",
+    ]);
     // Only A3's records on 01-02 remain: 4 alerts; South has 2 devices on 01-02 -> 2 device-days.
-    assert_eq!(r.stdout, "region,alerts,records,alerting_devices,alerting_devices_exact,device_days,per_1000_per_day\nSouth,4,2,1,true,2,2000\n");
+    assert_eq!(
+        r.stdout,
+        "region,alerts,records,alerting_devices,alerting_devices_exact,device_days,per_1000_per_day\nSouth,4,2,1,true,2,2000\n"
+    );
     // Filters apply before duplicate detection: the repeated 01-01 record is simply out of scope.
-    assert!(r.stderr.contains("records read 9 = accepted 9 + duplicates 0"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("records read 9 = accepted 9 + duplicates 0"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("7 outside the filters"), "{}", r.stderr);
-    let r = run(&["alerts", s(&csv), "-i", s(&inv), "-f", "csv", "--by", "category", "--dedup", "off"]);
+    let r = run(&[
+        "alerts",
+        s(&csv),
+        "-i",
+        s(&inv),
+        "-f",
+        "csv",
+        "--by",
+        "category",
+        "--dedup",
+        "off",
+    ]);
     assert_eq!(
         r.stdout,
         "category,alerts,records,alerting_devices,alerting_devices_exact,device_days,per_1000_per_day\n\
@@ -132,25 +217,46 @@ fn filters_and_grouping() {
 #[test]
 fn exit_statuses() {
     let inv = data("hand/inventory.csv");
-    assert_eq!(run(&["alerts", "/nonexistent/file.csv", "-i", s(&inv)]).status, 1);
+    assert_eq!(
+        run(&["alerts", "/nonexistent/file.csv", "-i", s(&inv)]).status,
+        1
+    );
     assert_eq!(run(&["alerts", "--by", "colour", s(&inv)]).status, 2);
     assert_eq!(run(&["codes", "81B8"]).status, 0);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.csv"), "timestamp,device_id,alert_code\n2024-01-01T00:00:00Z,00-DB-12-34-56-78-90-A0,ZZZZ\n").unwrap();
+    std::fs::write(
+        dir.path().join("a.csv"),
+        "timestamp,device_id,alert_code\n2024-01-01T00:00:00Z,00-DB-12-34-56-78-90-A0,ZZZZ\n",
+    )
+    .unwrap();
     let r = run_in(dir.path(), &["alerts", "a.csv", "-i", s(&inv)], None);
     assert_eq!(r.status, 3, "{}", r.stderr);
     let q = std::fs::read_to_string(dir.path().join("fleetwatch-rejects.jsonl")).unwrap();
     let v: serde_json::Value = serde_json::from_str(q.lines().next().unwrap()).unwrap();
     assert_eq!(v["source"], "a.csv");
     assert_eq!(v["line"], 2);
-    assert!(v["reason"].as_str().unwrap().contains("invalid alert code `ZZZZ`"));
-    assert_eq!(v["raw"], "2024-01-01T00:00:00Z,00-DB-12-34-56-78-90-A0,ZZZZ");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid alert code `ZZZZ`")
+    );
+    assert_eq!(
+        v["raw"],
+        "2024-01-01T00:00:00Z,00-DB-12-34-56-78-90-A0,ZZZZ"
+    );
 }
 
 #[test]
 fn codes_explains() {
     let r = run(&["codes", "81b8"]);
-    assert!(r.stdout.contains("81B8") && r.stdout.contains("Incorrect Polarity") && r.stdout.contains("tamper"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("81B8")
+            && r.stdout.contains("Incorrect Polarity")
+            && r.stdout.contains("tamper"),
+        "{}",
+        r.stdout
+    );
     let r = run(&["codes", "8F86"]);
     assert!(r.stdout.contains("unknown code"), "{}", r.stdout);
     let r = run(&["codes", "polarity"]);

@@ -28,8 +28,16 @@ pub enum Dim {
 }
 
 impl Dim {
-    pub const ALL: [Dim; 8] =
-        [Dim::Day, Dim::Region, Dim::DeviceType, Dim::Generation, Dim::Code, Dim::Category, Dim::Model, Dim::Firmware];
+    pub const ALL: [Dim; 8] = [
+        Dim::Day,
+        Dim::Region,
+        Dim::DeviceType,
+        Dim::Generation,
+        Dim::Code,
+        Dim::Category,
+        Dim::Model,
+        Dim::Firmware,
+    ];
 
     /// Column name in CSV/JSON output.
     pub fn column(self) -> &'static str {
@@ -88,7 +96,10 @@ impl CodeFilter {
         for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if let Some(c) = AlertCode::parse(p.as_bytes()) {
                 f.codes.push(c);
-            } else if let Some(i) = catalogue::category_names().iter().position(|n| n.eq_ignore_ascii_case(p)) {
+            } else if let Some(i) = catalogue::category_names()
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(p))
+            {
                 f.categories.push(i as u8);
             } else {
                 return Err(format!(
@@ -130,7 +141,13 @@ pub struct AlertQuery {
 impl Default for AlertQuery {
     fn default() -> Self {
         AlertQuery {
-            by: vec![Dim::Day, Dim::Region, Dim::DeviceType, Dim::Generation, Dim::Code],
+            by: vec![
+                Dim::Day,
+                Dim::Region,
+                Dim::DeviceType,
+                Dim::Generation,
+                Dim::Code,
+            ],
             codes: None,
             since: None,
             until: None,
@@ -274,13 +291,16 @@ impl<'a> AlertFold<'a> {
             return;
         };
         let day = day_of(ev.ts);
-        let in_range = self.q.since.is_none_or(|s| day >= s) && self.q.until.is_none_or(|u| day <= u);
+        let in_range =
+            self.q.since.is_none_or(|s| day >= s) && self.q.until.is_none_or(|u| day <= u);
         if !in_range || self.q.codes.as_ref().is_some_and(|f| !f.matches(code)) {
             t.out_of_scope += 1;
             return;
         }
         let device = ev.device.map(|d| d.0);
-        let info = device.and_then(|d| self.inv.devices.get(d)).map(DeviceInfo::unpack);
+        let info = device
+            .and_then(|d| self.inv.devices.get(d))
+            .map(DeviceInfo::unpack);
         let info = info.unwrap_or_else(|| {
             t.unknown_device_records += 1;
             if let Some(d) = device {
@@ -355,15 +375,18 @@ impl<'a> AlertFold<'a> {
         let mut t = other.totals;
         for (fp, (g, count)) in other.seen {
             let g = remap[g as usize];
-            if self.seen.contains_key(&fp) {
-                let s = &mut self.stats[g as usize];
-                s.alerts -= count as u64;
-                s.records -= 1;
-                t.accepted_alerts -= 1;
-                t.alerts -= count as u64;
-                t.duplicates += 1;
-            } else {
-                self.seen.insert(fp, (g, count));
+            match self.seen.entry(fp) {
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    let s = &mut self.stats[g as usize];
+                    s.alerts -= count as u64;
+                    s.records -= 1;
+                    t.accepted_alerts -= 1;
+                    t.alerts -= count as u64;
+                    t.duplicates += 1;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((g, count));
+                }
             }
         }
         self.totals.add(&t);
@@ -395,13 +418,29 @@ impl<'a> AlertFold<'a> {
                     (None, Some((from, to))) => denoms.device_days(&dk, from, to),
                     (None, None) => None,
                 };
-                let per_1000 = denominator.filter(|&d| d > 0).map(|d| s.alerts as f64 * 1000.0 / d as f64);
-                AlertRow { key: *k, alerts: s.alerts, records: s.records, devices: s.devices.count(), devices_exact: s.devices.is_exact(), denominator, per_1000 }
+                let per_1000 = denominator
+                    .filter(|&d| d > 0)
+                    .map(|d| s.alerts as f64 * 1000.0 / d as f64);
+                AlertRow {
+                    key: *k,
+                    alerts: s.alerts,
+                    records: s.records,
+                    devices: s.devices.count(),
+                    devices_exact: s.devices.is_exact(),
+                    denominator,
+                    per_1000,
+                }
             })
             .collect();
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        rows.sort_by_key(|r| r.key);
         self.rejects.sort_by_key(|r| (r.source, r.line, r.offset));
-        AlertReport { by: self.q.by.clone(), rows, totals: self.totals, rejects: self.rejects, period }
+        AlertReport {
+            by: self.q.by.clone(),
+            rows,
+            totals: self.totals,
+            rejects: self.rejects,
+            period,
+        }
     }
 }
 

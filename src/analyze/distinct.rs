@@ -88,7 +88,11 @@ impl Distinct {
                 let sum: f64 = regs.iter().map(|&r| 2f64.powi(-(r as i32))).sum();
                 let zeros = regs.iter().filter(|&&r| r == 0).count();
                 let e = alpha * m * m / sum;
-                let e = if e <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { e };
+                let e = if e <= 2.5 * m && zeros > 0 {
+                    m * (m / zeros as f64).ln()
+                } else {
+                    e
+                };
                 e.round() as u64
             }
         }

@@ -28,7 +28,11 @@ fn parse(text: &str) -> Vec<Entry> {
     for rec in rdr.records() {
         let rec = rec.expect("embedded catalogue is valid CSV");
         let code = AlertCode::parse(rec[0].as_bytes()).expect("embedded catalogue codes are valid");
-        out.push(Entry { code, name: rec[1].to_string(), category: rec[2].to_string() });
+        out.push(Entry {
+            code,
+            name: rec[1].to_string(),
+            category: rec[2].to_string(),
+        });
     }
     out
 }
@@ -46,7 +50,9 @@ pub fn entries() -> &'static [Entry] {
 
 pub fn lookup(code: AlertCode) -> Option<&'static Entry> {
     let all = entries();
-    all.binary_search_by_key(&code, |e| e.code).ok().map(|i| &all[i])
+    all.binary_search_by_key(&code, |e| e.code)
+        .ok()
+        .map(|i| &all[i])
 }
 
 /// The category of a code: the catalogue's, `dcc` for DCC codes, or `unknown`.
@@ -80,6 +86,46 @@ pub fn search(word: &str) -> Vec<&'static Entry> {
         .collect()
 }
 
+/// Category names, indexed by `category_id`: the catalogue's, then `dcc`, then `unknown`.
+pub fn category_names() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut v: Vec<String> = entries()
+            .iter()
+            .map(|e| e.category.clone())
+            .filter(|c| !c.is_empty())
+            .collect();
+        v.sort();
+        v.dedup();
+        v.push("dcc".into());
+        v.push(UNKNOWN_CATEGORY.into());
+        v
+    })
+}
+
+/// A small integer for a code's category (an index into `category_names`), from a table built
+/// once, so grouping by category costs one array read per record.
+#[inline]
+pub fn category_id(code: AlertCode) -> u8 {
+    static TABLE: OnceLock<Vec<u8>> = OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let names = category_names();
+        let unknown = (names.len() - 1) as u8;
+        let mut t = vec![unknown; 1 << 16];
+        for e in entries().iter().filter(|e| e.code.is_device()) {
+            t[e.code.0 as usize] = names
+                .iter()
+                .position(|n| *n == e.category)
+                .unwrap_or(unknown as usize) as u8;
+        }
+        t
+    });
+    match code.device_code() {
+        Some(c) => t[c as usize],
+        None => (category_names().len() - 2) as u8,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,7 +146,10 @@ mod tests {
         assert_eq!(describe(c("81BB")), "Reverse Current");
         assert_eq!(category(c("8F35")), "supply");
         assert_eq!(category(c("8F8A")), "firmware");
-        assert!(lookup(c("8F60")).unwrap().name.contains(','), "quoted name with commas");
+        assert!(
+            lookup(c("8F60")).unwrap().name.contains(','),
+            "quoted name with commas"
+        );
         // Valid but not catalogued: kept, labelled unknown.
         assert_eq!(lookup(c("8F85")), None);
         assert_eq!(category(c("8F85")), "unknown");
@@ -113,40 +162,13 @@ mod tests {
     fn search_by_word() {
         let hits = search("polarity");
         assert!(hits.iter().any(|e| e.code.to_string() == "81B8"));
-        assert!(search("supply").iter().filter(|e| e.category == "supply").count() == 12);
+        assert!(
+            search("supply")
+                .iter()
+                .filter(|e| e.category == "supply")
+                .count()
+                == 12
+        );
         assert!(search("firmware").len() >= 8);
-    }
-}
-
-/// Category names, indexed by `category_id`: the catalogue's, then `dcc`, then `unknown`.
-pub fn category_names() -> &'static [String] {
-    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        let mut v: Vec<String> = entries().iter().map(|e| e.category.clone()).filter(|c| !c.is_empty()).collect();
-        v.sort();
-        v.dedup();
-        v.push("dcc".into());
-        v.push(UNKNOWN_CATEGORY.into());
-        v
-    })
-}
-
-/// A small integer for a code's category (an index into `category_names`), from a table built
-/// once, so grouping by category costs one array read per record.
-#[inline]
-pub fn category_id(code: AlertCode) -> u8 {
-    static TABLE: OnceLock<Vec<u8>> = OnceLock::new();
-    let t = TABLE.get_or_init(|| {
-        let names = category_names();
-        let unknown = (names.len() - 1) as u8;
-        let mut t = vec![unknown; 1 << 16];
-        for e in entries().iter().filter(|e| e.code.is_device()) {
-            t[e.code.0 as usize] = names.iter().position(|n| *n == e.category).unwrap_or(unknown as usize) as u8;
-        }
-        t
-    });
-    match code.device_code() {
-        Some(c) => t[c as usize],
-        None => (category_names().len() - 2) as u8,
     }
 }

@@ -28,19 +28,37 @@ pub fn inventory_or_empty(path: Option<&Path>, threads: usize) -> Result<Invento
         return Ok(Inventory::default());
     };
     let t0 = Instant::now();
-    let threads = if threads == 0 { crate::pipeline::default_threads() } else { threads };
-    let (inv, rejects, rejected) = load_inventory(path, threads).with_context(|| format!("{}: cannot load inventory", path.display()))?;
+    let threads = if threads == 0 {
+        crate::pipeline::default_threads()
+    } else {
+        threads
+    };
+    let (inv, rejects, rejected) = load_inventory(path, threads)
+        .with_context(|| format!("{}: cannot load inventory", path.display()))?;
     let what = if inv.is_count_table() {
-        format!("count table, {} rows", render::thousands(inv.counts.len() as u64))
+        format!(
+            "count table, {} rows",
+            render::thousands(inv.counts.len() as u64)
+        )
     } else {
         format!("{} devices", render::thousands(inv.devices.len() as u64))
     };
-    eprintln!("inventory {}: {what} in {:.2}s", path.display(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "inventory {}: {what} in {:.2}s",
+        path.display(),
+        t0.elapsed().as_secs_f64()
+    );
     if inv.repeated_ids > 0 {
-        eprintln!("  warning: {} device ids appear more than once (the last row wins)", render::thousands(inv.repeated_ids as u64));
+        eprintln!(
+            "  warning: {} device ids appear more than once (the last row wins)",
+            render::thousands(inv.repeated_ids as u64)
+        );
     }
     if rejected > 0 {
-        eprintln!("  warning: {} inventory rows skipped, for example:", render::thousands(rejected));
+        eprintln!(
+            "  warning: {} inventory rows skipped, for example:",
+            render::thousands(rejected)
+        );
         for r in rejects.iter().take(3) {
             eprintln!("    line {}: {}: {}", r.line, r.reason, r.raw);
         }
@@ -49,7 +67,12 @@ pub fn inventory_or_empty(path: Option<&Path>, threads: usize) -> Result<Invento
 }
 
 /// Runs the fold over the inputs; shared by commands that build on the alert counts.
-pub fn compute(inputs: &[Input], inv: &Inventory, query: &AlertQuery, read: &ReadOptions) -> (AlertReport, Vec<crate::pipeline::SourceError>) {
+pub fn compute(
+    inputs: &[Input],
+    inv: &Inventory,
+    query: &AlertQuery,
+    read: &ReadOptions,
+) -> (AlertReport, Vec<crate::pipeline::SourceError>) {
     let total: u64 = inputs
         .iter()
         .filter_map(|i| match i {
@@ -58,7 +81,9 @@ pub fn compute(inputs: &[Input], inv: &Inventory, query: &AlertQuery, read: &Rea
         })
         .sum();
     let progress = ProgressDisplay::start(Some(total));
-    let (folds, errors) = scan(inputs, read, Some(progress.counters.clone()), || AlertFold::new(query, inv));
+    let (folds, errors) = scan(inputs, read, Some(progress.counters.clone()), || {
+        AlertFold::new(query, inv)
+    });
     progress.finish();
     let mut folds = folds.into_iter();
     let mut all = folds.next().unwrap_or_else(|| AlertFold::new(query, inv));
@@ -69,22 +94,42 @@ pub fn compute(inputs: &[Input], inv: &Inventory, query: &AlertQuery, read: &Rea
 }
 
 /// Prints the totals, writes the quarantine file, and decides the exit status.
-pub fn conclude(report: &AlertReport, errors: &[crate::pipeline::SourceError], names: &[String], rejects: &Path, secs: f64) -> Result<Status> {
+pub fn conclude(
+    report: &AlertReport,
+    errors: &[crate::pipeline::SourceError],
+    names: &[String],
+    rejects: &Path,
+    secs: f64,
+) -> Result<Status> {
     for e in errors {
         eprintln!("error: {}: {}", e.source, e.message);
     }
     let t = &report.totals;
     eprintln!("{}", t.summary());
-    eprintln!("  {:.2}s, {} records/s", secs, render::thousands((t.read as f64 / secs.max(1e-6)) as u64));
+    eprintln!(
+        "  {:.2}s, {} records/s",
+        secs,
+        render::thousands((t.read as f64 / secs.max(1e-6)) as u64)
+    );
     debug_assert!(t.balanced(), "totals must add up: {t:?}");
     if !report.rejects.is_empty() {
-        let f = std::fs::File::create(rejects).with_context(|| format!("{}: cannot write the quarantine file", rejects.display()))?;
+        let f = std::fs::File::create(rejects)
+            .with_context(|| format!("{}: cannot write the quarantine file", rejects.display()))?;
         let mut w = std::io::BufWriter::new(f);
         render::rejects::write_rejects(&mut w, &report.rejects, names)?;
         std::io::Write::flush(&mut w)?;
-        eprintln!("  {} rejected records written to {}", render::thousands(report.rejects.len() as u64), rejects.display());
+        eprintln!(
+            "  {} rejected records written to {}",
+            render::thousands(report.rejects.len() as u64),
+            rejects.display()
+        );
         for r in report.rejects.iter().take(3) {
-            eprintln!("    {}:{}: {}", names.get(r.source).map(String::as_str).unwrap_or("?"), r.line, r.reason);
+            eprintln!(
+                "    {}:{}: {}",
+                names.get(r.source).map(String::as_str).unwrap_or("?"),
+                r.line,
+                r.reason
+            );
         }
     }
     Ok(if !errors.is_empty() {
@@ -103,5 +148,11 @@ pub fn run(cfg: AlertsConfig) -> Result<Status> {
     let (report, errors) = compute(&inputs, &inv, &cfg.query, &cfg.read);
     super::stdout_write(|w| render::alerts::write(w, &report, &inv, cfg.format))?;
     let names: Vec<String> = inputs.iter().map(Input::name).collect();
-    conclude(&report, &errors, &names, &cfg.rejects, t0.elapsed().as_secs_f64())
+    conclude(
+        &report,
+        &errors,
+        &names,
+        &cfg.rejects,
+        t0.elapsed().as_secs_f64(),
+    )
 }

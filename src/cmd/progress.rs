@@ -26,17 +26,23 @@ impl ProgressDisplay {
                     let bytes = c.bytes.load(Ordering::Relaxed);
                     let secs = t0.elapsed().as_secs_f64().max(1e-3);
                     let rate = bytes as f64 / secs / 1e6;
-                    let mut line = format!("\r  read {:.1} MB  {:.0} MB/s", bytes as f64 / 1e6, rate);
+                    let mut line =
+                        format!("\r  read {:.1} MB  {:.0} MB/s", bytes as f64 / 1e6, rate);
                     if let Some(t) = total.filter(|&t| t > 0 && bytes <= t) {
                         let eta = (t - bytes) as f64 / (bytes as f64 / secs).max(1.0);
-                        line += &format!("  {:.0}%  ETA {:.0}s", bytes as f64 * 100.0 / t as f64, eta);
+                        line +=
+                            &format!("  {:.0}%  ETA {:.0}s", bytes as f64 * 100.0 / t as f64, eta);
                     }
                     let _ = write!(std::io::stderr(), "{line}\x1b[K");
                 }
                 let _ = write!(std::io::stderr(), "\r\x1b[K");
             })
         });
-        ProgressDisplay { counters, stop, handle }
+        ProgressDisplay {
+            counters,
+            stop,
+            handle,
+        }
     }
 
     pub fn finish(mut self) {

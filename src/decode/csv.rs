@@ -30,10 +30,19 @@ impl CsvLayout {
         let mut scratch = Vec::new();
         let mut ranges = Vec::new();
         split_quoted(line, delimiter, &mut scratch, &mut ranges);
-        let header: Vec<String> =
-            ranges.iter().map(|r| String::from_utf8_lossy(&scratch[r.0..r.1]).trim().to_string()).collect();
+        let header: Vec<String> = ranges
+            .iter()
+            .map(|r| {
+                String::from_utf8_lossy(&scratch[r.0..r.1])
+                    .trim()
+                    .to_string()
+            })
+            .collect();
         if header.iter().any(|h| h.chars().any(|c| c.is_control())) {
-            return Err("the first line is not a CSV header (it holds control characters: binary data?)".into());
+            return Err(
+                "the first line is not a CSV header (it holds control characters: binary data?)"
+                    .into(),
+            );
         }
         let mut columns = [None; 8];
         for (i, h) in header.iter().enumerate() {
@@ -42,9 +51,16 @@ impl CsvLayout {
             }
         }
         for (f, name) in &map.0 {
-            let i = header.iter().position(|h| h.eq_ignore_ascii_case(name)).ok_or_else(|| {
-                format!("--columns {}={name}: no column `{name}`; columns are: {}", f.key(), header.join(", "))
-            })?;
+            let i = header
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    format!(
+                        "--columns {}={name}: no column `{name}`; columns are: {}",
+                        f.key(),
+                        header.join(", ")
+                    )
+                })?;
             columns[*f as usize] = Some(i);
         }
         for f in REQUIRED {
@@ -58,7 +74,11 @@ impl CsvLayout {
                 ));
             }
         }
-        Ok(CsvLayout { delimiter, columns, header })
+        Ok(CsvLayout {
+            delimiter,
+            columns,
+            header,
+        })
     }
 }
 
@@ -70,7 +90,12 @@ pub struct CsvScratch {
 }
 
 /// Splits a line with RFC 4180 quoting into `scratch`; returns false if a quote is unbalanced.
-fn split_quoted(line: &[u8], delim: u8, scratch: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) -> bool {
+fn split_quoted(
+    line: &[u8],
+    delim: u8,
+    scratch: &mut Vec<u8>,
+    ranges: &mut Vec<(usize, usize)>,
+) -> bool {
     scratch.clear();
     ranges.clear();
     let mut i = 0;
@@ -107,7 +132,14 @@ fn split_quoted(line: &[u8], delim: u8, scratch: &mut Vec<u8>, ranges: &mut Vec<
 }
 
 /// Decodes the rows of one chunk (the header is not in it).
-pub fn decode(layout: &CsvLayout, data: &[u8], first_line: u64, offset: u64, scratch: &mut CsvScratch, sink: &mut impl Sink) {
+pub fn decode(
+    layout: &CsvLayout,
+    data: &[u8],
+    first_line: u64,
+    offset: u64,
+    scratch: &mut CsvScratch,
+    sink: &mut impl Sink,
+) {
     let ncols = layout.header.len();
     for (line_no, off, line) in lines(data, first_line, offset) {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
@@ -117,13 +149,19 @@ pub fn decode(layout: &CsvLayout, data: &[u8], first_line: u64, offset: u64, scr
         let mut n = 0usize;
         if memchr::memchr(b'"', line).is_none() {
             let mut start = 0;
-            for i in memchr::memchr_iter(layout.delimiter, line).chain(std::iter::once(line.len())) {
+            for i in memchr::memchr_iter(layout.delimiter, line).chain(std::iter::once(line.len()))
+            {
                 assign(layout, &mut fields, n, &line[start..i]);
                 n += 1;
                 start = i + 1;
             }
         } else {
-            if !split_quoted(line, layout.delimiter, &mut scratch.buf, &mut scratch.ranges) {
+            if !split_quoted(
+                line,
+                layout.delimiter,
+                &mut scratch.buf,
+                &mut scratch.ranges,
+            ) {
                 sink.reject(line_no, off, "unbalanced quote".into(), line);
                 continue;
             }
@@ -133,7 +171,12 @@ pub fn decode(layout: &CsvLayout, data: &[u8], first_line: u64, offset: u64, scr
             }
         }
         if n != ncols {
-            sink.reject(line_no, off, format!("expected {ncols} fields as in the header, found {n}"), line);
+            sink.reject(
+                line_no,
+                off,
+                format!("expected {ncols} fields as in the header, found {n}"),
+                line,
+            );
             continue;
         }
         match event_from_fields(&fields) {
@@ -175,7 +218,14 @@ mod tests {
         let (header, body) = text.split_at(text.find('\n').unwrap() + 1);
         let layout = CsvLayout::from_header(header.as_bytes(), map).unwrap();
         let mut c = Collect::default();
-        decode(&layout, body.as_bytes(), 2, header.len() as u64, &mut CsvScratch::default(), &mut c);
+        decode(
+            &layout,
+            body.as_bytes(),
+            2,
+            header.len() as u64,
+            &mut CsvScratch::default(),
+            &mut c,
+        );
         c
     }
 
@@ -194,7 +244,10 @@ mod tests {
     #[test]
     fn explicit_mapping_wins() {
         let map: ColumnMap = "code=Kind,device=Meter".parse().unwrap();
-        let c = run("Kind,Meter,timestamp\n8F3F,00-DB-12-34-56-78-90-A0,2024-01-01\n", &map);
+        let c = run(
+            "Kind,Meter,timestamp\n8F3F,00-DB-12-34-56-78-90-A0,2024-01-01\n",
+            &map,
+        );
         assert_eq!(c.events.len(), 1);
     }
 

@@ -12,10 +12,10 @@ use super::Sink;
 use crate::model::time::parse_timestamp;
 use crate::model::{AlertCode, DeviceId, Event, MessageKind, RecordAttrs, hash_bytes};
 use memchr::memmem;
-use std::borrow::Cow;
 use quick_xml::events::Event as X;
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
+use std::borrow::Cow;
 
 pub const NS_DUIS: &[u8] = b"http://www.dccinterface.co.uk/ServiceUserGateway";
 pub const NS_MMC: &[u8] = b"http://www.dccinterface.co.uk/ResponseAndAlert";
@@ -125,11 +125,17 @@ impl<'a> Doc<'a> {
         let root = self.root.ok_or("no root element")?;
         let id = self.response_id.or(self.request_id);
         let message_id = id.map(|i| hash_bytes(i.trim_ascii())).unwrap_or(0);
-        for (name, v) in [("RequestID", self.request_id), ("ResponseID", self.response_id)] {
+        for (name, v) in [
+            ("RequestID", self.request_id),
+            ("ResponseID", self.response_id),
+        ] {
             if let Some(v) = v
                 && split_id(v).is_none()
             {
-                return Err(format!("invalid {name} `{}` (expected EUI:EUI:counter)", text(v)));
+                return Err(format!(
+                    "invalid {name} `{}` (expected EUI:EUI:counter)",
+                    text(v)
+                ));
             }
         }
         let mut ev = Event {
@@ -155,7 +161,9 @@ impl<'a> Doc<'a> {
                     Some(El::DeviceAlertMessage) => MessageKind::DeviceAlert,
                     Some(El::DCCAlertMessage) => MessageKind::DccAlert,
                     Some(El::ResponseMessage) if self.future_dated => MessageKind::FutureDatedAlert,
-                    Some(El::SMETS1ResponseMessage) if self.smets1_alert => MessageKind::DeviceAlert,
+                    Some(El::SMETS1ResponseMessage) if self.smets1_alert => {
+                        MessageKind::DeviceAlert
+                    }
                     Some(_) => MessageKind::Response,
                     None => return Err("Response has no Body message".into()),
                 };
@@ -164,7 +172,8 @@ impl<'a> Doc<'a> {
             _ => return Err("not a DUIS message".into()),
         };
         let ts_raw = ts_text.ok_or("missing ResponseDateTime")?;
-        ev.ts = parse_timestamp(ts_raw).ok_or_else(|| format!("invalid date-time `{}`", text(ts_raw)))?;
+        ev.ts = parse_timestamp(ts_raw)
+            .ok_or_else(|| format!("invalid date-time `{}`", text(ts_raw)))?;
         if !ev.kind.is_alert() {
             // A response names the device it came from first in its ResponseID, or as the
             // target of its RequestID.
@@ -176,7 +185,10 @@ impl<'a> Doc<'a> {
             return Ok(ev);
         }
         let code_raw = self.code.ok_or("alert without an alert code")?;
-        ev.code = Some(AlertCode::parse(code_raw).ok_or_else(|| format!("invalid alert code `{}`", text(code_raw)))?);
+        ev.code = Some(
+            AlertCode::parse(code_raw)
+                .ok_or_else(|| format!("invalid alert code `{}`", text(code_raw)))?,
+        );
         if let Some(c) = self.count {
             ev.count = std::str::from_utf8(c.trim_ascii())
                 .ok()
@@ -211,11 +223,16 @@ impl<'a> Doc<'a> {
             El::ResponseID if self.in_header => &mut self.response_id,
             El::ResponseDateTime if self.in_header => &mut self.response_time,
             El::AlertCode if parent == El::DeviceAlertMessage => &mut self.code,
-            El::FutureDatedAlertCode | El::DCCAlertCode | El::GBCSHexAlertCode | El::S1SPAlertCode => &mut self.code,
+            El::FutureDatedAlertCode
+            | El::DCCAlertCode
+            | El::GBCSHexAlertCode
+            | El::S1SPAlertCode => &mut self.code,
             El::ThrottledAlertCount => &mut self.count,
             El::GBCSPayload => &mut self.payload,
             El::BusinessOriginatorID => &mut self.originator,
-            El::DeviceID if self.in_dcc_alert || self.root == Some(El::S1SPAlert) => &mut self.device_id,
+            El::DeviceID if self.in_dcc_alert || self.root == Some(El::S1SPAlert) => {
+                &mut self.device_id
+            }
             El::DateTime if self.root == Some(El::S1SPAlert) => &mut self.date_time,
             _ => return,
         };
@@ -231,7 +248,10 @@ fn next_doc_start(data: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(i) = memchr::memchr(b'<', &data[at..]) {
         let p = at + i + 1;
-        let end = data[p..].iter().position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/').map(|k| p + k);
+        let end = data[p..]
+            .iter()
+            .position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
+            .map(|k| p + k);
         if let Some(end) = end {
             let name = &data[p..end];
             let local = name.rsplit(|&b| b == b':').next().unwrap_or(name);
@@ -281,7 +301,10 @@ impl LineCounter {
 
 /// Decodes the documents of one chunk.
 pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
-    let mut lines = LineCounter { pos: 0, line: first_line };
+    let mut lines = LineCounter {
+        pos: 0,
+        line: first_line,
+    };
     let mut base = 0usize;
     'reader: while base < data.len() {
         let mut reader = NsReader::from_reader(&data[base..]);
@@ -301,7 +324,8 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     let start = doc_start.unwrap_or(before);
                     // Resume at the next document after the broken one's start: an error
                     // found at the end of input may belong to a document cut short much earlier.
-                    let resume = next_doc_start(data, after_own_root(data, start)).unwrap_or(data.len());
+                    let resume =
+                        next_doc_start(data, after_own_root(data, start)).unwrap_or(data.len());
                     let line = lines.at(data, start);
                     let reason = if err_at >= data.len() {
                         format!("truncated XML document (the input ends inside it): {e}")
@@ -314,7 +338,9 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                 }
             };
             let accepted_ns = match &ns {
-                ResolveResult::Bound(n) => n.as_ref().as_bytes() == NS_DUIS || n.as_ref().as_bytes() == NS_MMC,
+                ResolveResult::Bound(n) => {
+                    n.as_ref().as_bytes() == NS_DUIS || n.as_ref().as_bytes() == NS_MMC
+                }
                 ResolveResult::Unbound => true,
                 ResolveResult::Unknown(_) => false,
             };
@@ -325,8 +351,16 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                         doc_start.get_or_insert(before);
                         doc = Doc::default();
                     }
-                    let el = if accepted_ns && foreign_depth == 0 { classify(e.local_name().as_ref().as_bytes()) } else { El::Other };
-                    let parent = if depth > 0 { stack[(depth - 1).min(MAX_DEPTH - 1)] } else { El::Other };
+                    let el = if accepted_ns && foreign_depth == 0 {
+                        classify(e.local_name().as_ref().as_bytes())
+                    } else {
+                        El::Other
+                    };
+                    let parent = if depth > 0 {
+                        stack[(depth - 1).min(MAX_DEPTH - 1)]
+                    } else {
+                        El::Other
+                    };
                     if depth == 0 {
                         doc.root = Some(el);
                     } else if parent == El::Body && doc.body.is_none() && depth == 2 {
@@ -335,7 +369,9 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     match el {
                         El::Header if depth == 1 => doc.in_header = !is_empty,
                         El::FutureDatedDeviceAlertMessage => doc.future_dated = true,
-                        El::DeviceAlertMessage if doc.body == Some(El::SMETS1ResponseMessage) => doc.smets1_alert = true,
+                        El::DeviceAlertMessage if doc.body == Some(El::SMETS1ResponseMessage) => {
+                            doc.smets1_alert = true
+                        }
                         El::DCCAlert => doc.in_dcc_alert = !is_empty,
                         _ => {}
                     }
@@ -348,15 +384,25 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                         }
                         depth += 1;
                     } else if depth == 0 {
-                        finish(&doc, data, doc_start.take().unwrap_or(before), base + reader.buffer_position() as usize, offset, &mut lines, sink);
+                        finish(
+                            &doc,
+                            data,
+                            doc_start.take().unwrap_or(before),
+                            base + reader.buffer_position() as usize,
+                            offset,
+                            &mut lines,
+                            sink,
+                        );
                     }
                 }
                 X::End(_) => {
                     depth = depth.saturating_sub(1);
-                    if foreign_depth > 0 {
-                        foreign_depth -= 1;
-                    }
-                    let el = if depth < MAX_DEPTH { stack[depth] } else { El::Other };
+                    foreign_depth = foreign_depth.saturating_sub(1);
+                    let el = if depth < MAX_DEPTH {
+                        stack[depth]
+                    } else {
+                        El::Other
+                    };
                     match el {
                         El::Header if depth == 1 => doc.in_header = false,
                         El::DCCAlert => doc.in_dcc_alert = false,
@@ -364,27 +410,54 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     }
                     if depth == 0 {
                         let end = base + reader.buffer_position() as usize;
-                        finish(&doc, data, doc_start.take().unwrap_or(before), end, offset, &mut lines, sink);
+                        finish(
+                            &doc,
+                            data,
+                            doc_start.take().unwrap_or(before),
+                            end,
+                            offset,
+                            &mut lines,
+                            sink,
+                        );
                     }
                 }
                 X::Text(t) if depth > 0 && depth <= MAX_DEPTH => {
                     if let Cow::Borrowed(v) = t.into_inner() {
-                        let parent = if depth >= 2 { stack[depth - 2] } else { El::Other };
+                        let parent = if depth >= 2 {
+                            stack[depth - 2]
+                        } else {
+                            El::Other
+                        };
                         doc.text(stack[depth - 1], parent, v.as_bytes().trim_ascii());
                     }
                 }
                 X::CData(t) if depth > 0 && depth <= MAX_DEPTH => {
                     if let Cow::Borrowed(v) = t.into_inner() {
-                        let parent = if depth >= 2 { stack[depth - 2] } else { El::Other };
+                        let parent = if depth >= 2 {
+                            stack[depth - 2]
+                        } else {
+                            El::Other
+                        };
                         doc.text(stack[depth - 1], parent, v.as_bytes().trim_ascii());
                     }
                 }
-                X::Text(ref t) if depth == 0 && !t.as_ref().as_bytes().iter().all(u8::is_ascii_whitespace) => {
+                X::Text(ref t)
+                    if depth == 0 && !t.as_ref().as_bytes().iter().all(u8::is_ascii_whitespace) =>
+                {
                     // Junk between documents: reject it as one record and move on.
-                    let start = before + data[before..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+                    let start = before
+                        + data[before..]
+                            .iter()
+                            .take_while(|b| b.is_ascii_whitespace())
+                            .count();
                     let resume = next_doc_start(data, start + 1).unwrap_or(data.len());
                     let line = lines.at(data, start);
-                    sink.reject(line, offset + start as u64, "text outside any XML document".into(), &data[start..resume]);
+                    sink.reject(
+                        line,
+                        offset + start as u64,
+                        "text outside any XML document".into(),
+                        &data[start..resume],
+                    );
                     base = resume;
                     continue 'reader;
                 }
@@ -396,14 +469,24 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     // the next one begins here.
                     let start = doc_start.unwrap_or(before);
                     let line = lines.at(data, start);
-                    sink.reject(line, offset + start as u64, "truncated XML document (the next document starts before it ends)".into(), &data[start..before]);
+                    sink.reject(
+                        line,
+                        offset + start as u64,
+                        "truncated XML document (the next document starts before it ends)".into(),
+                        &data[start..before],
+                    );
                     base = before;
                     continue 'reader;
                 }
                 X::Eof => {
                     if let Some(start) = doc_start {
                         let line = lines.at(data, start);
-                        sink.reject(line, offset + start as u64, "truncated XML document (ends before its root element closes)".into(), &data[start..]);
+                        sink.reject(
+                            line,
+                            offset + start as u64,
+                            "truncated XML document (ends before its root element closes)".into(),
+                            &data[start..],
+                        );
                     }
                     break 'reader;
                 }
@@ -413,12 +496,25 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     }
 }
 
-fn finish(doc: &Doc, data: &[u8], start: usize, end: usize, offset: u64, lines: &mut LineCounter, sink: &mut impl Sink) {
+fn finish(
+    doc: &Doc,
+    data: &[u8],
+    start: usize,
+    end: usize,
+    offset: u64,
+    lines: &mut LineCounter,
+    sink: &mut impl Sink,
+) {
     match doc.finish() {
         Ok(ev) => sink.event(&ev),
         Err(reason) => {
             let line = lines.at(data, start);
-            sink.reject(line, offset + start as u64, reason, &data[start..end.min(data.len())]);
+            sink.reject(
+                line,
+                offset + start as u64,
+                reason,
+                &data[start..end.min(data.len())],
+            );
         }
     }
 }

@@ -104,8 +104,14 @@ impl<'a> Scan<'a> {
         }
         let t = &self.s[start..self.i];
         let ok = matches!(t, b"true" | b"false" | b"null")
-            || (!t.is_empty() && t.iter().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')));
-        if ok { Ok((start, self.i)) } else { Err(format!("invalid value at column {}", start + 1)) }
+            || (!t.is_empty()
+                && t.iter()
+                    .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')));
+        if ok {
+            Ok((start, self.i))
+        } else {
+            Err(format!("invalid value at column {}", start + 1))
+        }
     }
 }
 
@@ -130,8 +136,11 @@ fn unescape(s: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
             b't' => out.push(b'\t'),
             b'u' => {
                 let hex = s.get(i..i + 4).ok_or("bad \\u escape")?;
-                let v = u32::from_str_radix(std::str::from_utf8(hex).map_err(|_| "bad \\u escape")?, 16)
-                    .map_err(|_| "bad \\u escape")?;
+                let v = u32::from_str_radix(
+                    std::str::from_utf8(hex).map_err(|_| "bad \\u escape")?,
+                    16,
+                )
+                .map_err(|_| "bad \\u escape")?;
                 i += 4;
                 let c = char::from_u32(v).unwrap_or(char::REPLACEMENT_CHARACTER);
                 let mut tmp = [0u8; 4];
@@ -182,7 +191,10 @@ fn parse_line<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<RawFields<
                 Some(b'{') | Some(b'[') => {
                     sc.skip_nested()?;
                     if let Some(f) = field {
-                        return Err(format!("`{}` must be a string or number, not a nested value", f.key()));
+                        return Err(format!(
+                            "`{}` must be a string or number, not a nested value",
+                            f.key()
+                        ));
                     }
                     None
                 }
@@ -208,7 +220,10 @@ fn parse_line<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<RawFields<
     }
     sc.ws();
     if sc.i != line.len() {
-        return Err(format!("unexpected text after the object at column {}", sc.i + 1));
+        return Err(format!(
+            "unexpected text after the object at column {}",
+            sc.i + 1
+        ));
     }
     let scratch: &'a [u8] = scratch;
     let mut fields = RawFields::default();
@@ -227,9 +242,19 @@ fn parse_line<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<RawFields<
 }
 
 /// Decodes the lines of one chunk.
-pub fn decode(data: &[u8], first_line: u64, offset: u64, scratch: &mut JsonScratch, sink: &mut impl Sink) {
+pub fn decode(
+    data: &[u8],
+    first_line: u64,
+    offset: u64,
+    scratch: &mut JsonScratch,
+    sink: &mut impl Sink,
+) {
     for (line_no, off, line) in lines(data, first_line, offset) {
-        let line = if line_no == 1 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line) } else { line };
+        let line = if line_no == 1 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+        } else {
+            line
+        };
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }

@@ -9,8 +9,11 @@ pub mod csv;
 pub mod duis;
 pub mod jsonl;
 
-use crate::model::{AlertCode, DeviceId, DeviceType, Event, Generation, MessageKind, RecordAttrs, Region, hash_bytes};
 use crate::model::time::parse_timestamp;
+use crate::model::{
+    AlertCode, DeviceId, DeviceType, Event, Generation, MessageKind, RecordAttrs, Region,
+    hash_bytes,
+};
 
 /// Where decoded records go.
 pub trait Sink {
@@ -63,11 +66,37 @@ impl Field {
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::Timestamp => &[
-                "timestamp", "time", "datetime", "ts", "alerttime", "alertdatetime", "alerttimestamp",
-                "eventtime", "eventdatetime", "responsedatetime", "occurredat", "createdat", "date",
+                "timestamp",
+                "time",
+                "datetime",
+                "ts",
+                "alerttime",
+                "alertdatetime",
+                "alerttimestamp",
+                "eventtime",
+                "eventdatetime",
+                "responsedatetime",
+                "occurredat",
+                "createdat",
+                "date",
             ],
-            Field::Device => &["deviceid", "device", "eui", "eui64", "deviceeui", "deviceeui64", "devid"],
-            Field::Code => &["alertcode", "code", "alert", "dccalertcode", "gbcshexalertcode", "eventcode"],
+            Field::Device => &[
+                "deviceid",
+                "device",
+                "eui",
+                "eui64",
+                "deviceeui",
+                "deviceeui64",
+                "devid",
+            ],
+            Field::Code => &[
+                "alertcode",
+                "code",
+                "alert",
+                "dccalertcode",
+                "gbcshexalertcode",
+                "eventcode",
+            ],
             Field::MessageId => &["messageid", "msgid", "responseid", "alertid"],
             Field::Count => &["count", "throttledalertcount", "occurrences", "alertcount"],
             Field::Region => &["region", "cspregion", "csp"],
@@ -81,11 +110,16 @@ impl Field {
         let mut buf = [0u8; 48];
         let n = squash_name(name, &mut buf)?;
         let s = &buf[..n];
-        Field::ALL.into_iter().find(|f| f.aliases().iter().any(|a| a.as_bytes() == s))
+        Field::ALL
+            .into_iter()
+            .find(|f| f.aliases().iter().any(|a| a.as_bytes() == s))
     }
 
     pub fn from_key(key: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|f| f.key() == key).or_else(|| Field::from_name(key.as_bytes()))
+        Field::ALL
+            .into_iter()
+            .find(|f| f.key() == key)
+            .or_else(|| Field::from_name(key.as_bytes()))
     }
 }
 
@@ -140,46 +174,81 @@ impl<'a> RawFields<'a> {
 
 fn show(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(&b[..b.len().min(80)]);
-    if b.len() > 80 { format!("{s}...") } else { s.into_owned() }
+    if b.len() > 80 {
+        format!("{s}...")
+    } else {
+        s.into_owned()
+    }
 }
 
 /// Builds an event from an export row's fields, or says why it cannot.
 pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
     let code_raw = f.get(Field::Code).ok_or("missing alert code")?;
-    let code = AlertCode::parse(code_raw)
-        .ok_or_else(|| format!("invalid alert code `{}` (expected 4 hex digits like 81B8, or N1..N999, AD1)", show(code_raw)))?;
+    let code = AlertCode::parse(code_raw).ok_or_else(|| {
+        format!(
+            "invalid alert code `{}` (expected 4 hex digits like 81B8, or N1..N999, AD1)",
+            show(code_raw)
+        )
+    })?;
     let ts_raw = f.get(Field::Timestamp).ok_or("missing timestamp")?;
-    let ts = parse_timestamp(ts_raw)
-        .ok_or_else(|| format!("invalid timestamp `{}` (expected ISO 8601, e.g. 2024-03-01T12:00:00Z)", show(ts_raw)))?;
+    let ts = parse_timestamp(ts_raw).ok_or_else(|| {
+        format!(
+            "invalid timestamp `{}` (expected ISO 8601, e.g. 2024-03-01T12:00:00Z)",
+            show(ts_raw)
+        )
+    })?;
     let device = match f.get(Field::Device) {
-        Some(d) => Some(DeviceId::parse(d).ok_or_else(|| format!("invalid device id `{}` (expected EUI-64, e.g. 00-DB-12-34-56-78-90-A0)", show(d)))?),
+        Some(d) => Some(DeviceId::parse(d).ok_or_else(|| {
+            format!(
+                "invalid device id `{}` (expected EUI-64, e.g. 00-DB-12-34-56-78-90-A0)",
+                show(d)
+            )
+        })?),
         None if code.is_device() => return Err("missing device id".into()),
         None => None,
     };
     let count = match f.get(Field::Count) {
-        Some(c) => match std::str::from_utf8(c.trim_ascii()).ok().and_then(|s| s.parse::<u32>().ok()) {
+        Some(c) => match std::str::from_utf8(c.trim_ascii())
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+        {
             Some(n) if n >= 1 => n,
-            _ => return Err(format!("invalid count `{}` (expected a whole number of at least 1)", show(c))),
+            _ => {
+                return Err(format!(
+                    "invalid count `{}` (expected a whole number of at least 1)",
+                    show(c)
+                ));
+            }
         },
         None => 1,
     };
     let mut attrs = RecordAttrs::default();
     if let Some(r) = f.get(Field::Region) {
-        attrs.region = Some(Region::parse(r).ok_or_else(|| format!("invalid region `{}`", show(r)))?);
+        attrs.region =
+            Some(Region::parse(r).ok_or_else(|| format!("invalid region `{}`", show(r)))?);
     }
     if let Some(t) = f.get(Field::DeviceType) {
-        attrs.device_type = Some(DeviceType::parse(t).ok_or_else(|| format!("invalid device type `{}`", show(t)))?);
+        attrs.device_type =
+            Some(DeviceType::parse(t).ok_or_else(|| format!("invalid device type `{}`", show(t)))?);
     }
     if let Some(g) = f.get(Field::Generation) {
-        attrs.generation = Some(Generation::parse(g).ok_or_else(|| format!("invalid generation `{}`", show(g)))?);
+        attrs.generation =
+            Some(Generation::parse(g).ok_or_else(|| format!("invalid generation `{}`", show(g)))?);
     }
     Ok(Event {
-        kind: if code.is_device() { MessageKind::DeviceAlert } else { MessageKind::DccAlert },
+        kind: if code.is_device() {
+            MessageKind::DeviceAlert
+        } else {
+            MessageKind::DccAlert
+        },
         ts,
         device,
         code: Some(code),
         count,
-        message_id: f.get(Field::MessageId).map(|m| hash_bytes(m.trim_ascii())).unwrap_or(0),
+        message_id: f
+            .get(Field::MessageId)
+            .map(|m| hash_bytes(m.trim_ascii()))
+            .unwrap_or(0),
         attrs,
     })
 }
@@ -192,7 +261,9 @@ pub fn lines(data: &[u8], first_line: u64, offset: u64) -> impl Iterator<Item = 
         if pos >= data.len() {
             return None;
         }
-        let end = memchr::memchr(b'\n', &data[pos..]).map(|i| pos + i).unwrap_or(data.len());
+        let end = memchr::memchr(b'\n', &data[pos..])
+            .map(|i| pos + i)
+            .unwrap_or(data.len());
         let mut l = &data[pos..end];
         if let [rest @ .., b'\r'] = l {
             l = rest;
@@ -229,14 +300,33 @@ mod tests {
     #[test]
     fn column_map_parses() {
         let m: ColumnMap = "code=Alert Type, device=MPAN_EUI".parse().unwrap();
-        assert_eq!(m.0, vec![(Field::Code, "Alert Type".into()), (Field::Device, "MPAN_EUI".into())]);
-        assert!("nonsense=x".parse::<ColumnMap>().unwrap_err().contains("fields are"));
+        assert_eq!(
+            m.0,
+            vec![
+                (Field::Code, "Alert Type".into()),
+                (Field::Device, "MPAN_EUI".into())
+            ]
+        );
+        assert!(
+            "nonsense=x"
+                .parse::<ColumnMap>()
+                .unwrap_err()
+                .contains("fields are")
+        );
         assert!("code".parse::<ColumnMap>().is_err());
     }
 
     #[test]
     fn lines_strip_crlf_and_number() {
         let v: Vec<_> = lines(b"a\r\nbb\n\nc", 5, 100).collect();
-        assert_eq!(v, vec![(5, 100, &b"a"[..]), (6, 103, &b"bb"[..]), (7, 106, &b""[..]), (8, 107, &b"c"[..])]);
+        assert_eq!(
+            v,
+            vec![
+                (5, 100, &b"a"[..]),
+                (6, 103, &b"bb"[..]),
+                (7, 106, &b""[..]),
+                (8, 107, &b"c"[..])
+            ]
+        );
     }
 }

@@ -46,7 +46,10 @@ enum Series {
     /// Devices with no install date, then cumulative counts by install day (sorted).
     Installs { always: u64, steps: Vec<(Day, u64)> },
     /// Snapshots (day, count), sorted; `None` day = undated constant.
-    Snapshots { undated: Option<u64>, dated: Vec<(Day, u64)> },
+    Snapshots {
+        undated: Option<u64>,
+        dated: Vec<(Day, u64)>,
+    },
 }
 
 impl Series {
@@ -58,7 +61,11 @@ impl Series {
             }
             Series::Snapshots { undated, dated } => {
                 let i = dated.partition_point(|s| s.0 <= day);
-                if i > 0 { Some(dated[i - 1].1) } else { *undated }
+                if i > 0 {
+                    Some(dated[i - 1].1)
+                } else {
+                    *undated
+                }
             }
         }
     }
@@ -97,11 +104,24 @@ impl Denominators {
             }
             let keys: Vec<DenomKey> = dated.keys().chain(undated.keys()).copied().collect();
             for k in keys {
-                let mut d: Vec<(Day, u64)> = dated.get(&k).map(|m| m.iter().map(|(a, b)| (*a, *b)).collect()).unwrap_or_default();
+                let mut d: Vec<(Day, u64)> = dated
+                    .get(&k)
+                    .map(|m| m.iter().map(|(a, b)| (*a, *b)).collect())
+                    .unwrap_or_default();
                 d.sort();
-                series.insert(k, Series::Snapshots { undated: undated.get(&k).copied(), dated: d });
+                series.insert(
+                    k,
+                    Series::Snapshots {
+                        undated: undated.get(&k).copied(),
+                        dated: d,
+                    },
+                );
             }
-            return Denominators { dims, series, unsupported: dims.model || dims.firmware };
+            return Denominators {
+                dims,
+                series,
+                unsupported: dims.model || dims.firmware,
+            };
         }
         let mut hist: FxHashMap<DenomKey, (u64, FxHashMap<Day, u64>)> = FxHashMap::default();
         for (_, v) in inv.devices.iter() {
@@ -122,7 +142,11 @@ impl Denominators {
             }
             series.insert(k, Series::Installs { always, steps });
         }
-        Denominators { dims, series, unsupported: false }
+        Denominators {
+            dims,
+            series,
+            unsupported: false,
+        }
     }
 
     pub fn dims(&self) -> DenomDims {
@@ -138,7 +162,11 @@ impl Denominators {
             Some(s) => s.at(day),
             // A group the inventory has no devices of has an installed base of zero, unless
             // it is the Unknown bucket of devices missing from the inventory.
-            None if key.region == Some(Region::Unknown) || key.device_type == Some(DeviceType::Unknown) => None,
+            None if key.region == Some(Region::Unknown)
+                || key.device_type == Some(DeviceType::Unknown) =>
+            {
+                None
+            }
             None => Some(0),
         }
     }
@@ -174,22 +202,45 @@ mod tests {
                 (DeviceId(id).0, info.pack())
             })
             .collect();
-        Inventory { devices: DeviceTable::build(&entries).0, ..Default::default() }
+        Inventory {
+            devices: DeviceTable::build(&entries).0,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn installs_accumulate() {
-        let i = inv(&[(1, Region::North, Some(10)), (2, Region::North, Some(12)), (3, Region::North, None), (4, Region::South, Some(11))]);
-        let d = Denominators::build(&i, DenomDims { region: true, ..Default::default() });
-        let north = DenomKey { region: Some(Region::North), ..Default::default() };
+        let i = inv(&[
+            (1, Region::North, Some(10)),
+            (2, Region::North, Some(12)),
+            (3, Region::North, None),
+            (4, Region::South, Some(11)),
+        ]);
+        let d = Denominators::build(
+            &i,
+            DenomDims {
+                region: true,
+                ..Default::default()
+            },
+        );
+        let north = DenomKey {
+            region: Some(Region::North),
+            ..Default::default()
+        };
         assert_eq!(d.installed(&north, 9), Some(1));
         assert_eq!(d.installed(&north, 10), Some(2));
         assert_eq!(d.installed(&north, 11), Some(2));
         assert_eq!(d.installed(&north, 12), Some(3));
         assert_eq!(d.device_days(&north, 10, 12), Some(2 + 2 + 3));
-        let central = DenomKey { region: Some(Region::Central), ..Default::default() };
+        let central = DenomKey {
+            region: Some(Region::Central),
+            ..Default::default()
+        };
         assert_eq!(d.installed(&central, 12), Some(0));
-        let unknown = DenomKey { region: Some(Region::Unknown), ..Default::default() };
+        let unknown = DenomKey {
+            region: Some(Region::Unknown),
+            ..Default::default()
+        };
         assert_eq!(d.installed(&unknown, 12), None);
         let all = Denominators::build(&i, DenomDims::default());
         assert_eq!(all.installed(&DenomKey::default(), 12), Some(4));
@@ -197,11 +248,33 @@ mod tests {
 
     #[test]
     fn snapshots_step() {
-        let row = |date, count| CountRow { date, region: Region::North, device_type: DeviceType::Esme, generation: Generation::Smets2, count };
-        let i = Inventory { counts: vec![row(Some(10), 100), row(Some(20), 150)], ..Default::default() };
-        let d = Denominators::build(&i, DenomDims { region: true, ..Default::default() });
-        let k = DenomKey { region: Some(Region::North), ..Default::default() };
-        assert_eq!(d.installed(&k, 9), None, "before the first snapshot the base is unknown");
+        let row = |date, count| CountRow {
+            date,
+            region: Region::North,
+            device_type: DeviceType::Esme,
+            generation: Generation::Smets2,
+            count,
+        };
+        let i = Inventory {
+            counts: vec![row(Some(10), 100), row(Some(20), 150)],
+            ..Default::default()
+        };
+        let d = Denominators::build(
+            &i,
+            DenomDims {
+                region: true,
+                ..Default::default()
+            },
+        );
+        let k = DenomKey {
+            region: Some(Region::North),
+            ..Default::default()
+        };
+        assert_eq!(
+            d.installed(&k, 9),
+            None,
+            "before the first snapshot the base is unknown"
+        );
         assert_eq!(d.installed(&k, 15), Some(100));
         assert_eq!(d.installed(&k, 25), Some(150));
     }

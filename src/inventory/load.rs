@@ -24,8 +24,17 @@ enum Col {
     Date,
 }
 
-const COLS: [Col; 9] =
-    [Col::Device, Col::DeviceType, Col::Region, Col::Generation, Col::Model, Col::Firmware, Col::Installed, Col::Count, Col::Date];
+const COLS: [Col; 9] = [
+    Col::Device,
+    Col::DeviceType,
+    Col::Region,
+    Col::Generation,
+    Col::Model,
+    Col::Firmware,
+    Col::Installed,
+    Col::Count,
+    Col::Date,
+];
 
 impl Col {
     fn aliases(self) -> &'static [&'static str] {
@@ -35,12 +44,31 @@ impl Col {
             Col::Region => &["region", "cspregion", "csp"],
             Col::Generation => &["generation", "smets", "gen", "smetsgeneration"],
             Col::Model => &["model", "devicemodel"],
-            Col::Firmware => &["firmwareversion", "firmware", "fw", "fwversion", "devicefirmwareversion"],
-            Col::Installed => &[
-                "installdate", "installed", "installedon", "installationdate", "installdatetime", "datecommissioned",
-                "commissioned", "commissioneddate", "commissiondate",
+            Col::Firmware => &[
+                "firmwareversion",
+                "firmware",
+                "fw",
+                "fwversion",
+                "devicefirmwareversion",
             ],
-            Col::Count => &["count", "devices", "numdevices", "devicecount", "installeddevices"],
+            Col::Installed => &[
+                "installdate",
+                "installed",
+                "installedon",
+                "installationdate",
+                "installdatetime",
+                "datecommissioned",
+                "commissioned",
+                "commissioneddate",
+                "commissiondate",
+            ],
+            Col::Count => &[
+                "count",
+                "devices",
+                "numdevices",
+                "devicecount",
+                "installeddevices",
+            ],
             Col::Date => &["date", "asof", "snapshotdate", "day"],
         }
     }
@@ -62,20 +90,34 @@ struct Layout {
 }
 
 fn layout(header: &[u8]) -> Result<Layout, String> {
-    let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header).trim_ascii_end();
-    let delim = [b',', b';', b'\t', b'|'].into_iter().max_by_key(|d| header.iter().filter(|b| *b == d).count()).unwrap_or(b',');
+    let header = header
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(header)
+        .trim_ascii_end();
+    let delim = [b',', b';', b'\t', b'|']
+        .into_iter()
+        .max_by_key(|d| header.iter().filter(|b| *b == d).count())
+        .unwrap_or(b',');
     let names: Vec<&[u8]> = header.split(|&b| b == delim).collect();
     let mut cols = [None; 9];
     for (i, n) in names.iter().enumerate() {
         let mut buf = [0u8; 48];
-        let Some(k) = squash_name(n, &mut buf) else { continue };
+        let Some(k) = squash_name(n, &mut buf) else {
+            continue;
+        };
         for c in COLS {
             if c.aliases().iter().any(|a| a.as_bytes() == &buf[..k]) {
                 cols[c as usize].get_or_insert(i);
             }
         }
     }
-    let list = || names.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect::<Vec<_>>().join(", ");
+    let list = || {
+        names
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let counts = cols[Col::Device as usize].is_none() && cols[Col::Count as usize].is_some();
     if !counts && cols[Col::Device as usize].is_none() {
         return Err(format!(
@@ -86,11 +128,20 @@ fn layout(header: &[u8]) -> Result<Layout, String> {
     if counts {
         for c in [Col::Region, Col::DeviceType, Col::Generation] {
             if cols[c as usize].is_none() {
-                return Err(format!("count-table inventory needs a {:?} column; columns are: {}", c, list()));
+                return Err(format!(
+                    "count-table inventory needs a {:?} column; columns are: {}",
+                    c,
+                    list()
+                ));
             }
         }
     }
-    Ok(Layout { delim, cols, ncols: names.len(), counts })
+    Ok(Layout {
+        delim,
+        cols,
+        ncols: names.len(),
+        counts,
+    })
 }
 
 #[derive(Default)]
@@ -107,7 +158,11 @@ struct Partial {
     order: Vec<(u64, usize, usize)>,
 }
 
-fn intern(v: &[u8], list: &mut Vec<Vec<u8>>, ids: &mut FxHashMap<Vec<u8>, u16>) -> Result<u16, String> {
+fn intern(
+    v: &[u8],
+    list: &mut Vec<Vec<u8>>,
+    ids: &mut FxHashMap<Vec<u8>, u16>,
+) -> Result<u16, String> {
     if v.is_empty() {
         return Ok(0);
     }
@@ -128,7 +183,10 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
     let mut n = 0;
     for (i, v) in line.split(|&b| b == lay.delim).enumerate() {
         let v = v.trim_ascii();
-        let v = v.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(v);
+        let v = v
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(v);
         for c in COLS {
             if lay.cols[c as usize] == Some(i) {
                 f[c as usize] = v;
@@ -137,12 +195,20 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
         n += 1;
     }
     if n != lay.ncols {
-        return Err(format!("expected {} fields as in the header, found {n}", lay.ncols));
+        return Err(format!(
+            "expected {} fields as in the header, found {n}",
+            lay.ncols
+        ));
     }
     let show = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
-    let region = Region::parse(f[Col::Region as usize]).ok_or_else(|| format!("invalid region `{}`", show(f[Col::Region as usize])))?;
-    let device_type = DeviceType::parse(f[Col::DeviceType as usize])
-        .ok_or_else(|| format!("invalid device type `{}`", show(f[Col::DeviceType as usize])))?;
+    let region = Region::parse(f[Col::Region as usize])
+        .ok_or_else(|| format!("invalid region `{}`", show(f[Col::Region as usize])))?;
+    let device_type = DeviceType::parse(f[Col::DeviceType as usize]).ok_or_else(|| {
+        format!(
+            "invalid device type `{}`",
+            show(f[Col::DeviceType as usize])
+        )
+    })?;
     let generation = Generation::parse(f[Col::Generation as usize])
         .ok_or_else(|| format!("invalid generation `{}`", show(f[Col::Generation as usize])))?;
     let date_of = |v: &[u8], what: &str| -> Result<Option<i32>, String> {
@@ -155,13 +221,23 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
         } else {
             parse_date(v)
         };
-        d.map(Some).ok_or_else(|| format!("invalid {what} `{}`", show(v)))
+        d.map(Some)
+            .ok_or_else(|| format!("invalid {what} `{}`", show(v)))
     };
     if lay.counts {
         let c = f[Col::Count as usize];
-        let count = std::str::from_utf8(c).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| format!("invalid count `{}`", show(c)))?;
+        let count = std::str::from_utf8(c)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| format!("invalid count `{}`", show(c)))?;
         let date = date_of(f[Col::Date as usize], "date")?;
-        p.counts.push(CountRow { date, region, device_type, generation, count });
+        p.counts.push(CountRow {
+            date,
+            region,
+            device_type,
+            generation,
+            count,
+        });
         return Ok(());
     }
     let d = f[Col::Device as usize];
@@ -171,7 +247,11 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
         device_type,
         generation,
         model: intern(f[Col::Model as usize], &mut p.models, &mut p.model_ids)?,
-        firmware: intern(f[Col::Firmware as usize], &mut p.firmwares, &mut p.firmware_ids)?,
+        firmware: intern(
+            f[Col::Firmware as usize],
+            &mut p.firmwares,
+            &mut p.firmware_ids,
+        )?,
         installed: date_of(f[Col::Installed as usize], "install date")?,
     };
     p.entries.push((id.0, info.pack()));
@@ -182,39 +262,66 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
 const KEEP_REJECTS: usize = 1000;
 
 /// Loads an inventory file (plain, gzip or zstd) using `threads` workers.
-pub fn load_inventory(path: &Path, threads: usize) -> Result<(Inventory, Vec<InventoryReject>, u64)> {
+pub fn load_inventory(
+    path: &Path,
+    threads: usize,
+) -> Result<(Inventory, Vec<InventoryReject>, u64)> {
     let input = Input::File(path.to_path_buf());
-    let plan = |_: usize, input: &Input, r: &mut dyn BufRead| -> Result<Option<Plan<Layout>>, String> {
-        let mut header = Vec::new();
-        r.read_until(b'\n', &mut header).map_err(|e| e.to_string())?;
-        if header.trim_ascii().is_empty() {
-            return Err(format!("{}: the inventory is empty", input.name()));
-        }
-        let lay = layout(&header).map_err(|e| format!("{}: {e}", input.name()))?;
-        Ok(Some(Plan { boundary: Boundary::Line, first_line: 2, offset: header.len() as u64, meta: lay }))
-    };
-    let inputs = [input];
-    let (parts, errors) = pipeline::run(&inputs, threads, None, plan, Partial::default, |p: &mut Partial, lay, chunk| {
-        let start = p.entries.len();
-        for (line_no, _off, line) in crate::decode::lines(&chunk.data, chunk.first_line, chunk.offset) {
-            if line.trim_ascii().is_empty() {
-                continue;
+    let plan =
+        |_: usize, input: &Input, r: &mut dyn BufRead| -> Result<Option<Plan<Layout>>, String> {
+            let mut header = Vec::new();
+            r.read_until(b'\n', &mut header)
+                .map_err(|e| e.to_string())?;
+            if header.trim_ascii().is_empty() {
+                return Err(format!("{}: the inventory is empty", input.name()));
             }
-            if let Err(reason) = parse_row(lay, line, p) {
-                p.rejected += 1;
-                if p.rejects.len() < KEEP_REJECTS {
-                    p.rejects.push(InventoryReject { line: line_no, reason, raw: String::from_utf8_lossy(line).into_owned() });
+            let lay = layout(&header).map_err(|e| format!("{}: {e}", input.name()))?;
+            Ok(Some(Plan {
+                boundary: Boundary::Line,
+                first_line: 2,
+                offset: header.len() as u64,
+                meta: lay,
+            }))
+        };
+    let inputs = [input];
+    let (parts, errors) = pipeline::run(
+        &inputs,
+        threads,
+        None,
+        plan,
+        Partial::default,
+        |p: &mut Partial, lay, chunk| {
+            let start = p.entries.len();
+            for (line_no, _off, line) in
+                crate::decode::lines(&chunk.data, chunk.first_line, chunk.offset)
+            {
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                if let Err(reason) = parse_row(lay, line, p) {
+                    p.rejected += 1;
+                    if p.rejects.len() < KEEP_REJECTS {
+                        p.rejects.push(InventoryReject {
+                            line: line_no,
+                            reason,
+                            raw: String::from_utf8_lossy(line).into_owned(),
+                        });
+                    }
                 }
             }
-        }
-        p.order.push((chunk.offset, start, p.entries.len()));
-    });
+            p.order.push((chunk.offset, start, p.entries.len()));
+        },
+    );
     if let Some(e) = errors.first() {
         bail!("{}", e.message);
     }
     // Merge: one global dictionary per column, then remap each part's ids.
-    let mut inv = Inventory { source: path.display().to_string(), ..Default::default() };
-    let (mut models, mut firmwares): (FxHashMap<Vec<u8>, u16>, FxHashMap<Vec<u8>, u16>) = Default::default();
+    let mut inv = Inventory {
+        source: path.display().to_string(),
+        ..Default::default()
+    };
+    let (mut models, mut firmwares): (FxHashMap<Vec<u8>, u16>, FxHashMap<Vec<u8>, u16>) =
+        Default::default();
     let mut model_list: Vec<Vec<u8>> = Vec::new();
     let mut fw_list: Vec<Vec<u8>> = Vec::new();
     let mut rejects = Vec::new();
@@ -222,11 +329,19 @@ pub fn load_inventory(path: &Path, threads: usize) -> Result<(Inventory, Vec<Inv
     let mut pieces: Vec<(u64, Vec<(u64, u64)>)> = Vec::new();
     for mut p in parts {
         let model_map: Vec<u16> = std::iter::once(Ok(0))
-            .chain(p.models.iter().map(|m| intern(m, &mut model_list, &mut models)))
+            .chain(
+                p.models
+                    .iter()
+                    .map(|m| intern(m, &mut model_list, &mut models)),
+            )
             .collect::<Result<_, _>>()
             .map_err(anyhow::Error::msg)?;
         let fw_map: Vec<u16> = std::iter::once(Ok(0))
-            .chain(p.firmwares.iter().map(|m| intern(m, &mut fw_list, &mut firmwares)))
+            .chain(
+                p.firmwares
+                    .iter()
+                    .map(|m| intern(m, &mut fw_list, &mut firmwares)),
+            )
             .collect::<Result<_, _>>()
             .map_err(anyhow::Error::msg)?;
         for e in &mut p.entries {
@@ -248,12 +363,31 @@ pub fn load_inventory(path: &Path, threads: usize) -> Result<(Inventory, Vec<Inv
     drop(entries);
     inv.devices = table;
     inv.repeated_ids = repeated;
-    inv.models = std::iter::once(String::new()).chain(model_list.into_iter().map(|m| String::from_utf8_lossy(&m).into_owned())).collect();
-    inv.firmwares = std::iter::once(String::new()).chain(fw_list.into_iter().map(|m| String::from_utf8_lossy(&m).into_owned())).collect();
+    inv.models = std::iter::once(String::new())
+        .chain(
+            model_list
+                .into_iter()
+                .map(|m| String::from_utf8_lossy(&m).into_owned()),
+        )
+        .collect();
+    inv.firmwares = std::iter::once(String::new())
+        .chain(
+            fw_list
+                .into_iter()
+                .map(|m| String::from_utf8_lossy(&m).into_owned()),
+        )
+        .collect();
     rejects.sort_by_key(|r| r.line);
     if inv.devices.is_empty() && inv.counts.is_empty() {
-        bail!("{}: the inventory has no usable rows ({} rejected{})", path.display(), rejected,
-            rejects.first().map(|r| format!("; line {}: {}", r.line, r.reason)).unwrap_or_default());
+        bail!(
+            "{}: the inventory has no usable rows ({} rejected{})",
+            path.display(),
+            rejected,
+            rejects
+                .first()
+                .map(|r| format!("; line {}: {}", r.line, r.reason))
+                .unwrap_or_default()
+        );
     }
     Ok((inv, rejects, rejected))
 }
@@ -282,17 +416,25 @@ mod tests {
         assert_eq!(rej.iter().map(|r| r.line).collect::<Vec<_>>(), vec![4, 5]);
         assert_eq!(inv.devices.len(), 2);
         let a = inv.lookup(DeviceId(0x00DB_1234_5678_90A0)).unwrap();
-        assert_eq!((a.region, a.device_type, a.generation), (Region::North, DeviceType::Esme, Generation::Smets2));
+        assert_eq!(
+            (a.region, a.device_type, a.generation),
+            (Region::North, DeviceType::Esme, Generation::Smets2)
+        );
         assert_eq!(inv.model_name(a.model), "M1");
         assert_eq!(a.installed, Some(19723));
         let b = inv.lookup(DeviceId(0x00DB_1234_5678_90A1)).unwrap();
-        assert_eq!((b.region, b.generation, b.installed), (Region::South4G, Generation::Smets1, None));
+        assert_eq!(
+            (b.region, b.generation, b.installed),
+            (Region::South4G, Generation::Smets1, None)
+        );
         assert_eq!(inv.firmware_name(b.firmware), "1.0");
     }
 
     #[test]
     fn count_table() {
-        let (inv, _, _) = load("date,region,device_type,generation,count\n2024-01-01,North,ESME,SMETS2,1000\n2024-01-01,South,ESME,SMETS2,500\n");
+        let (inv, _, _) = load(
+            "date,region,device_type,generation,count\n2024-01-01,North,ESME,SMETS2,1000\n2024-01-01,South,ESME,SMETS2,500\n",
+        );
         assert!(inv.is_count_table());
         assert_eq!(inv.device_count(), 1500);
     }

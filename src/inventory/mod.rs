@@ -97,18 +97,28 @@ impl Inventory {
     }
 
     pub fn model_name(&self, i: u16) -> &str {
-        self.models.get(i as usize).map(String::as_str).unwrap_or("")
+        self.models
+            .get(i as usize)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     pub fn firmware_name(&self, i: u16) -> &str {
-        self.firmwares.get(i as usize).map(String::as_str).unwrap_or("")
+        self.firmwares
+            .get(i as usize)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// Number of devices (per-device inventories) or of counted devices on the latest date.
     pub fn device_count(&self) -> u64 {
         if self.is_count_table() {
             let latest = self.counts.iter().filter_map(|r| r.date).max();
-            self.counts.iter().filter(|r| r.date == latest).map(|r| r.count).sum()
+            self.counts
+                .iter()
+                .filter(|r| r.date == latest)
+                .map(|r| r.count)
+                .sum()
         } else {
             self.devices.len() as u64
         }
@@ -118,7 +128,11 @@ impl Inventory {
     pub fn heap_bytes(&self) -> usize {
         self.devices.heap_bytes()
             + self.models.iter().map(|s| s.capacity() + 24).sum::<usize>()
-            + self.firmwares.iter().map(|s| s.capacity() + 24).sum::<usize>()
+            + self
+                .firmwares
+                .iter()
+                .map(|s| s.capacity() + 24)
+                .sum::<usize>()
     }
 }
 
@@ -137,7 +151,11 @@ mod tests {
             installed: Some(19723),
         };
         assert_eq!(DeviceInfo::unpack(d.pack()), d);
-        let d2 = DeviceInfo { installed: None, model: 0, ..d };
+        let d2 = DeviceInfo {
+            installed: None,
+            model: 0,
+            ..d
+        };
         assert_eq!(DeviceInfo::unpack(d2.pack()), d2);
         assert!(d.pack() < 1 << 58, "bits 58..63 stay free");
     }

@@ -24,7 +24,10 @@ impl DeviceTable {
     /// table and the number of repeated ids.
     pub fn build(entries: &[(u64, u64)]) -> (DeviceTable, usize) {
         let cap = (entries.len() * 5 / 4).max(8);
-        let mut t = DeviceTable { slots: vec![(0, 0); cap], len: 0 };
+        let mut t = DeviceTable {
+            slots: vec![(0, 0); cap],
+            len: 0,
+        };
         // Insert in order of home slot, bucketed, so writes sweep memory instead of jumping.
         const BUCKETS: usize = 4096;
         let mut counts = vec![0usize; BUCKETS + 1];
@@ -132,7 +135,10 @@ impl DeviceTable {
 
     /// Every (id, value) pair, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.slots.iter().filter(|s| s.1 & USED != 0).map(|s| (s.0, s.1 & !USED))
+        self.slots
+            .iter()
+            .filter(|s| s.1 & USED != 0)
+            .map(|s| (s.0, s.1 & !USED))
     }
 }
 

@@ -29,7 +29,10 @@ impl AlertCode {
     #[inline]
     pub fn parse(s: &[u8]) -> Option<AlertCode> {
         let s = s.trim_ascii();
-        let s = s.strip_prefix(b"0x").or_else(|| s.strip_prefix(b"0X")).unwrap_or(s);
+        let s = s
+            .strip_prefix(b"0x")
+            .or_else(|| s.strip_prefix(b"0X"))
+            .unwrap_or(s);
         if s.len() == 4 {
             let mut v = 0u32;
             let mut hex = true;
@@ -78,8 +81,11 @@ impl fmt::Display for AlertCode {
 impl std::str::FromStr for AlertCode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AlertCode::parse(s.as_bytes())
-            .ok_or_else(|| format!("`{s}` is not an alert code (expected 4 hex digits like 81B8, or N1..N999, AD1)"))
+        AlertCode::parse(s.as_bytes()).ok_or_else(|| {
+            format!(
+                "`{s}` is not an alert code (expected 4 hex digits like 81B8, or N1..N999, AD1)"
+            )
+        })
     }
 }
 
@@ -102,8 +108,24 @@ mod tests {
 
     #[test]
     fn rejects_invalid() {
-        for bad in [&b""[..], b"81B", b"81B8A", b"ZZZZ", b"N", b"N0", b"N12345", b"AD", b"X1", b"8 B8"] {
-            assert_eq!(AlertCode::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"81B",
+            b"81B8A",
+            b"ZZZZ",
+            b"N",
+            b"N0",
+            b"N12345",
+            b"AD",
+            b"X1",
+            b"8 B8",
+        ] {
+            assert_eq!(
+                AlertCode::parse(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -105,7 +105,12 @@ mod tests {
             b"00DB1234567890A00",
             b"0x00DB1234567890A",
         ] {
-            assert_eq!(DeviceId::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                DeviceId::parse(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

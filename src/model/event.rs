@@ -19,7 +19,10 @@ pub enum MessageKind {
 
 impl MessageKind {
     pub fn is_alert(self) -> bool {
-        matches!(self, MessageKind::DeviceAlert | MessageKind::FutureDatedAlert | MessageKind::DccAlert)
+        matches!(
+            self,
+            MessageKind::DeviceAlert | MessageKind::FutureDatedAlert | MessageKind::DccAlert
+        )
     }
 }
 

@@ -111,7 +111,13 @@ pub fn parse_timestamp(s: &[u8]) -> Option<Millis> {
     }
     let (y, mo, d) = (digits(s, 0, 4)?, digits(s, 5, 2)?, digits(s, 8, 2)?);
     let (h, mi, sec) = (digits(s, 11, 2)?, digits(s, 14, 2)?, digits(s, 17, 2)?);
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i32, mo) || h > 23 || mi > 59 || sec > 60 {
+    if !(1..=12).contains(&mo)
+        || d == 0
+        || d > days_in_month(y as i32, mo)
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -161,7 +167,12 @@ pub fn format_day(day: Day) -> String {
 pub fn format_timestamp(ms: Millis) -> String {
     let day = day_of(ms);
     let rem = ms - day_start(day);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     format!("{}T{h:02}:{mi:02}:{s:02}.{milli:03}Z", format_day(day))
 }
 
@@ -174,18 +185,49 @@ mod tests {
     fn known_values() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2024, 1, 1), 19723);
-        assert_eq!(parse_timestamp(b"2024-01-01T00:00:00Z"), Some(19723 * MS_PER_DAY));
-        assert_eq!(parse_timestamp(b"2022-08-17T15:45:42.790Z"), Some(1_660_751_142_790));
+        assert_eq!(
+            parse_timestamp(b"2024-01-01T00:00:00Z"),
+            Some(19723 * MS_PER_DAY)
+        );
+        assert_eq!(
+            parse_timestamp(b"2022-08-17T15:45:42.790Z"),
+            Some(1_660_751_142_790)
+        );
         // 2 fractional digits as in the DUIS request templates, 6 as in some exports.
-        assert_eq!(parse_timestamp(b"2030-01-15T09:00:00.00Z"), parse_timestamp(b"2030-01-15T09:00:00Z"));
-        assert_eq!(parse_timestamp(b"2024-01-01T00:00:00.123456Z"), Some(19723 * MS_PER_DAY + 123));
+        assert_eq!(
+            parse_timestamp(b"2030-01-15T09:00:00.00Z"),
+            parse_timestamp(b"2030-01-15T09:00:00Z")
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01T00:00:00.123456Z"),
+            Some(19723 * MS_PER_DAY + 123)
+        );
         // Offsets move the instant; a timestamp near midnight changes day.
-        assert_eq!(parse_timestamp(b"2024-01-01T00:30:00+01:00"), parse_timestamp(b"2023-12-31T23:30:00Z"));
-        assert_eq!(parse_timestamp(b"2024-01-01T00:30:00-0130"), parse_timestamp(b"2024-01-01T02:00:00Z"));
-        assert_eq!(parse_timestamp(b"2024-01-01 12:00:00"), parse_timestamp(b"2024-01-01T12:00:00Z"));
-        assert_eq!(parse_timestamp(b"2024-02-29"), Some(days_from_civil(2024, 2, 29) as i64 * MS_PER_DAY));
-        assert_eq!(parse_date(b"2025-12-28Z"), Some(days_from_civil(2025, 12, 28)));
-        assert_eq!(weekday(days_from_civil(2024, 1, 1)), 0, "2024-01-01 was a Monday");
+        assert_eq!(
+            parse_timestamp(b"2024-01-01T00:30:00+01:00"),
+            parse_timestamp(b"2023-12-31T23:30:00Z")
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01T00:30:00-0130"),
+            parse_timestamp(b"2024-01-01T02:00:00Z")
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01 12:00:00"),
+            parse_timestamp(b"2024-01-01T12:00:00Z")
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-02-29"),
+            Some(days_from_civil(2024, 2, 29) as i64 * MS_PER_DAY)
+        );
+        assert_eq!(
+            parse_date(b"2025-12-28Z"),
+            Some(days_from_civil(2025, 12, 28))
+        );
+        assert_eq!(
+            weekday(days_from_civil(2024, 1, 1)),
+            0,
+            "2024-01-01 was a Monday"
+        );
     }
 
     #[test]
@@ -202,7 +244,12 @@ mod tests {
             b"2024-01-01T00:00:00Zjunk",
             b"yesterday",
         ] {
-            assert_eq!(parse_timestamp(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_timestamp(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -14,20 +14,44 @@ fn dim_value(d: Dim, row: &AlertRow, inv: &Inventory) -> String {
     match d {
         Dim::Day => k.day.map(format_day).unwrap_or_default(),
         Dim::Region => k.region.map(|r| r.name().to_string()).unwrap_or_default(),
-        Dim::DeviceType => k.device_type.map(|r| r.name().to_string()).unwrap_or_default(),
-        Dim::Generation => k.generation.map(|r| r.name().to_string()).unwrap_or_default(),
+        Dim::DeviceType => k
+            .device_type
+            .map(|r| r.name().to_string())
+            .unwrap_or_default(),
+        Dim::Generation => k
+            .generation
+            .map(|r| r.name().to_string())
+            .unwrap_or_default(),
         Dim::Code => k.code.map(|c| c.to_string()).unwrap_or_default(),
-        Dim::Category => k.category.map(|c| catalogue::category_names()[c as usize].clone()).unwrap_or_default(),
-        Dim::Model => k.model.map(|m| inv.model_name(m).to_string()).unwrap_or_default(),
-        Dim::Firmware => k.firmware.map(|m| inv.firmware_name(m).to_string()).unwrap_or_default(),
+        Dim::Category => k
+            .category
+            .map(|c| catalogue::category_names()[c as usize].clone())
+            .unwrap_or_default(),
+        Dim::Model => k
+            .model
+            .map(|m| inv.model_name(m).to_string())
+            .unwrap_or_default(),
+        Dim::Firmware => k
+            .firmware
+            .map(|m| inv.firmware_name(m).to_string())
+            .unwrap_or_default(),
     }
 }
 
 fn denominator_column(r: &AlertReport) -> &'static str {
-    if r.by_day() { "installed_devices" } else { "device_days" }
+    if r.by_day() {
+        "installed_devices"
+    } else {
+        "device_days"
+    }
 }
 
-pub fn write(w: &mut impl Write, r: &AlertReport, inv: &Inventory, fmt: OutputFormat) -> io::Result<()> {
+pub fn write(
+    w: &mut impl Write,
+    r: &AlertReport,
+    inv: &Inventory,
+    fmt: OutputFormat,
+) -> io::Result<()> {
     match fmt {
         OutputFormat::Table => write_table(w, r, inv),
         OutputFormat::Csv => write_csv(w, r, inv),
@@ -42,7 +66,12 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
         header.push("name".into());
         numeric.push(false);
     }
-    for h in ["alerts", "devices", denominator_column(r), "per_1000_per_day"] {
+    for h in [
+        "alerts",
+        "devices",
+        denominator_column(r),
+        "per_1000_per_day",
+    ] {
         header.push(h.into());
         numeric.push(true);
     }
@@ -58,17 +87,32 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
             cells.push(short);
         }
         cells.push(thousands(row.alerts));
-        cells.push(format!("{}{}", if row.devices_exact { "" } else { "~" }, thousands(row.devices)));
-        cells.push(row.denominator.map(thousands).unwrap_or_else(|| "n/a".into()));
+        cells.push(format!(
+            "{}{}",
+            if row.devices_exact { "" } else { "~" },
+            thousands(row.devices)
+        ));
+        cells.push(
+            row.denominator
+                .map(thousands)
+                .unwrap_or_else(|| "n/a".into()),
+        );
         cells.push(rate(row.per_1000));
         t.rows.push(cells);
     }
     t.write(w)?;
     if r.rows.iter().any(|x| !x.devices_exact) {
-        writeln!(w, "~ estimated distinct devices (HyperLogLog, about ±2.3%) for groups above {} devices", crate::analyze::distinct::EXACT_LIMIT)?;
+        writeln!(
+            w,
+            "~ estimated distinct devices (HyperLogLog, about ±2.3%) for groups above {} devices",
+            crate::analyze::distinct::EXACT_LIMIT
+        )?;
     }
     if r.rows.iter().any(|x| x.per_1000.is_none()) {
-        writeln!(w, "n/a: no installed base for the group (devices not in the inventory, or no count for that date)")?;
+        writeln!(
+            w,
+            "n/a: no installed base for the group (devices not in the inventory, or no count for that date)"
+        )?;
     }
     Ok(())
 }
@@ -76,7 +120,14 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
 /// CSV header: the dimensions, then the measures.
 pub fn csv_header(r: &AlertReport) -> Vec<String> {
     let mut h: Vec<String> = r.by.iter().map(|d| d.column().to_string()).collect();
-    for x in ["alerts", "records", "alerting_devices", "alerting_devices_exact", denominator_column(r), "per_1000_per_day"] {
+    for x in [
+        "alerts",
+        "records",
+        "alerting_devices",
+        "alerting_devices_exact",
+        denominator_column(r),
+        "per_1000_per_day",
+    ] {
         h.push(x.into());
     }
     h

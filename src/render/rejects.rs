@@ -17,10 +17,17 @@ struct Row<'a> {
     raw: std::borrow::Cow<'a, str>,
 }
 
-pub fn write_rejects(w: &mut impl Write, rejects: &[Reject], source_names: &[String]) -> io::Result<()> {
+pub fn write_rejects(
+    w: &mut impl Write,
+    rejects: &[Reject],
+    source_names: &[String],
+) -> io::Result<()> {
     for r in rejects {
         let row = Row {
-            source: source_names.get(r.source).map(String::as_str).unwrap_or("?"),
+            source: source_names
+                .get(r.source)
+                .map(String::as_str)
+                .unwrap_or("?"),
             line: r.line,
             offset: r.offset,
             reason: &r.reason,

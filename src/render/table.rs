@@ -11,7 +11,11 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: Vec<String>, numeric: Vec<bool>) -> Table {
-        Table { header, rows: Vec::new(), numeric }
+        Table {
+            header,
+            rows: Vec::new(),
+            numeric,
+        }
     }
 
     pub fn write(&self, w: &mut impl Write) -> io::Result<()> {

@@ -45,7 +45,9 @@ impl Boundary {
 fn last_root_end(buf: &[u8]) -> Option<usize> {
     for i in memmem::rfind_iter(buf, b"</") {
         let rest = &buf[i + 2..];
-        let Some(gt) = memchr::memchr(b'>', &rest[..rest.len().min(64)]) else { continue };
+        let Some(gt) = memchr::memchr(b'>', &rest[..rest.len().min(64)]) else {
+            continue;
+        };
         let name = rest[..gt].trim_ascii_end();
         let local = match memchr::memrchr(b':', name) {
             Some(c) => &name[c + 1..],
@@ -143,7 +145,11 @@ impl<R: Read> Chunker<R> {
             if buf.is_empty() {
                 return Ok(None);
             }
-            let cut = if self.eof { Some(buf.len()) } else { self.boundary.last_cut(&buf) };
+            let cut = if self.eof {
+                Some(buf.len())
+            } else {
+                self.boundary.last_cut(&buf)
+            };
             if let Some(cut) = cut.filter(|&c| c > 0) {
                 self.carry.extend_from_slice(&buf[cut..]);
                 buf.truncate(cut);
@@ -158,7 +164,13 @@ impl<R: Read> Chunker<R> {
 
     fn emit(&mut self, data: Vec<u8>, oversized: bool) -> Chunk {
         let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
-        let chunk = Chunk { source: self.source, data, first_line: self.line, offset: self.offset, oversized };
+        let chunk = Chunk {
+            source: self.source,
+            data,
+            first_line: self.line,
+            offset: self.offset,
+            oversized,
+        };
         self.line += lines;
         self.offset += chunk.data.len() as u64;
         chunk
@@ -189,7 +201,13 @@ impl<R: Read> Chunker<R> {
         }
         self.line += newlines;
         self.offset += skipped;
-        Ok(Chunk { source: self.source, data: head, first_line: start_line, offset: start_offset, oversized: true })
+        Ok(Chunk {
+            source: self.source,
+            data: head,
+            first_line: start_line,
+            offset: start_offset,
+            oversized: true,
+        })
     }
 }
 
@@ -208,15 +226,25 @@ mod tests {
 
     #[test]
     fn lines_are_never_split() {
-        let data: Vec<u8> = (0..1000).flat_map(|i| format!("row {i},x\n").into_bytes()).collect();
+        let data: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("row {i},x\n").into_bytes())
+            .collect();
         let cs = chunks(&data, Boundary::Line, 100, 1000);
         assert!(cs.len() > 10);
         let joined: Vec<u8> = cs.iter().flat_map(|c| c.data.clone()).collect();
         assert_eq!(joined, data);
         for c in &cs {
             assert!(c.data.ends_with(b"\n"));
-            let first = std::str::from_utf8(&c.data).unwrap().lines().next().unwrap();
-            assert_eq!(first, format!("row {},x", c.first_line - 1), "first_line is exact");
+            let first = std::str::from_utf8(&c.data)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap();
+            assert_eq!(
+                first,
+                format!("row {},x", c.first_line - 1),
+                "first_line is exact"
+            );
         }
     }
 
@@ -237,7 +265,11 @@ mod tests {
         assert_eq!(over.len(), 1);
         assert_eq!(over[0].first_line, 2);
         assert_eq!(over[0].data.len(), OVERSIZED_HEAD);
-        let rest: Vec<u8> = cs.iter().filter(|c| !c.oversized).flat_map(|c| c.data.clone()).collect();
+        let rest: Vec<u8> = cs
+            .iter()
+            .filter(|c| !c.oversized)
+            .flat_map(|c| c.data.clone())
+            .collect();
         assert_eq!(rest, b"ok 1\nok 3\n");
         let last = cs.last().unwrap();
         assert_eq!(last.first_line, 3);
@@ -245,17 +277,24 @@ mod tests {
 
     #[test]
     fn xml_documents_are_never_split() {
-        let doc = |i: usize| format!("<?xml version=\"1.0\"?>\n<sr:Response a=\"{i}\"><sr:Body/></sr:Response>\n");
+        let doc = |i: usize| {
+            format!("<?xml version=\"1.0\"?>\n<sr:Response a=\"{i}\"><sr:Body/></sr:Response>\n")
+        };
         let data: String = (0..200).map(doc).collect();
         let cs = chunks(data.as_bytes(), Boundary::XmlDocument, 150, 10_000);
         assert!(cs.len() > 5);
         for c in &cs {
             let s = std::str::from_utf8(&c.data).unwrap();
             assert!(s.starts_with("<?xml"), "{s}");
-            assert_eq!(s.matches("<?xml").count(), s.matches("</sr:Response>").count());
+            assert_eq!(
+                s.matches("<?xml").count(),
+                s.matches("</sr:Response>").count()
+            );
         }
         // Without declarations the root end tag is the boundary; `SMETS1Response` is not a root.
-        let data: String = (0..50).map(|i| format!("<Response><SMETS1Response>{i}</SMETS1Response></Response>")).collect();
+        let data: String = (0..50)
+            .map(|i| format!("<Response><SMETS1Response>{i}</SMETS1Response></Response>"))
+            .collect();
         let cs = chunks(data.as_bytes(), Boundary::XmlDocument, 100, 10_000);
         for c in &cs {
             assert!(c.data.ends_with(b"</Response>"));

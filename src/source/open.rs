@@ -98,7 +98,9 @@ const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 /// Opens an input and wraps it in the decompressor its magic bytes call for.
 pub fn open_input(input: &Input) -> Result<Opened> {
     let raw: Box<dyn Read + Send> = match input {
-        Input::File(p) => Box::new(File::open(p).with_context(|| format!("{}: cannot open", p.display()))?),
+        Input::File(p) => {
+            Box::new(File::open(p).with_context(|| format!("{}: cannot open", p.display()))?)
+        }
         Input::Stdin => Box::new(io::stdin()),
     };
     decompress(raw).with_context(|| format!("{}: cannot read", input.name()))
@@ -122,11 +124,20 @@ pub fn decompress(mut raw: Box<dyn Read + Send>) -> io::Result<Opened> {
     if head.starts_with(GZIP_MAGIC) {
         // MultiGzDecoder: concatenated gzip members (as `cat a.gz b.gz` makes) are one stream.
         let dec = flate2::bufread::MultiGzDecoder::new(buf);
-        return Ok(Opened { reader: Box::new(BufReader::with_capacity(1 << 20, dec)), compression: "gzip" });
+        return Ok(Opened {
+            reader: Box::new(BufReader::with_capacity(1 << 20, dec)),
+            compression: "gzip",
+        });
     }
     if head.starts_with(ZSTD_MAGIC) {
         let dec = zstd::stream::read::Decoder::with_buffer(buf)?;
-        return Ok(Opened { reader: Box::new(BufReader::with_capacity(1 << 20, dec)), compression: "zstd" });
+        return Ok(Opened {
+            reader: Box::new(BufReader::with_capacity(1 << 20, dec)),
+            compression: "zstd",
+        });
     }
-    Ok(Opened { reader: Box::new(buf), compression: "none" })
+    Ok(Opened {
+        reader: Box::new(buf),
+        compression: "none",
+    })
 }

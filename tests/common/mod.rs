@@ -9,13 +9,19 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn data(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(p)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(p)
 }
 
 /// `../shared/realdata`, which every development and CI machine has beside the project.
 pub fn realdata(p: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata");
-    assert!(root.is_dir(), "{} is missing: the real DUIS/GBCS test data must sit beside the project", root.display());
+    assert!(
+        root.is_dir(),
+        "{} is missing: the real DUIS/GBCS test data must sit beside the project",
+        root.display()
+    );
     root.join(p)
 }
 
@@ -27,15 +33,26 @@ pub struct Run {
 
 pub fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut cmd = Command::new(bin());
-    cmd.args(args).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd.spawn().expect("spawn fleetwatch");
     if let Some(input) = stdin {
         use std::io::Write;
         let mut s = child.stdin.take().unwrap();
         s.write_all(input).unwrap();
     }
-    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
     Run {
         status: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
