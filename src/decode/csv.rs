@@ -13,6 +13,8 @@ pub struct CsvLayout {
     /// Column index of each `Field`, by `Field as usize`.
     pub columns: [Option<usize>; 8],
     pub header: Vec<String>,
+    /// For each column, a bit per `Field` it feeds (the inverse of `columns`, for the hot loop).
+    pub fields_of_column: Vec<u8>,
 }
 
 const REQUIRED: [Field; 3] = [Field::Timestamp, Field::Device, Field::Code];
@@ -74,10 +76,17 @@ impl CsvLayout {
                 ));
             }
         }
+        let mut fields_of_column = vec![0u8; header.len()];
+        for f in Field::ALL {
+            if let Some(i) = columns[f as usize] {
+                fields_of_column[i] |= 1 << f as u8;
+            }
+        }
         Ok(CsvLayout {
             delimiter,
             columns,
             header,
+            fields_of_column,
         })
     }
 }
@@ -188,10 +197,11 @@ pub fn decode(
 
 #[inline]
 fn assign<'a>(layout: &CsvLayout, fields: &mut RawFields<'a>, col: usize, v: &'a [u8]) {
-    for f in Field::ALL {
-        if layout.columns[f as usize] == Some(col) {
-            fields.set(f, v);
-        }
+    let mut bits = layout.fields_of_column.get(col).copied().unwrap_or(0);
+    while bits != 0 {
+        let f = bits.trailing_zeros() as usize;
+        fields.values[f] = Some(v);
+        bits &= bits - 1;
     }
 }
 

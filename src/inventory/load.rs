@@ -84,7 +84,8 @@ pub struct InventoryReject {
 
 struct Layout {
     delim: u8,
-    cols: [Option<usize>; 9],
+    /// For each column, a bit per `Col` it feeds.
+    by_column: Vec<u16>,
     ncols: usize,
     counts: bool,
 }
@@ -136,9 +137,15 @@ fn layout(header: &[u8]) -> Result<Layout, String> {
             }
         }
     }
+    let mut by_column = vec![0u16; names.len()];
+    for c in COLS {
+        if let Some(i) = cols[c as usize] {
+            by_column[i] |= 1 << c as u16;
+        }
+    }
     Ok(Layout {
         delim,
-        cols,
+        by_column,
         ncols: names.len(),
         counts,
     })
@@ -182,14 +189,18 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
     let mut f: [&[u8]; 9] = [b""; 9];
     let mut n = 0;
     for (i, v) in line.split(|&b| b == lay.delim).enumerate() {
-        let v = v.trim_ascii();
-        let v = v
-            .strip_prefix(b"\"")
-            .and_then(|v| v.strip_suffix(b"\""))
-            .unwrap_or(v);
-        for c in COLS {
-            if lay.cols[c as usize] == Some(i) {
-                f[c as usize] = v;
+        if let Some(&bits) = lay.by_column.get(i)
+            && bits != 0
+        {
+            let v = v.trim_ascii();
+            let v = v
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(v);
+            let mut b = bits;
+            while b != 0 {
+                f[b.trailing_zeros() as usize] = v;
+                b &= b - 1;
             }
         }
         n += 1;

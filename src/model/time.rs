@@ -96,6 +96,24 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
+/// `days_from_civil` with a one-entry per-thread cache: records come in time order often enough
+/// that most share the previous record's date.
+#[inline]
+fn cached_day(y: u32, m: u32, d: u32) -> Day {
+    use std::cell::Cell;
+    thread_local!(static LAST: Cell<(u32, Day)> = const { Cell::new((0, 0)) });
+    let k = y << 9 | m << 5 | d;
+    LAST.with(|c| {
+        let (key, day) = c.get();
+        if key == k {
+            return day;
+        }
+        let day = days_from_civil(y as i32, m, d);
+        c.set((k, day));
+        day
+    })
+}
+
 /// Parses an ISO 8601 date-time into UTC milliseconds. See the module docs for what is accepted.
 #[inline]
 pub fn parse_timestamp(s: &[u8]) -> Option<Millis> {
@@ -152,7 +170,7 @@ pub fn parse_timestamp(s: &[u8]) -> Option<Millis> {
         }
         _ => return None,
     };
-    let day = days_from_civil(y as i32, mo, d) as i64;
+    let day = cached_day(y, mo, d) as i64;
     let secs = day * 86_400 + h as i64 * 3600 + mi as i64 * 60 + sec as i64 - offset_min * 60;
     Some(secs * 1000 + ms as i64)
 }
