@@ -264,3 +264,29 @@ fn codes_explains() {
     let r = run(&["codes", "no-such-word"]);
     assert_eq!(r.status, 1);
 }
+
+#[test]
+fn unknown_device_duplicates_across_workers_are_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        std::fs::write(
+            dir.path().join(format!("c{i}.csv")),
+            "timestamp,device_id,alert_code,message_id\n2024-01-01T00:00:00Z,00-DB-12-34-56-78-90-FF,81B8,m1\n",
+        )
+        .unwrap();
+    }
+    let inv = data("hand/inventory.csv");
+    let r = run(&["alerts", s(dir.path()), "-i", s(&inv), "--threads", "3"]);
+    assert!(
+        r.stderr
+            .contains("records read 3 = accepted 1 + duplicates 2 + rejected 0"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("1 alert records from 1 devices not in the inventory"),
+        "{}",
+        r.stderr
+    );
+}

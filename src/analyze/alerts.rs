@@ -226,7 +226,8 @@ pub struct AlertFold<'a> {
     index: FxHashMap<u128, u32>,
     keys: Vec<GroupKey>,
     stats: Vec<GroupStat>,
-    /// Fingerprint of each deduplicated record -> (group, occurrences).
+    /// Fingerprint of each deduplicated record -> (group, occurrences, with `UNKNOWN_FLAG` set
+    /// when the device is not in the inventory).
     seen: FxHashMap<u64, (u32, u32)>,
     unknown_devices: FxHashSet<u64>,
     pub totals: Totals,
@@ -243,6 +244,9 @@ pub struct AlertFold<'a> {
 /// Events per prefetch batch: enough to hide a memory round trip behind the decoding of the
 /// events that follow.
 const BATCH: usize = 32;
+
+/// Marks a remembered record whose device the inventory lacks.
+const UNKNOWN_FLAG: u32 = 1 << 31;
 
 /// Raw bytes of a rejected record kept in the quarantine file.
 pub const REJECT_RAW_MAX: usize = 4096;
@@ -298,22 +302,16 @@ impl<'a> AlertFold<'a> {
             return;
         }
         let device = ev.device.map(|d| d.0);
-        let info = device
+        let known = device
             .and_then(|d| self.inv.devices.get(d))
             .map(DeviceInfo::unpack);
-        let info = info.unwrap_or_else(|| {
-            t.unknown_device_records += 1;
-            if let Some(d) = device {
-                self.unknown_devices.insert(d);
-            }
-            DeviceInfo {
-                region: ev.attrs.region.unwrap_or(Region::Unknown),
-                device_type: ev.attrs.device_type.unwrap_or(DeviceType::Unknown),
-                generation: ev.attrs.generation.unwrap_or(Generation::Unknown),
-                model: 0,
-                firmware: 0,
-                installed: None,
-            }
+        let info = known.unwrap_or(DeviceInfo {
+            region: ev.attrs.region.unwrap_or(Region::Unknown),
+            device_type: ev.attrs.device_type.unwrap_or(DeviceType::Unknown),
+            generation: ev.attrs.generation.unwrap_or(Generation::Unknown),
+            model: 0,
+            firmware: 0,
+            installed: None,
         });
         let q = self.q;
         let key = GroupKey {
@@ -338,10 +336,22 @@ impl<'a> AlertFold<'a> {
                 self.totals.duplicates += 1;
                 return;
             }
-            self.seen.insert(fp, (g, ev.count));
+            self.seen.insert(
+                fp,
+                (
+                    g,
+                    ev.count.min(UNKNOWN_FLAG - 1) | if known.is_none() { UNKNOWN_FLAG } else { 0 },
+                ),
+            );
         }
         self.totals.accepted_alerts += 1;
         self.totals.alerts += ev.count as u64;
+        if known.is_none() {
+            self.totals.unknown_device_records += 1;
+            if let Some(d) = device {
+                self.unknown_devices.insert(d);
+            }
+        }
         self.min_day = self.min_day.min(day);
         self.max_day = self.max_day.max(day);
         let s = &mut self.stats[g as usize];
@@ -377,6 +387,10 @@ impl<'a> AlertFold<'a> {
             let g = remap[g as usize];
             match self.seen.entry(fp) {
                 std::collections::hash_map::Entry::Occupied(_) => {
+                    if count & UNKNOWN_FLAG != 0 {
+                        t.unknown_device_records -= 1;
+                    }
+                    let count = count & !UNKNOWN_FLAG;
                     let s = &mut self.stats[g as usize];
                     s.alerts -= count as u64;
                     s.records -= 1;

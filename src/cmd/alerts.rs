@@ -41,7 +41,11 @@ pub fn inventory_or_empty(path: Option<&Path>, threads: usize) -> Result<Invento
             render::thousands(inv.counts.len() as u64)
         )
     } else {
-        format!("{} devices", render::thousands(inv.devices.len() as u64))
+        format!(
+            "{} devices, {:.1} bytes/device in memory",
+            render::thousands(inv.devices.len() as u64),
+            inv.heap_bytes() as f64 / inv.devices.len().max(1) as f64
+        )
     };
     eprintln!(
         "inventory {}: {what} in {:.2}s",
