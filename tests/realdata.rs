@@ -3,24 +3,9 @@
 
 mod common;
 use common::realdata;
-use fleetwatch::decode::{Sink, duis};
+use fleetwatch::decode::{Collect, duis};
 use fleetwatch::model::time::parse_timestamp;
-use fleetwatch::model::{DeviceId, Event, MessageKind, hash_bytes};
-
-#[derive(Default)]
-struct Collect {
-    events: Vec<Event>,
-    rejects: Vec<(u64, String)>,
-}
-
-impl Sink for Collect {
-    fn event(&mut self, ev: &Event) {
-        self.events.push(*ev);
-    }
-    fn reject(&mut self, line: u64, _o: u64, reason: String, _raw: &[u8]) {
-        self.rejects.push((line, reason));
-    }
-}
+use fleetwatch::model::{DeviceId, MessageKind, hash_bytes};
 
 fn decode(path: &str) -> Collect {
     let bytes = std::fs::read(realdata(path)).unwrap();

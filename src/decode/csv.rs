@@ -208,21 +208,8 @@ fn assign<'a>(layout: &CsvLayout, fields: &mut RawFields<'a>, col: usize, v: &'a
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AlertCode, DeviceId, Event};
-
-    #[derive(Default)]
-    struct Collect {
-        events: Vec<Event>,
-        rejects: Vec<(u64, String)>,
-    }
-    impl Sink for Collect {
-        fn event(&mut self, ev: &Event) {
-            self.events.push(*ev);
-        }
-        fn reject(&mut self, line: u64, _offset: u64, reason: String, _raw: &[u8]) {
-            self.rejects.push((line, reason));
-        }
-    }
+    use crate::decode::Collect;
+    use crate::model::{AlertCode, DeviceId};
 
     fn run(text: &str, map: &ColumnMap) -> Collect {
         let (header, body) = text.split_at(text.find('\n').unwrap() + 1);

@@ -268,22 +268,9 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AlertCode, DeviceId, Event};
+    use crate::decode::Collect;
+    use crate::model::{AlertCode, DeviceId};
     use proptest::prelude::*;
-
-    #[derive(Default)]
-    struct Collect {
-        events: Vec<Event>,
-        rejects: Vec<(u64, String)>,
-    }
-    impl Sink for Collect {
-        fn event(&mut self, ev: &Event) {
-            self.events.push(*ev);
-        }
-        fn reject(&mut self, line: u64, _o: u64, reason: String, _raw: &[u8]) {
-            self.rejects.push((line, reason));
-        }
-    }
 
     fn run(text: &str) -> Collect {
         let mut c = Collect::default();

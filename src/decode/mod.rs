@@ -22,6 +22,22 @@ pub trait Sink {
     fn reject(&mut self, line: u64, offset: u64, reason: String, raw: &[u8]);
 }
 
+/// A sink that keeps every event and every reject's line and reason: for tests and small inputs.
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub events: Vec<Event>,
+    pub rejects: Vec<(u64, String)>,
+}
+
+impl Sink for Collect {
+    fn event(&mut self, ev: &Event) {
+        self.events.push(*ev);
+    }
+    fn reject(&mut self, line: u64, _offset: u64, reason: String, _raw: &[u8]) {
+        self.rejects.push((line, reason));
+    }
+}
+
 /// The fields an export row may carry, found by column name or JSON key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
