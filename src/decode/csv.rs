@@ -25,10 +25,7 @@ impl CsvLayout {
         let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let delimiter = [b',', b';', b'\t', b'|']
-            .into_iter()
-            .max_by_key(|d| line.iter().filter(|b| *b == d).count())
-            .unwrap_or(b',');
+        let delimiter = sniff_delimiter(line);
         let mut scratch = Vec::new();
         let mut ranges = Vec::new();
         split_quoted(line, delimiter, &mut scratch, &mut ranges);
@@ -89,6 +86,14 @@ impl CsvLayout {
             fields_of_column,
         })
     }
+}
+
+/// The delimiter of a header row: whichever of `,` `;` tab `|` it holds most of (`,` if none).
+pub fn sniff_delimiter(header: &[u8]) -> u8 {
+    [b',', b';', b'\t', b'|']
+        .into_iter()
+        .max_by_key(|d| header.iter().filter(|b| *b == d).count())
+        .unwrap_or(b',')
 }
 
 /// Reusable buffers for quoted lines.

@@ -95,10 +95,7 @@ fn layout(header: &[u8]) -> Result<Layout, String> {
         .strip_prefix(b"\xEF\xBB\xBF")
         .unwrap_or(header)
         .trim_ascii_end();
-    let delim = [b',', b';', b'\t', b'|']
-        .into_iter()
-        .max_by_key(|d| header.iter().filter(|b| *b == d).count())
-        .unwrap_or(b',');
+    let delim = crate::decode::csv::sniff_delimiter(header);
     let names: Vec<&[u8]> = header.split(|&b| b == delim).collect();
     let mut cols = [None; 9];
     for (i, n) in names.iter().enumerate() {
@@ -269,6 +266,19 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
     Ok(())
 }
 
+/// Interns one worker's dictionary into the global one; index `i` of the result is the global
+/// id of the worker's id `i` (0, "none", maps to 0).
+fn global_ids(
+    local: &[Vec<u8>],
+    list: &mut Vec<Vec<u8>>,
+    ids: &mut FxHashMap<Vec<u8>, u16>,
+) -> Result<Vec<u16>> {
+    std::iter::once(Ok(0))
+        .chain(local.iter().map(|m| intern(m, list, ids)))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)
+}
+
 /// How many rejected inventory rows are kept with their reason (the rest are only counted).
 const KEEP_REJECTS: usize = 1000;
 
@@ -339,22 +349,8 @@ pub fn load_inventory(
     let mut rejected = 0;
     let mut pieces: Vec<(u64, Vec<(u64, u64)>)> = Vec::new();
     for mut p in parts {
-        let model_map: Vec<u16> = std::iter::once(Ok(0))
-            .chain(
-                p.models
-                    .iter()
-                    .map(|m| intern(m, &mut model_list, &mut models)),
-            )
-            .collect::<Result<_, _>>()
-            .map_err(anyhow::Error::msg)?;
-        let fw_map: Vec<u16> = std::iter::once(Ok(0))
-            .chain(
-                p.firmwares
-                    .iter()
-                    .map(|m| intern(m, &mut fw_list, &mut firmwares)),
-            )
-            .collect::<Result<_, _>>()
-            .map_err(anyhow::Error::msg)?;
+        let model_map = global_ids(&p.models, &mut model_list, &mut models)?;
+        let fw_map = global_ids(&p.firmwares, &mut fw_list, &mut firmwares)?;
         for e in &mut p.entries {
             let mut info = DeviceInfo::unpack(e.1);
             info.model = model_map[info.model as usize];
