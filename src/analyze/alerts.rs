@@ -243,7 +243,7 @@ pub struct AlertFold<'a> {
 
 /// Events per prefetch batch: enough to hide a memory round trip behind the decoding of the
 /// events that follow.
-const BATCH: usize = 32;
+const BATCH: usize = 128;
 
 /// Marks a remembered record whose device the inventory lacks.
 const UNKNOWN_FLAG: u32 = 1 << 31;

@@ -185,7 +185,11 @@ fn intern(
 fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
     let mut f: [&[u8]; 9] = [b""; 9];
     let mut n = 0;
-    for (i, v) in line.split(|&b| b == lay.delim).enumerate() {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(lay.delim, line).chain(std::iter::once(line.len()));
+    for (i, end) in ends.enumerate() {
+        let v = &line[start..end];
+        start = end + 1;
         if let Some(&bits) = lay.by_column.get(i)
             && bits != 0
         {
@@ -347,7 +351,8 @@ pub fn load_inventory(
     let mut fw_list: Vec<Vec<u8>> = Vec::new();
     let mut rejects = Vec::new();
     let mut rejected = 0;
-    let mut pieces: Vec<(u64, Vec<(u64, u64)>)> = Vec::new();
+    let mut entries = Vec::new();
+    let mut order: Vec<(u64, usize, usize, usize)> = Vec::new();
     for mut p in parts {
         let model_map = global_ids(&p.models, &mut model_list, &mut models)?;
         let fw_map = global_ids(&p.firmwares, &mut fw_list, &mut firmwares)?;
@@ -357,16 +362,24 @@ pub fn load_inventory(
             info.firmware = fw_map[info.firmware as usize];
             e.1 = info.pack();
         }
-        for &(off, s, e) in &p.order {
-            pieces.push((off, p.entries[s..e].to_vec()));
-        }
+        order.extend(
+            p.order
+                .iter()
+                .map(|&(off, s, e)| (off, entries.len(), s, e)),
+        );
+        entries.push(p.entries);
         inv.counts.extend(p.counts);
         rejects.extend(p.rejects);
         rejected += p.rejected;
     }
-    pieces.sort_by_key(|p| p.0);
-    let entries: Vec<(u64, u64)> = pieces.into_iter().flat_map(|p| p.1).collect();
-    let (table, repeated) = DeviceTable::build(&entries);
+    // File order, so that of two rows for one device the later wins.
+    order.sort_by_key(|o| o.0);
+    let pieces: Vec<&[(u64, u64)]> = order
+        .iter()
+        .map(|&(_, part, s, e)| &entries[part][s..e])
+        .collect();
+    let (table, repeated) = DeviceTable::build_parallel(&pieces, threads);
+    drop(pieces);
     drop(entries);
     inv.devices = table;
     inv.repeated_ids = repeated;

@@ -74,6 +74,13 @@ fn squash(s: &[u8], buf: &mut [u8; 24]) -> Option<usize> {
 
 impl Region {
     pub fn parse(s: &[u8]) -> Option<Region> {
+        // The canonical spellings first: inventories hold millions of them.
+        match s {
+            b"North" => return Some(Region::North),
+            b"Central" => return Some(Region::Central),
+            b"South" => return Some(Region::South),
+            _ => {}
+        }
         let mut buf = [0u8; 24];
         let n = squash(s, &mut buf)?;
         Some(match &buf[..n] {
@@ -92,6 +99,13 @@ impl Region {
 
 impl DeviceType {
     pub fn parse(s: &[u8]) -> Option<DeviceType> {
+        match s {
+            b"ESME" => return Some(DeviceType::Esme),
+            b"GSME" => return Some(DeviceType::Gsme),
+            b"CHF" => return Some(DeviceType::Chf),
+            b"IHD" => return Some(DeviceType::Ihd),
+            _ => {}
+        }
         let mut buf = [0u8; 24];
         let n = squash(s, &mut buf)?;
         Some(match &buf[..n] {
@@ -113,6 +127,11 @@ impl DeviceType {
 impl Generation {
     /// Accepts `SMETS1`, `smets 2`, `S1`, and the bare numbers `1`/`2` of a `smets` column.
     pub fn parse(s: &[u8]) -> Option<Generation> {
+        match s {
+            b"1" | b"SMETS1" => return Some(Generation::Smets1),
+            b"2" | b"SMETS2" => return Some(Generation::Smets2),
+            _ => {}
+        }
         let mut buf = [0u8; 24];
         let n = squash(s, &mut buf)?;
         Some(match &buf[..n] {

@@ -34,21 +34,13 @@ impl AlertCode {
             .or_else(|| s.strip_prefix(b"0X"))
             .unwrap_or(s);
         if s.len() == 4 {
-            let mut v = 0u32;
-            let mut hex = true;
+            let (mut v, mut bad) = (0u32, 0u8);
             for &b in s {
-                let d = match b {
-                    b'0'..=b'9' => b - b'0',
-                    b'a'..=b'f' => b - b'a' + 10,
-                    b'A'..=b'F' => b - b'A' + 10,
-                    _ => {
-                        hex = false;
-                        break;
-                    }
-                };
-                v = (v << 4) | d as u32;
+                let d = super::device_id::HEX_VALUE[b as usize];
+                bad |= d;
+                v = (v << 4) | (d & 15) as u32;
             }
-            if hex {
+            if bad < 16 {
                 return Some(AlertCode(v));
             }
         }

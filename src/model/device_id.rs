@@ -10,15 +10,23 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DeviceId(pub u64);
 
-#[inline]
-fn hex_val(b: u8) -> Option<u64> {
-    match b {
-        b'0'..=b'9' => Some((b - b'0') as u64),
-        b'a'..=b'f' => Some((b - b'a' + 10) as u64),
-        b'A'..=b'F' => Some((b - b'A' + 10) as u64),
-        _ => None,
+/// Value of each byte as a hex digit, or 0xFF. A table, so a 16-digit id parses without
+/// branches: the values are OR-ed together and checked once at the end.
+pub(crate) static HEX_VALUE: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl DeviceId {
     /// Parses an EUI-64 from bytes, trimming surrounding ASCII whitespace.
@@ -27,26 +35,30 @@ impl DeviceId {
         let s = s.trim_ascii();
         match s.len() {
             16 => {
-                let mut v = 0u64;
+                let (mut v, mut bad) = (0u64, 0u8);
                 for &b in s {
-                    v = (v << 4) | hex_val(b)?;
+                    let d = HEX_VALUE[b as usize];
+                    bad |= d;
+                    v = (v << 4) | (d & 15) as u64;
                 }
-                Some(DeviceId(v))
+                (bad < 16).then_some(DeviceId(v))
             }
             23 => {
                 let sep = s[2];
                 if sep != b'-' && sep != b':' {
                     return None;
                 }
-                let mut v = 0u64;
+                let (mut v, mut bad, mut seps) = (0u64, 0u8, true);
                 for i in 0..8 {
                     let p = i * 3;
-                    if i > 0 && s[p - 1] != sep {
-                        return None;
+                    if i > 0 {
+                        seps &= s[p - 1] == sep;
                     }
-                    v = (v << 8) | (hex_val(s[p])? << 4) | hex_val(s[p + 1])?;
+                    let (hi, lo) = (HEX_VALUE[s[p] as usize], HEX_VALUE[s[p + 1] as usize]);
+                    bad |= hi | lo;
+                    v = (v << 8) | ((hi & 15) << 4 | (lo & 15)) as u64;
                 }
-                Some(DeviceId(v))
+                (seps && bad < 16).then_some(DeviceId(v))
             }
             _ => None,
         }

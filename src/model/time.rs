@@ -58,14 +58,13 @@ pub fn weekday(day: Day) -> u32 {
 #[inline]
 fn digits(s: &[u8], at: usize, n: usize) -> Option<u32> {
     let part = s.get(at..at + n)?;
-    let mut v = 0u32;
+    let (mut v, mut bad) = (0u32, false);
     for &b in part {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (b - b'0') as u32;
+        let d = b.wrapping_sub(b'0');
+        bad |= d > 9;
+        v = v * 10 + d as u32;
     }
-    Some(v)
+    (!bad).then_some(v)
 }
 
 /// Parses `YYYY-MM-DD` into a day number.
