@@ -2,6 +2,7 @@ pub mod analyze;
 pub mod catalogue;
 pub mod cmd;
 pub mod decode;
+pub mod generate;
 pub mod inventory;
 pub mod model;
 pub mod pipeline;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dedup, GroupBy};
 use fleetwatch::cmd::{self, Status};
 use fleetwatch::decode::ColumnMap;
+use fleetwatch::generate::Format;
 use fleetwatch::model::Day;
 use fleetwatch::render::OutputFormat;
 use fleetwatch::scan::ReadOptions;
@@ -61,6 +62,53 @@ enum Command {
     Codes {
         /// A code (81B8, N24) or a word (polarity, firmware, supply).
         query: Option<String>,
+    },
+    /// Write a realistic synthetic fleet: inventory, alert stream, OTA campaign and outcomes,
+    /// SMETS1 migration log, and truth.json (what was planted, for checking analyses).
+    ///
+    /// The same seed gives the same bytes. Assumptions are listed in docs/generator.md.
+    ///
+    /// Example: fleetwatch generate --devices 100000 --days 30 --seed 1 --out fleet --format duis --gzip
+    Generate {
+        /// Devices in the fleet (SMETS1 devices not yet migrated included).
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        /// Days of alert traffic.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First day (YYYY-MM-DD).
+        #[arg(long, value_parser = parse_day, default_value = "2024-01-01")]
+        start: Day,
+        /// Output directory (created if needed).
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        /// Format of the alert stream.
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// Compress the alert stream with gzip.
+        #[arg(long)]
+        gzip: bool,
+        /// Share of records preceded by a malformed record (to exercise rejects).
+        #[arg(long, default_value_t = 0.001)]
+        malformed: f64,
+        /// Share of records delivered twice (same message id).
+        #[arg(long, default_value_t = 0.001)]
+        duplicates: f64,
+    },
+    /// Generate a medium synthetic fleet, run every analysis on it, and print what was found
+    /// and where each output is. Start here.
+    Demo {
+        /// Where the data and outputs go.
+        #[arg(long, short = 'o', default_value = "fleetwatch-demo")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        devices: usize,
+        #[arg(long, default_value_t = 60)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -135,6 +183,36 @@ fn main() -> ExitCode {
             })
         }
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
+        Command::Generate {
+            devices,
+            days,
+            seed,
+            start,
+            out,
+            format,
+            gzip,
+            malformed,
+            duplicates,
+        } => {
+            let mut cfg = fleetwatch::generate::Config::new(devices, days, seed);
+            cfg.start = start;
+            cfg.format = format;
+            cfg.gzip = gzip;
+            cfg.malformed = malformed.clamp(0.0, 1.0);
+            cfg.duplicates = duplicates.clamp(0.0, 1.0);
+            cmd::generate::run(cfg, &out)
+        }
+        Command::Demo {
+            out,
+            devices,
+            days,
+            seed,
+        } => cmd::demo::run(cmd::demo::DemoConfig {
+            out,
+            devices,
+            days,
+            seed,
+        }),
     };
     match result {
         Ok(s) => s.into(),

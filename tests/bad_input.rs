@@ -110,13 +110,17 @@ fn xml_truncated_junk_and_invalid_documents() {
     f += "garbage between documents\n";
     f += &alert_doc(4, "XYZ1"); // invalid code
     f += &alert_doc(5, "81B8"); // good
+    let d7 = alert_doc(7, "81B8");
+    f += &d7[..d7.find("ResponseCode").unwrap() + 4]; // cut inside a start tag `<sr:Resp`
+    f += "\n";
+    f += &alert_doc(8, "81B8"); // good: the cut tag must not swallow it
     let d6 = alert_doc(6, "81B8");
     f += &d6[..d6.len() / 2]; // truncated at end of file
     std::fs::write(dir.path().join("bad.xml"), &f).unwrap();
     let r = alerts_in(dir.path(), "bad.xml");
     assert_eq!(r.status, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("rejected 4"), "{}", r.stderr);
-    assert!(r.stderr.contains("accepted 3"), "{}", r.stderr);
+    assert!(r.stderr.contains("rejected 5"), "{}", r.stderr);
+    assert!(r.stderr.contains("accepted 4"), "{}", r.stderr);
     let rej = rejects(dir.path());
     let reasons: Vec<String> = rej
         .iter()

@@ -2,6 +2,8 @@
 
 pub mod alerts;
 pub mod codes;
+pub mod demo;
+pub mod generate;
 pub mod progress;
 
 use std::process::ExitCode;

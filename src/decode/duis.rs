@@ -307,7 +307,21 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     };
     let mut base = 0usize;
     'reader: while base < data.len() {
-        let mut reader = NsReader::from_reader(&data[base..]);
+        // Read one declaration-delimited segment at a time: a document cut inside a tag
+        // (`<sr:Respo` then the next `<?xml`) would otherwise swallow the next document.
+        let lead = data[base..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        let from = if data[base + lead..].starts_with(b"<?xml") {
+            base + lead + 5
+        } else {
+            base + lead
+        };
+        let limit = memmem::find(&data[from..], b"<?xml")
+            .map(|i| from + i)
+            .unwrap_or(data.len());
+        let mut reader = NsReader::from_reader(&data[base..limit]);
         reader.config_mut().check_end_names = true;
         let mut doc = Doc::default();
         let mut doc_start: Option<usize> = None;
@@ -327,7 +341,11 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     let resume =
                         next_doc_start(data, after_own_root(data, start)).unwrap_or(data.len());
                     let line = lines.at(data, start);
-                    let reason = if err_at >= data.len() {
+                    let reason = if err_at >= limit && limit < data.len() {
+                        format!(
+                            "truncated XML document (the next document starts before it ends): {e}"
+                        )
+                    } else if err_at >= limit {
                         format!("truncated XML document (the input ends inside it): {e}")
                     } else {
                         format!("malformed XML: {e}")
@@ -481,14 +499,20 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                 X::Eof => {
                     if let Some(start) = doc_start {
                         let line = lines.at(data, start);
+                        let reason = if limit < data.len() {
+                            "truncated XML document (the next document starts before it ends)"
+                        } else {
+                            "truncated XML document (ends before its root element closes)"
+                        };
                         sink.reject(
                             line,
                             offset + start as u64,
-                            "truncated XML document (ends before its root element closes)".into(),
-                            &data[start..],
+                            reason.into(),
+                            &data[start..limit],
                         );
                     }
-                    break 'reader;
+                    base = limit;
+                    continue 'reader;
                 }
                 _ => {}
             }
