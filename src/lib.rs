@@ -1,5 +1,6 @@
 pub mod analyze;
 pub mod catalogue;
+pub mod chart;
 pub mod cmd;
 pub mod decode;
 pub mod generate;

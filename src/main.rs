@@ -57,6 +57,50 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Draw one chart as PNG or SVG (by the extension of --out).
+    ///
+    /// Kinds: rate (alerts per 1,000 devices per day, a line per CSP region), top-codes
+    /// (stacked bars per region), heatmap (code x region), growth (alerts and installed base on
+    /// twin axes). Each region keeps its colour in every chart.
+    ///
+    /// Example: fleetwatch chart rate samples/alerts.csv -i samples/inventory.csv --codes supply --out supply.png
+    #[command(after_help = EXIT_HELP)]
+    Chart {
+        #[arg(value_enum)]
+        kind: fleetwatch::chart::ChartKind,
+        /// Alert inputs: files, directories, or `-` for stdin.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, short = 'i')]
+        inventory: Option<PathBuf>,
+        /// Keep only these codes and/or categories, e.g. `81B8` or `supply,tamper`.
+        #[arg(long)]
+        codes: Option<String>,
+        /// The chart file: .png or .svg.
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write a self-contained HTML report (inline charts, totals, sortable tables) with the
+    /// charts as PNG and SVG and the tables as CSV, into a directory.
+    ///
+    /// Example: fleetwatch report samples/alerts.csv -i samples/inventory.csv --out report/
+    #[command(after_help = EXIT_HELP)]
+    Report {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, short = 'i')]
+        inventory: Option<PathBuf>,
+        /// Keep only these codes and/or categories.
+        #[arg(long)]
+        codes: Option<String>,
+        /// Output directory (created if needed).
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Explain alert codes: the official name and category of a code, or every code whose name
     /// or category contains a word. Without an argument, list the whole catalogue.
     Codes {
@@ -136,6 +180,11 @@ struct Common {
     threads: usize,
 }
 
+fn codes_filter(s: Option<&str>) -> anyhow::Result<Option<CodeFilter>> {
+    s.map(|s| CodeFilter::parse(s).map_err(anyhow::Error::msg))
+        .transpose()
+}
+
 fn parse_day(s: &str) -> Result<Day, String> {
     fleetwatch::model::time::parse_date(s.as_bytes())
         .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
@@ -183,6 +232,47 @@ fn main() -> ExitCode {
             })
         }
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
+        Command::Chart {
+            kind,
+            inputs,
+            inventory,
+            codes,
+            out,
+            common,
+        } => codes_filter(codes.as_deref()).and_then(|filter| {
+            cmd::chart::run(cmd::chart::ChartConfig {
+                kind,
+                inputs,
+                inventory,
+                codes: filter,
+                codes_text: codes,
+                out,
+                read: ReadOptions {
+                    columns: common.columns,
+                    threads: common.threads,
+                },
+                rejects: common.rejects,
+            })
+        }),
+        Command::Report {
+            inputs,
+            inventory,
+            codes,
+            out,
+            common,
+        } => codes_filter(codes.as_deref()).and_then(|filter| {
+            cmd::report::run(cmd::report::ReportConfig {
+                inputs,
+                inventory,
+                codes: filter,
+                codes_text: codes,
+                out,
+                read: ReadOptions {
+                    columns: common.columns,
+                    threads: common.threads,
+                },
+            })
+        }),
         Command::Generate {
             devices,
             days,

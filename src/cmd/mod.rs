@@ -1,10 +1,12 @@
 //! One module per subcommand: each turns parsed arguments into a run and an exit status.
 
 pub mod alerts;
+pub mod chart;
 pub mod codes;
 pub mod demo;
 pub mod generate;
 pub mod progress;
+pub mod report;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,235 @@
+//! What each chart shows, computed from alert reports (by day x region, and region x code).
+
+use super::{CODE_COLORS, ChartKind, OTHER_COLOR, region_color};
+use crate::analyze::alerts::AlertReport;
+use crate::model::time::format_day;
+use crate::model::{Day, Region};
+use plotters::style::RGBColor;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub name: String,
+    pub color: RGBColor,
+    pub points: Vec<(Day, f64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LineChart {
+    pub title: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    pub days: (Day, Day),
+}
+
+#[derive(Clone, Debug)]
+pub struct StackedBars {
+    pub title: String,
+    pub y_label: String,
+    /// Bars (regions) and, per stack (code), its value in each bar.
+    pub bars: Vec<String>,
+    pub stacks: Vec<(String, RGBColor, Vec<f64>)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Heatmap {
+    pub title: String,
+    pub rows: Vec<String>,
+    pub cols: Vec<String>,
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Growth {
+    pub title: String,
+    pub days: Vec<Day>,
+    pub alerts: Vec<f64>,
+    pub installed: Vec<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub enum ChartData {
+    Line(LineChart),
+    Bars(StackedBars),
+    Heat(Heatmap),
+    Growth(Growth),
+}
+
+impl ChartData {
+    pub fn title(&self) -> &str {
+        match self {
+            ChartData::Line(c) => &c.title,
+            ChartData::Bars(c) => &c.title,
+            ChartData::Heat(c) => &c.title,
+            ChartData::Growth(c) => &c.title,
+        }
+    }
+}
+
+/// How many codes the stacked bars and the heatmap show (the rest are "other" / left out).
+pub const TOP_CODES: usize = 6;
+pub const HEATMAP_CODES: usize = 12;
+
+fn period(r: &AlertReport) -> (Day, Day) {
+    r.period.unwrap_or((0, 0))
+}
+
+fn span(p: (Day, Day)) -> String {
+    format!("{} to {}", format_day(p.0), format_day(p.1))
+}
+
+/// Builds the data of one chart. `by_day_region` must be grouped by day and region,
+/// `by_region_code` by region and code; `what` says which alerts (e.g. "all codes").
+pub fn build(
+    kind: ChartKind,
+    by_day_region: &AlertReport,
+    by_region_code: &AlertReport,
+    what: &str,
+) -> ChartData {
+    match kind {
+        ChartKind::Rate => ChartData::Line(rate(by_day_region, what)),
+        ChartKind::TopCodes => ChartData::Bars(top_codes(by_region_code, what)),
+        ChartKind::Heatmap => ChartData::Heat(heatmap(by_region_code, what)),
+        ChartKind::Growth => ChartData::Growth(growth(by_day_region, what)),
+    }
+}
+
+/// One line per region with an installed base; days without alerts count 0.
+fn rate(r: &AlertReport, what: &str) -> LineChart {
+    let p = period(r);
+    let mut by_region: BTreeMap<Region, BTreeMap<Day, f64>> = BTreeMap::new();
+    for row in &r.rows {
+        if let (Some(day), Some(region), Some(v)) = (row.key.day, row.key.region, row.per_1000) {
+            by_region.entry(region).or_default().insert(day, v);
+        }
+    }
+    let series = by_region
+        .into_iter()
+        .map(|(region, days)| Series {
+            name: region.name().to_string(),
+            color: region_color(region),
+            points: (p.0..=p.1)
+                .map(|d| (d, days.get(&d).copied().unwrap_or(0.0)))
+                .collect(),
+        })
+        .collect();
+    LineChart {
+        title: format!(
+            "Alerts per 1,000 devices per day by CSP region: {what}, {}",
+            span(p)
+        ),
+        y_label: "alerts per 1,000 installed devices per day".into(),
+        series,
+        days: p,
+    }
+}
+
+/// Regions with an installed base, and codes ranked by alerts over them.
+fn regions_and_codes(r: &AlertReport) -> (Vec<Region>, Vec<crate::model::AlertCode>) {
+    let mut regions: Vec<Region> = Vec::new();
+    let mut totals: BTreeMap<crate::model::AlertCode, u64> = BTreeMap::new();
+    for row in r.rows.iter().filter(|row| row.per_1000.is_some()) {
+        if let (Some(region), Some(code)) = (row.key.region, row.key.code) {
+            if !regions.contains(&region) {
+                regions.push(region);
+            }
+            *totals.entry(code).or_default() += row.alerts;
+        }
+    }
+    regions.sort();
+    let mut codes: Vec<_> = totals.into_iter().collect();
+    codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    (regions, codes.into_iter().map(|c| c.0).collect())
+}
+
+fn rate_of(r: &AlertReport, region: Region, code: crate::model::AlertCode) -> Option<f64> {
+    r.rows
+        .iter()
+        .find(|row| row.key.region == Some(region) && row.key.code == Some(code))
+        .and_then(|row| row.per_1000)
+}
+
+fn top_codes(r: &AlertReport, what: &str) -> StackedBars {
+    let (regions, codes) = regions_and_codes(r);
+    let top = &codes[..codes.len().min(TOP_CODES)];
+    let mut stacks: Vec<(String, RGBColor, Vec<f64>)> = top
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let values = regions
+                .iter()
+                .map(|&g| rate_of(r, g, c).unwrap_or(0.0))
+                .collect();
+            (c.to_string(), CODE_COLORS[i % CODE_COLORS.len()], values)
+        })
+        .collect();
+    if codes.len() > top.len() {
+        let other = regions
+            .iter()
+            .map(|&g| {
+                codes[top.len()..]
+                    .iter()
+                    .filter_map(|&c| rate_of(r, g, c))
+                    .sum()
+            })
+            .collect();
+        stacks.push(("other".into(), OTHER_COLOR, other));
+    }
+    StackedBars {
+        title: format!("Top codes per CSP region: {what}, {}", span(period(r))),
+        y_label: "alerts per 1,000 devices per day".into(),
+        bars: regions.iter().map(|g| g.name().to_string()).collect(),
+        stacks,
+    }
+}
+
+fn heatmap(r: &AlertReport, what: &str) -> Heatmap {
+    let (regions, codes) = regions_and_codes(r);
+    let codes = &codes[..codes.len().min(HEATMAP_CODES)];
+    Heatmap {
+        title: format!(
+            "Alerts per 1,000 devices per day by code and region: {what}, {}",
+            span(period(r))
+        ),
+        rows: codes.iter().map(|c| c.to_string()).collect(),
+        cols: regions.iter().map(|g| g.name().to_string()).collect(),
+        values: codes
+            .iter()
+            .map(|&c| regions.iter().map(|&g| rate_of(r, g, c)).collect())
+            .collect(),
+    }
+}
+
+fn growth(r: &AlertReport, what: &str) -> Growth {
+    let p = period(r);
+    let mut alerts: BTreeMap<Day, f64> = BTreeMap::new();
+    let mut installed: BTreeMap<Day, f64> = BTreeMap::new();
+    for row in &r.rows {
+        if let Some(day) = row.key.day {
+            *alerts.entry(day).or_default() += row.alerts as f64;
+            if let Some(d) = row.denominator {
+                *installed.entry(day).or_default() += d as f64;
+            }
+        }
+    }
+    let days: Vec<Day> = (p.0..=p.1).collect();
+    let mut last = 0.0;
+    let installed = days
+        .iter()
+        .map(|d| {
+            if let Some(&v) = installed.get(d) {
+                last = v;
+            }
+            last
+        })
+        .collect();
+    Growth {
+        title: format!("Alerts and installed base per day: {what}, {}", span(p)),
+        alerts: days
+            .iter()
+            .map(|d| alerts.get(d).copied().unwrap_or(0.0))
+            .collect(),
+        installed,
+        days,
+    }
+}

@@ -1,0 +1,84 @@
+//! Charts (PNG and SVG, with plotters): the pictures analysts send to colleagues.
+//!
+//! Four kinds, built from alert reports: the daily rate per CSP region, top codes per region
+//! (stacked bars), a code x region heatmap, and alerts against the installed base on twin
+//! axes. The font is embedded in the binary (DejaVu Sans, `assets/fonts/`), so rendering never
+//! depends on the machine's fontconfig. Each region has one colour in every chart.
+
+mod data;
+mod draw;
+
+pub use data::{ChartData, Growth, Heatmap, LineChart, Series, StackedBars, build};
+pub use draw::{render_png, render_svg_string, save};
+
+/// How many codes the stacked bars show, and the heatmap (for captions).
+pub fn data_top_codes() -> usize {
+    data::TOP_CODES
+}
+pub fn data_heatmap_codes() -> usize {
+    data::HEATMAP_CODES
+}
+
+use crate::model::Region;
+use plotters::style::RGBColor;
+
+/// Which chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChartKind {
+    /// Alerts per 1,000 devices per day, one line per CSP region.
+    Rate,
+    /// Top codes per region as stacked bars (alerts per 1,000 devices per day).
+    TopCodes,
+    /// Rate by code and region as a heatmap.
+    Heatmap,
+    /// Alert count and installed base on twin axes, per day.
+    Growth,
+}
+
+impl ChartKind {
+    pub const ALL: [ChartKind; 4] = [
+        ChartKind::Rate,
+        ChartKind::TopCodes,
+        ChartKind::Heatmap,
+        ChartKind::Growth,
+    ];
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            ChartKind::Rate => "rate_by_region",
+            ChartKind::TopCodes => "top_codes_by_region",
+            ChartKind::Heatmap => "heatmap_code_region",
+            ChartKind::Growth => "alerts_and_installed_base",
+        }
+    }
+}
+
+/// One colour per region, the same in every chart (4G variants a lighter shade).
+pub fn region_color(r: Region) -> RGBColor {
+    match r {
+        Region::North => RGBColor(31, 119, 180),
+        Region::Central => RGBColor(255, 127, 14),
+        Region::South => RGBColor(44, 160, 44),
+        Region::North4G => RGBColor(120, 175, 220),
+        Region::Central4G => RGBColor(255, 187, 120),
+        Region::South4G => RGBColor(140, 210, 125),
+        Region::Smets1 => RGBColor(148, 103, 189),
+        Region::Unknown => RGBColor(127, 127, 127),
+    }
+}
+
+/// Colours for codes in stacked bars (and "other" in grey).
+pub const CODE_COLORS: [RGBColor; 8] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(89, 161, 79),
+    RGBColor(237, 201, 72),
+    RGBColor(176, 122, 161),
+    RGBColor(255, 157, 167),
+];
+pub const OTHER_COLOR: RGBColor = RGBColor(186, 176, 172);
+
+pub fn css(c: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
