@@ -120,6 +120,7 @@ fn line<DB: DrawingBackend>(c: &LineChart, root: &DrawingArea<DB, Shift>) -> R {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 14))
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
         .draw()
@@ -347,6 +348,7 @@ fn growth<DB: DrawingBackend>(c: &Growth, root: &DrawingArea<DB, Shift>) -> R {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 14))
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
         .draw()

@@ -69,6 +69,15 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     let by_gen_code = cfg.out.join("alerts_by_generation_code.csv");
     let report = table(&alerts, &inv, &[Dim::Day, Dim::Region], &by_day_region)?;
     let codes = table(&alerts, &inv, &[Dim::Generation, Dim::Code], &by_gen_code)?;
+    let report_dir = cfg.out.join("report");
+    super::report::write_report(&super::report::ReportConfig {
+        inputs: vec![alerts.clone()],
+        inventory: Some(inv_path.clone()),
+        codes: None,
+        codes_text: None,
+        out: report_dir,
+        read: ReadOptions::default(),
+    })?;
     let rejects = cfg.out.join("rejects.jsonl");
     let names = vec![alerts.display().to_string()];
     let status =
@@ -100,6 +109,14 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
         (
             "rejects.jsonl",
             "the planted malformed records, rejected with file, line and reason",
+        ),
+        (
+            "report/report.html",
+            "the HTML report: charts, totals, sortable tables (open it in a browser)",
+        ),
+        (
+            "report/",
+            "the report's charts as PNG and SVG, and its tables as CSV",
         ),
     ] {
         println!("  {f:32} {what}");

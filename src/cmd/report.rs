@@ -97,11 +97,24 @@ document.body.dataset.visibleCharts=String(visible);
 
 pub fn run(cfg: ReportConfig) -> Result<Status> {
     let t0 = Instant::now();
+    let r = write_report(&cfg)?;
+    let rejects = cfg.out.join("rejects.jsonl");
+    super::alerts::conclude(
+        &r.by_day_region,
+        &r.errors,
+        &r.names,
+        &rejects,
+        t0.elapsed().as_secs_f64(),
+    )
+}
+
+/// Writes the report, charts and tables into `cfg.out`; returns what they were drawn from.
+pub fn write_report(cfg: &ReportConfig) -> Result<super::chart::ChartInputs> {
     let inputs = expand_inputs(&cfg.inputs)?;
     let inv = super::alerts::inventory_or_empty(cfg.inventory.as_deref(), cfg.read.threads)?;
     std::fs::create_dir_all(&cfg.out)
         .with_context(|| format!("cannot create {}", cfg.out.display()))?;
-    let r = compute_reports(&inputs, &inv, cfg.codes, &cfg.read);
+    let r = compute_reports(&inputs, &inv, cfg.codes.clone(), &cfg.read);
     let what = what(cfg.codes_text.as_deref());
     let mut figures = String::new();
     for kind in ChartKind::ALL {
@@ -114,9 +127,9 @@ pub fn run(cfg: ReportConfig) -> Result<Status> {
         let svg = svg
             .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
             .unwrap_or(svg);
-        let _ = write!(
+        let _ = writeln!(
             figures,
-            "<section class=\"chart\" id=\"{stem}\"><h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure></section>\n",
+            "<section class=\"chart\" id=\"{stem}\"><h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure></section>",
             esc(data.title()),
             esc(&caption(kind))
         );
@@ -182,11 +195,5 @@ pub fn run(cfg: ReportConfig) -> Result<Status> {
         "report written to {} (charts as PNG and SVG, tables as CSV beside it)",
         path.display()
     );
-    super::alerts::conclude(
-        &r.by_day_region,
-        &r.errors,
-        &r.names,
-        &rejects,
-        t0.elapsed().as_secs_f64(),
-    )
+    Ok(r)
 }
