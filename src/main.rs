@@ -180,6 +180,15 @@ struct Common {
     threads: usize,
 }
 
+impl Common {
+    fn read(&self) -> ReadOptions {
+        ReadOptions {
+            columns: self.columns.clone(),
+            threads: self.threads,
+        }
+    }
+}
+
 fn codes_filter(s: Option<&str>) -> anyhow::Result<Option<CodeFilter>> {
     s.map(|s| CodeFilter::parse(s).map_err(anyhow::Error::msg))
         .transpose()
@@ -223,10 +232,7 @@ fn main() -> ExitCode {
                 inputs,
                 inventory,
                 query,
-                read: ReadOptions {
-                    columns: common.columns,
-                    threads: common.threads,
-                },
+                read: common.read(),
                 format: common.format,
                 rejects: common.rejects,
             })
@@ -247,10 +253,7 @@ fn main() -> ExitCode {
                 codes: filter,
                 codes_text: codes,
                 out,
-                read: ReadOptions {
-                    columns: common.columns,
-                    threads: common.threads,
-                },
+                read: common.read(),
                 rejects: common.rejects,
             })
         }),
@@ -267,10 +270,7 @@ fn main() -> ExitCode {
                 codes: filter,
                 codes_text: codes,
                 out,
-                read: ReadOptions {
-                    columns: common.columns,
-                    threads: common.threads,
-                },
+                read: common.read(),
             })
         }),
         Command::Generate {

@@ -14,6 +14,22 @@ fn samples(f: &str) -> String {
         .to_string()
 }
 
+/// Draws one chart of the committed samples into `out` (rejects beside it).
+fn chart_of_samples(kind: &str, out: &Path) -> Run {
+    let rejects = out.with_extension("rejects.jsonl");
+    run(&[
+        "chart",
+        kind,
+        &samples("alerts.csv"),
+        "-i",
+        &samples("inventory.csv"),
+        "--out",
+        s(out),
+        "--rejects",
+        s(&rejects),
+    ])
+}
+
 fn sample_days() -> usize {
     let t: serde_json::Value =
         serde_json::from_slice(&std::fs::read(samples("truth.json")).unwrap()).unwrap();
@@ -49,17 +65,7 @@ fn lines(svg: &str) -> Vec<(String, usize)> {
 fn rate_chart_svg_has_one_line_per_region_with_a_point_per_day() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rate.svg");
-    let r = run(&[
-        "chart",
-        "rate",
-        &samples("alerts.csv"),
-        "-i",
-        &samples("inventory.csv"),
-        "--out",
-        s(&out),
-        "--rejects",
-        s(&dir.path().join("r.jsonl")),
-    ]);
+    let r = chart_of_samples("rate", &out);
     assert_eq!(r.status, 3, "{}", r.stderr); // the samples hold planted malformed records
     let svg = std::fs::read_to_string(&out).unwrap();
     // The regions of the sample inventory, each with its fixed colour.
@@ -97,17 +103,7 @@ fn pngs_decode_at_the_expected_size_and_are_not_blank() {
     let dir = tempfile::tempdir().unwrap();
     for kind in ["rate", "top-codes", "heatmap", "growth"] {
         let out = dir.path().join(format!("{kind}.png"));
-        let r = run(&[
-            "chart",
-            kind,
-            &samples("alerts.csv"),
-            "-i",
-            &samples("inventory.csv"),
-            "--out",
-            s(&out),
-            "--rejects",
-            s(&dir.path().join("r.jsonl")),
-        ]);
+        let r = chart_of_samples(kind, &out);
         assert_eq!(r.status, 3, "{}", r.stderr);
         let img = image::open(&out).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (1100, 600), "{kind}");

@@ -44,6 +44,17 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The totals line fleetwatch must print for a generated stream, from its truth counts.
+fn totals_line(c: &Value) -> String {
+    format!(
+        "records read {} = accepted {} + duplicates {} + rejected {}",
+        thousands(c["alert_records_written"].as_u64().unwrap()),
+        thousands(c["accepted_records"].as_u64().unwrap()),
+        thousands(c["duplicates"].as_u64().unwrap()),
+        thousands(c["malformed"].as_u64().unwrap()),
+    )
+}
+
 fn rows(p: &Path) -> u64 {
     std::fs::read_to_string(p).unwrap().lines().count() as u64 - 1
 }
@@ -234,13 +245,7 @@ fn fleetwatch_reads_every_format_back_with_only_the_planted_rejects() {
             None,
         );
         assert_eq!(r.status, 3, "{}", r.stderr); // completed, with (planted) rejects
-        let want = format!(
-            "records read {} = accepted {} + duplicates {} + rejected {}",
-            thousands(c["alert_records_written"].as_u64().unwrap()),
-            thousands(c["accepted_records"].as_u64().unwrap()),
-            thousands(c["duplicates"].as_u64().unwrap()),
-            thousands(c["malformed"].as_u64().unwrap()),
-        );
+        let want = totals_line(c);
         assert!(
             r.stderr.contains(&want),
             "{format}: want `{want}` in\n{}",
@@ -403,11 +408,5 @@ fn demo_runs_and_finds_the_planted_incident() {
         assert!(dir.path().join("d").join(f).is_file(), "{f}");
     }
     let c = &t["counts"];
-    assert!(r.stdout.contains(&format!(
-        "records read {} = accepted {} + duplicates {} + rejected {}",
-        thousands(c["alert_records_written"].as_u64().unwrap()),
-        thousands(c["accepted_records"].as_u64().unwrap()),
-        thousands(c["duplicates"].as_u64().unwrap()),
-        thousands(c["malformed"].as_u64().unwrap()),
-    )));
+    assert!(r.stdout.contains(&totals_line(c)), "{}", r.stdout);
 }
