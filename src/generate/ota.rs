@@ -184,9 +184,8 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
         // Waves: the rollout speeds up over its window (density rising linearly).
         let mut day = start + (rng.f64().sqrt() * window as f64) as Day;
         let mut failed = 0u8;
-        let mut push = |rng: &mut Rng, ts: Millis, stage: Stage, ok: bool, reason, attempt| {
+        let mut push = |ts: Millis, stage: Stage, ok: bool, reason, attempt| {
             message += 1;
-            let _ = rng;
             events.push(OtaEvent {
                 ts,
                 device: i as u32,
@@ -205,7 +204,6 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
             let mut ts = day_start(day) + rng.range(3600, 5 * 3600) * 1000;
             if !silent && rng.chance(0.02) {
                 push(
-                    &mut rng,
                     ts,
                     Stage::Distribution,
                     false,
@@ -216,7 +214,7 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
                 day += rng.range(3, 7) as Day;
                 continue;
             }
-            push(&mut rng, ts, Stage::Distribution, true, "", attempt);
+            push(ts, Stage::Distribution, true, "", attempt);
             if silent {
                 break;
             }
@@ -234,7 +232,7 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
                 None
             };
             if let Some(reason) = transfer_fail {
-                push(&mut rng, ts, Stage::Transfer, false, reason, attempt);
+                push(ts, Stage::Transfer, false, reason, attempt);
                 failed += 1;
                 if hw && failed >= 2 {
                     break; // a mismatch is not retried a third time
@@ -242,11 +240,10 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
                 day += rng.range(3, 7) as Day;
                 continue;
             }
-            push(&mut rng, ts, Stage::Transfer, true, "", attempt);
+            push(ts, Stage::Transfer, true, "", attempt);
             ts += rng.range(600, 3600) * 1000;
             if rng.chance(0.015) {
                 push(
-                    &mut rng,
                     ts,
                     Stage::Verification,
                     false,
@@ -257,7 +254,7 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
                 day += rng.range(3, 7) as Day;
                 continue;
             }
-            push(&mut rng, ts, Stage::Verification, true, "", attempt);
+            push(ts, Stage::Verification, true, "", attempt);
             // Activation is future-dated to 02:00 the next day.
             let act = day_start(day + 1) + 2 * 3_600_000 + rng.range(0, 1800) * 1000;
             if act >= day_start(end) {
@@ -272,15 +269,15 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
                         ("activation failure", 0.4),
                     ],
                 );
-                push(&mut rng, act, Stage::Activation, false, reason, attempt);
+                push(act, Stage::Activation, false, reason, attempt);
                 failed += 1;
                 day += rng.range(3, 7) as Day;
                 continue;
             }
-            push(&mut rng, act, Stage::Activation, true, "", attempt);
+            push(act, Stage::Activation, true, "", attempt);
             let run = act + rng.range(30, 300) * 1000;
             if run < day_start(end) {
-                push(&mut rng, run, Stage::Running, true, "", attempt);
+                push(run, Stage::Running, true, "", attempt);
                 upgraded_at[i] = run;
                 truth.upgraded += 1;
             }
