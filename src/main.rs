@@ -189,9 +189,22 @@ impl Common {
     }
 }
 
-fn codes_filter(s: Option<&str>) -> anyhow::Result<Option<CodeFilter>> {
-    s.map(|s| CodeFilter::parse(s).map_err(anyhow::Error::msg))
-        .transpose()
+/// The alerts a chart or report is drawn from.
+fn selection(
+    inputs: Vec<PathBuf>,
+    inventory: Option<PathBuf>,
+    codes: Option<String>,
+    common: &Common,
+) -> anyhow::Result<cmd::chart::Selection> {
+    let codes = codes
+        .map(|s| CodeFilter::parse(&s).map_err(anyhow::Error::msg))
+        .transpose()?;
+    Ok(cmd::chart::Selection {
+        inputs,
+        inventory,
+        codes,
+        read: common.read(),
+    })
 }
 
 fn parse_day(s: &str) -> Result<Day, String> {
@@ -245,15 +258,11 @@ fn main() -> ExitCode {
             codes,
             out,
             common,
-        } => codes_filter(codes.as_deref()).and_then(|filter| {
+        } => selection(inputs, inventory, codes, &common).and_then(|selection| {
             cmd::chart::run(cmd::chart::ChartConfig {
                 kind,
-                inputs,
-                inventory,
-                codes: filter,
-                codes_text: codes,
+                selection,
                 out,
-                read: common.read(),
                 rejects: common.rejects,
             })
         }),
@@ -263,16 +272,8 @@ fn main() -> ExitCode {
             codes,
             out,
             common,
-        } => codes_filter(codes.as_deref()).and_then(|filter| {
-            cmd::report::run(cmd::report::ReportConfig {
-                inputs,
-                inventory,
-                codes: filter,
-                codes_text: codes,
-                out,
-                read: common.read(),
-            })
-        }),
+        } => selection(inputs, inventory, codes, &common)
+            .and_then(|selection| cmd::report::run(cmd::report::ReportConfig { selection, out })),
         Command::Generate {
             devices,
             days,

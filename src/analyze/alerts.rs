@@ -117,6 +117,16 @@ impl CodeFilter {
     }
 }
 
+/// The filter as it parses back: `81B8,supply`.
+impl std::fmt::Display for CodeFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = catalogue::category_names();
+        let codes = self.codes.iter().map(|c| c.to_string());
+        let cats = self.categories.iter().map(|&i| names[i as usize].clone());
+        f.write_str(&codes.chain(cats).collect::<Vec<_>>().join(","))
+    }
+}
+
 /// When two records are the same alert delivered twice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Dedup {

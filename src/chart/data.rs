@@ -74,23 +74,24 @@ fn period(r: &AlertReport) -> (Day, Day) {
     r.period.unwrap_or((0, 0))
 }
 
-fn span(p: (Day, Day)) -> String {
+/// `2024-01-01 to 2024-02-29`.
+pub fn span(p: (Day, Day)) -> String {
     format!("{} to {}", format_day(p.0), format_day(p.1))
 }
 
-/// Builds the data of one chart. `by_day_region` must be grouped by day and region,
-/// `by_region_code` by region and code; `what` says which alerts (e.g. "all codes").
-pub fn build(
-    kind: ChartKind,
-    by_day_region: &AlertReport,
-    by_region_code: &AlertReport,
-    what: &str,
-) -> ChartData {
+/// Builds the data of one chart from a report grouped by `kind.grouping()`; `what` says which
+/// alerts (e.g. "all codes").
+pub fn build(kind: ChartKind, report: &AlertReport, what: &str) -> ChartData {
+    debug_assert_eq!(
+        report.by,
+        kind.grouping(),
+        "{kind:?} drawn from the wrong grouping"
+    );
     match kind {
-        ChartKind::Rate => ChartData::Line(rate(by_day_region, what)),
-        ChartKind::TopCodes => ChartData::Bars(top_codes(by_region_code, what)),
-        ChartKind::Heatmap => ChartData::Heat(heatmap(by_region_code, what)),
-        ChartKind::Growth => ChartData::Growth(growth(by_day_region, what)),
+        ChartKind::Rate => ChartData::Line(rate(report, what)),
+        ChartKind::TopCodes => ChartData::Bars(top_codes(report, what)),
+        ChartKind::Heatmap => ChartData::Heat(heatmap(report, what)),
+        ChartKind::Growth => ChartData::Growth(growth(report, what)),
     }
 }
 

@@ -8,7 +8,7 @@
 mod data;
 mod draw;
 
-pub use data::{ChartData, Growth, Heatmap, LineChart, Series, StackedBars, build};
+pub use data::{ChartData, Growth, Heatmap, LineChart, Series, StackedBars, build, span};
 pub use draw::{render_png, render_svg_string, save};
 
 /// How many codes the stacked bars show, and the heatmap (for captions).
@@ -19,6 +19,7 @@ pub fn data_heatmap_codes() -> usize {
     data::HEATMAP_CODES
 }
 
+use crate::analyze::alerts::Dim;
 use crate::model::Region;
 use plotters::style::RGBColor;
 
@@ -42,6 +43,14 @@ impl ChartKind {
         ChartKind::Heatmap,
         ChartKind::Growth,
     ];
+    /// The grouping of the alert report the chart is drawn from.
+    pub fn grouping(self) -> [Dim; 2] {
+        match self {
+            ChartKind::Rate | ChartKind::Growth => [Dim::Day, Dim::Region],
+            ChartKind::TopCodes | ChartKind::Heatmap => [Dim::Region, Dim::Code],
+        }
+    }
+
     pub fn file_stem(self) -> &'static str {
         match self {
             ChartKind::Rate => "rate_by_region",

@@ -4,79 +4,76 @@ use super::Status;
 use crate::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim};
 use crate::chart::{self, ChartKind};
 use crate::inventory::Inventory;
+use crate::pipeline::SourceError;
 use crate::scan::ReadOptions;
 use crate::source::{Input, expand_inputs};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub struct ChartConfig {
-    pub kind: ChartKind,
+/// Which alerts a chart or report is drawn from.
+pub struct Selection {
     pub inputs: Vec<PathBuf>,
     pub inventory: Option<PathBuf>,
     pub codes: Option<CodeFilter>,
-    pub codes_text: Option<String>,
-    pub out: PathBuf,
     pub read: ReadOptions,
-    pub rejects: PathBuf,
 }
 
-/// The two reports every chart is drawn from: by day x region, and by region x code.
-pub struct ChartInputs {
-    pub by_day_region: AlertReport,
-    pub by_region_code: AlertReport,
-    pub errors: Vec<crate::pipeline::SourceError>,
+/// A selection's inputs expanded and its inventory loaded.
+pub struct Loaded {
+    pub inputs: Vec<Input>,
+    pub inventory: Inventory,
     pub names: Vec<String>,
+    /// "all codes", or the filter: for chart titles.
+    pub what: String,
 }
 
-pub fn compute_reports(
-    inputs: &[Input],
-    inv: &Inventory,
-    codes: Option<CodeFilter>,
-    read: &ReadOptions,
-) -> ChartInputs {
-    let q = |by: Vec<Dim>| AlertQuery {
-        by,
-        codes: codes.clone(),
-        ..Default::default()
-    };
-    let (by_day_region, mut errors) =
-        super::alerts::compute(inputs, inv, &q(vec![Dim::Day, Dim::Region]), read);
-    let (by_region_code, e2) =
-        super::alerts::compute(inputs, inv, &q(vec![Dim::Region, Dim::Code]), read);
-    errors.extend(e2);
-    ChartInputs {
-        by_day_region,
-        by_region_code,
-        errors,
-        names: inputs.iter().map(Input::name).collect(),
+impl Selection {
+    pub fn load(&self) -> Result<Loaded> {
+        let inputs = expand_inputs(&self.inputs)?;
+        let inventory =
+            super::alerts::inventory_or_empty(self.inventory.as_deref(), self.read.threads)?;
+        Ok(Loaded {
+            names: inputs.iter().map(Input::name).collect(),
+            inputs,
+            inventory,
+            what: self
+                .codes
+                .as_ref()
+                .map(|c| format!("codes {c}"))
+                .unwrap_or_else(|| "all codes".into()),
+        })
+    }
+
+    /// The alert report grouped by `by`, over the selected codes.
+    pub fn report(&self, l: &Loaded, by: [Dim; 2]) -> (AlertReport, Vec<SourceError>) {
+        let query = AlertQuery {
+            by: by.to_vec(),
+            codes: self.codes.clone(),
+            ..Default::default()
+        };
+        super::alerts::compute(&l.inputs, &l.inventory, &query, &self.read)
     }
 }
 
-/// "all codes", or what the filter holds.
-pub fn what(codes: Option<&str>) -> String {
-    codes
-        .map(|c| format!("codes {c}"))
-        .unwrap_or_else(|| "all codes".into())
+pub struct ChartConfig {
+    pub kind: ChartKind,
+    pub selection: Selection,
+    pub out: PathBuf,
+    pub rejects: PathBuf,
 }
 
 pub fn run(cfg: ChartConfig) -> Result<Status> {
     let t0 = Instant::now();
-    let inputs = expand_inputs(&cfg.inputs)?;
-    let inv = super::alerts::inventory_or_empty(cfg.inventory.as_deref(), cfg.read.threads)?;
-    let r = compute_reports(&inputs, &inv, cfg.codes, &cfg.read);
-    let data = chart::build(
-        cfg.kind,
-        &r.by_day_region,
-        &r.by_region_code,
-        &what(cfg.codes_text.as_deref()),
-    );
+    let l = cfg.selection.load()?;
+    let (report, errors) = cfg.selection.report(&l, cfg.kind.grouping());
+    let data = chart::build(cfg.kind, &report, &l.what);
     chart::save(&data, &cfg.out)?;
     eprintln!("chart written to {}: {}", cfg.out.display(), data.title());
     super::alerts::conclude(
-        &r.by_day_region,
-        &r.errors,
-        &r.names,
+        &report,
+        &errors,
+        &l.names,
         &cfg.rejects,
         t0.elapsed().as_secs_f64(),
     )

@@ -2,16 +2,16 @@
 //! found and where each output is. The first command a newcomer runs.
 
 use super::Status;
-use crate::analyze::alerts::{AlertQuery, AlertReport, Dim};
+use super::chart::Selection;
+use super::report::write_csv;
+use crate::analyze::alerts::{AlertReport, Dim};
 use crate::generate::{Config, Format, Truth};
-use crate::inventory::Inventory;
 use crate::model::time::format_day;
-use crate::render::{self, OutputFormat, thousands};
+use crate::render::thousands;
 use crate::scan::ReadOptions;
-use crate::source::expand_inputs;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 pub struct DemoConfig {
@@ -19,25 +19,6 @@ pub struct DemoConfig {
     pub devices: usize,
     pub days: u32,
     pub seed: u64,
-}
-
-/// Runs one alert query over the demo data and writes its CSV table.
-fn table(alerts: &Path, inv: &Inventory, by: &[Dim], out: &Path) -> Result<AlertReport> {
-    let inputs = expand_inputs(&[alerts.to_path_buf()])?;
-    let query = AlertQuery {
-        by: by.to_vec(),
-        ..Default::default()
-    };
-    let (report, errors) = super::alerts::compute(&inputs, inv, &query, &ReadOptions::default());
-    if let Some(e) = errors.first() {
-        anyhow::bail!("{}: {}", e.source, e.message);
-    }
-    let mut w = std::io::BufWriter::new(
-        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?,
-    );
-    render::alerts::write(&mut w, &report, inv, OutputFormat::Csv)?;
-    std::io::Write::flush(&mut w)?;
-    Ok(report)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -64,24 +45,32 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     );
     let inv_path = cfg.out.join(&truth.files.inventory);
     let alerts = cfg.out.join(&truth.files.alerts);
-    let inv = super::alerts::inventory_or_empty(Some(&inv_path), 0)?;
-    let by_day_region = cfg.out.join("alerts_by_day_region.csv");
-    let by_gen_code = cfg.out.join("alerts_by_generation_code.csv");
-    let report = table(&alerts, &inv, &[Dim::Day, Dim::Region], &by_day_region)?;
-    let codes = table(&alerts, &inv, &[Dim::Generation, Dim::Code], &by_gen_code)?;
-    let report_dir = cfg.out.join("report");
-    super::report::write_report(&super::report::ReportConfig {
+    let selection = Selection {
         inputs: vec![alerts.clone()],
         inventory: Some(inv_path.clone()),
         codes: None,
-        codes_text: None,
-        out: report_dir,
         read: ReadOptions::default(),
-    })?;
+    };
+    let l = selection.load()?;
     let rejects = cfg.out.join("rejects.jsonl");
-    let names = vec![alerts.display().to_string()];
+    let drawn = super::report::write_report(&selection, &l, &cfg.out.join("report"), &rejects)?;
+    let (codes, errors) = selection.report(&l, [Dim::Generation, Dim::Code]);
+    if let Some(e) = drawn.errors.iter().chain(&errors).next() {
+        anyhow::bail!("{}: {}", e.source, e.message);
+    }
+    let report = drawn.by_day_region;
+    write_csv(
+        &cfg.out.join("alerts_by_day_region.csv"),
+        &report,
+        &l.inventory,
+    )?;
+    write_csv(
+        &cfg.out.join("alerts_by_generation_code.csv"),
+        &codes,
+        &l.inventory,
+    )?;
     let status =
-        super::alerts::conclude(&report, &[], &names, &rejects, t0.elapsed().as_secs_f64())?;
+        super::alerts::conclude(&report, &[], &l.names, &rejects, t0.elapsed().as_secs_f64())?;
     summarize(&truth, &report, &codes);
     println!();
     println!("Outputs in {}:", cfg.out.display());

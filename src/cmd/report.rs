@@ -2,25 +2,41 @@
 //! and sortable tables, plus the charts as PNG and SVG and the tables as CSV.
 
 use super::Status;
-use super::chart::{compute_reports, what};
-use crate::analyze::alerts::{AlertReport, CodeFilter};
+use super::chart::{Loaded, Selection};
+use crate::analyze::alerts::AlertReport;
 use crate::chart::{self, ChartKind};
 use crate::inventory::Inventory;
+use crate::pipeline::SourceError;
 use crate::render::{self, OutputFormat, thousands};
-use crate::scan::ReadOptions;
-use crate::source::expand_inputs;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The quarantine file, beside the report (the report names it).
+const REJECTS: &str = "rejects.jsonl";
+
 pub struct ReportConfig {
-    pub inputs: Vec<PathBuf>,
-    pub inventory: Option<PathBuf>,
-    pub codes: Option<CodeFilter>,
-    pub codes_text: Option<String>,
+    pub selection: Selection,
     pub out: PathBuf,
-    pub read: ReadOptions,
+}
+
+/// What a report was drawn from: the two groupings every chart needs.
+pub struct Drawn {
+    pub by_day_region: AlertReport,
+    pub by_region_code: AlertReport,
+    pub errors: Vec<SourceError>,
+    pub names: Vec<String>,
+}
+
+impl Drawn {
+    fn report_for(&self, kind: ChartKind) -> &AlertReport {
+        if kind.grouping() == self.by_day_region.by.as_slice() {
+            &self.by_day_region
+        } else {
+            &self.by_region_code
+        }
+    }
 }
 
 /// How each chart was computed, printed under it.
@@ -33,7 +49,8 @@ fn caption(kind: ChartKind) -> String {
     }
 }
 
-fn write_csv(path: &Path, report: &AlertReport, inv: &Inventory) -> Result<String> {
+/// Writes a report as a CSV table; returns the text written.
+pub fn write_csv(path: &Path, report: &AlertReport, inv: &Inventory) -> Result<String> {
     let mut buf = Vec::new();
     render::alerts::write(&mut buf, report, inv, OutputFormat::Csv)?;
     std::fs::write(path, &buf).with_context(|| format!("cannot write {}", path.display()))?;
@@ -97,8 +114,9 @@ document.body.dataset.visibleCharts=String(visible);
 
 pub fn run(cfg: ReportConfig) -> Result<Status> {
     let t0 = Instant::now();
-    let r = write_report(&cfg)?;
-    let rejects = cfg.out.join("rejects.jsonl");
+    let l = cfg.selection.load()?;
+    let rejects = cfg.out.join(REJECTS);
+    let r = write_report(&cfg.selection, &l, &cfg.out, &rejects)?;
     super::alerts::conclude(
         &r.by_day_region,
         &r.errors,
@@ -108,21 +126,27 @@ pub fn run(cfg: ReportConfig) -> Result<Status> {
     )
 }
 
-/// Writes the report, charts and tables into `cfg.out`; returns what they were drawn from.
-pub fn write_report(cfg: &ReportConfig) -> Result<super::chart::ChartInputs> {
-    let inputs = expand_inputs(&cfg.inputs)?;
-    let inv = super::alerts::inventory_or_empty(cfg.inventory.as_deref(), cfg.read.threads)?;
-    std::fs::create_dir_all(&cfg.out)
-        .with_context(|| format!("cannot create {}", cfg.out.display()))?;
-    let r = compute_reports(&inputs, &inv, cfg.codes.clone(), &cfg.read);
-    let what = what(cfg.codes_text.as_deref());
+/// Writes the report, charts and tables into `out`; returns what they were drawn from.
+/// `rejects` is where the caller writes the quarantine file, which the report names.
+pub fn write_report(sel: &Selection, l: &Loaded, out: &Path, rejects: &Path) -> Result<Drawn> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (by_day_region, mut errors) = sel.report(l, ChartKind::Rate.grouping());
+    let (by_region_code, more) = sel.report(l, ChartKind::TopCodes.grouping());
+    errors.extend(more);
+    let r = Drawn {
+        by_day_region,
+        by_region_code,
+        errors,
+        names: l.names.clone(),
+    };
+    let (inv, what) = (&l.inventory, &l.what);
     let mut figures = String::new();
     for kind in ChartKind::ALL {
-        let data = chart::build(kind, &r.by_day_region, &r.by_region_code, &what);
+        let data = chart::build(kind, r.report_for(kind), what);
         let stem = kind.file_stem();
-        chart::save(&data, &cfg.out.join(format!("{stem}.png")))?;
+        chart::save(&data, &out.join(format!("{stem}.png")))?;
         let svg = chart::render_svg_string(&data)?;
-        std::fs::write(cfg.out.join(format!("{stem}.svg")), &svg)?;
+        std::fs::write(out.join(format!("{stem}.svg")), &svg)?;
         let svg = svg.trim_start_matches(|c| c != '<');
         let svg = svg
             .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
@@ -134,20 +158,13 @@ pub fn write_report(cfg: &ReportConfig) -> Result<super::chart::ChartInputs> {
             esc(&caption(kind))
         );
     }
-    let by_day_region = write_csv(&cfg.out.join("by_day_region.csv"), &r.by_day_region, &inv)?;
-    let by_region_code = write_csv(&cfg.out.join("by_region_code.csv"), &r.by_region_code, &inv)?;
+    let by_day_region = write_csv(&out.join("by_day_region.csv"), &r.by_day_region, inv)?;
+    let by_region_code = write_csv(&out.join("by_region_code.csv"), &r.by_region_code, inv)?;
     let t = &r.by_day_region.totals;
-    let rejects = cfg.out.join("rejects.jsonl");
     let period = r
         .by_day_region
         .period
-        .map(|(a, b)| {
-            format!(
-                "{} to {}",
-                crate::model::time::format_day(a),
-                crate::model::time::format_day(b)
-            )
-        })
+        .map(chart::span)
         .unwrap_or_else(|| "no alerts".into());
     let mut html = String::new();
     let _ = write!(
@@ -163,10 +180,10 @@ pub fn write_report(cfg: &ReportConfig) -> Result<super::chart::ChartInputs> {
          <h3>By region and code</h3><div class=\"scroll\">{}</div><h3>By day and region</h3><div class=\"scroll\">{}</div></section>\n\
          <script>{SCRIPT}</script></body></html>\n",
         esc(&period),
-        esc(&what),
+        esc(what),
         esc(&period),
         esc(&r.names.join(", ")),
-        esc(&cfg
+        esc(&sel
             .inventory
             .as_deref()
             .map(|p| p.display().to_string())
@@ -189,7 +206,7 @@ pub fn write_report(cfg: &ReportConfig) -> Result<super::chart::ChartInputs> {
         html_table(&by_region_code, "by_region_code", "by_region_code.csv"),
         html_table(&by_day_region, "by_day_region", "by_day_region.csv"),
     );
-    let path = cfg.out.join("report.html");
+    let path = out.join("report.html");
     std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
         "report written to {} (charts as PNG and SVG, tables as CSV beside it)",
