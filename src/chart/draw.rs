@@ -113,10 +113,20 @@ fn line<DB: DrawingBackend>(c: &LineChart, root: &DrawingArea<DB, Shift>) -> R {
             ))
             .map_err(err)?
             .label(&s.name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-            });
+            .legend(legend_mark(color));
     }
+    legend_box(&mut chart)
+}
+
+/// The legend entry of a line: a short thick stroke of its colour.
+fn legend_mark(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+}
+
+/// The legend of the line charts, top left on a translucent box.
+fn legend_box<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> R {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -151,14 +161,7 @@ fn bars<DB: DrawingBackend>(c: &StackedBars, root: &DrawingArea<DB, Shift>) -> R
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = (*x - 0.5).round();
-            if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|x| label_at(&names, *x, false))
         .x_desc("CSP region")
         .y_desc(&c.y_label)
         .draw()
@@ -332,9 +335,7 @@ fn growth<DB: DrawingBackend>(c: &Growth, root: &DrawingArea<DB, Shift>) -> R {
         ))
         .map_err(err)?
         .label("alerts per day (left axis)")
-        .legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 18, y)], alerts_color.stroke_width(3))
-        });
+        .legend(legend_mark(alerts_color));
     chart
         .draw_secondary_series(LineSeries::new(
             c.days.iter().copied().zip(c.installed.iter().copied()),
@@ -342,15 +343,6 @@ fn growth<DB: DrawingBackend>(c: &Growth, root: &DrawingArea<DB, Shift>) -> R {
         ))
         .map_err(err)?
         .label("installed devices (right axis)")
-        .legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 18, y)], installed_color.stroke_width(3))
-        });
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()
-        .map_err(err)
+        .legend(legend_mark(installed_color));
+    legend_box(&mut chart)
 }
