@@ -217,6 +217,16 @@ impl<'a> Doc<'a> {
         Ok(ev)
     }
 
+    /// The text (or CDATA) of the innermost open element, the last of `open`. Text the
+    /// reader had to copy (entities) is never a field fleetwatch reads.
+    fn element_text(&mut self, open: &[El], text: Cow<'a, str>) {
+        let (Cow::Borrowed(v), Some((&el, outer))) = (text, open.split_last()) else {
+            return;
+        };
+        let parent = outer.last().copied().unwrap_or(El::Other);
+        self.text(el, parent, v.as_bytes().trim_ascii());
+    }
+
     fn text(&mut self, el: El, parent: El, v: &'a [u8]) {
         let slot = match el {
             El::RequestID if self.in_header => &mut self.request_id,
@@ -283,25 +293,37 @@ fn after_own_root(data: &[u8], start: usize) -> usize {
     start + 1
 }
 
-/// Counts lines up to a position, incrementally (positions only move forward).
-struct LineCounter {
+/// Where things are in a chunk: line numbers counted incrementally (positions only move
+/// forward), and the chunk's offset in its source, for rejects.
+struct Positions<'d> {
+    data: &'d [u8],
+    offset: u64,
     pos: usize,
     line: u64,
 }
 
-impl LineCounter {
-    fn at(&mut self, data: &[u8], pos: usize) -> u64 {
+impl Positions<'_> {
+    fn line_at(&mut self, pos: usize) -> u64 {
         if pos > self.pos {
-            self.line += memchr::memchr_iter(b'\n', &data[self.pos..pos]).count() as u64;
+            self.line += memchr::memchr_iter(b'\n', &self.data[self.pos..pos]).count() as u64;
             self.pos = pos;
         }
         self.line
+    }
+
+    /// Rejects the bytes `start..end` of the chunk as one record.
+    fn reject(&mut self, sink: &mut impl Sink, start: usize, end: usize, reason: String) {
+        let line = self.line_at(start);
+        let raw = &self.data[start..end.min(self.data.len())];
+        sink.reject(line, self.offset + start as u64, reason, raw);
     }
 }
 
 /// Decodes the documents of one chunk.
 pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
-    let mut lines = LineCounter {
+    let mut at = Positions {
+        data,
+        offset,
         pos: 0,
         line: first_line,
     };
@@ -340,7 +362,6 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     // found at the end of input may belong to a document cut short much earlier.
                     let resume =
                         next_doc_start(data, after_own_root(data, start)).unwrap_or(data.len());
-                    let line = lines.at(data, start);
                     let reason = if err_at >= limit && limit < data.len() {
                         format!(
                             "truncated XML document (the next document starts before it ends): {e}"
@@ -350,7 +371,7 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     } else {
                         format!("malformed XML: {e}")
                     };
-                    sink.reject(line, offset + start as u64, reason, &data[start..resume]);
+                    at.reject(sink, start, resume, reason);
                     base = resume;
                     continue 'reader;
                 }
@@ -402,15 +423,8 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                         }
                         depth += 1;
                     } else if depth == 0 {
-                        finish(
-                            &doc,
-                            data,
-                            doc_start.take().unwrap_or(before),
-                            base + reader.buffer_position() as usize,
-                            offset,
-                            &mut lines,
-                            sink,
-                        );
+                        let end = base + reader.buffer_position() as usize;
+                        finish(&doc, doc_start.take().unwrap_or(before), end, &mut at, sink);
                     }
                 }
                 X::End(_) => {
@@ -428,36 +442,14 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     }
                     if depth == 0 {
                         let end = base + reader.buffer_position() as usize;
-                        finish(
-                            &doc,
-                            data,
-                            doc_start.take().unwrap_or(before),
-                            end,
-                            offset,
-                            &mut lines,
-                            sink,
-                        );
+                        finish(&doc, doc_start.take().unwrap_or(before), end, &mut at, sink);
                     }
                 }
                 X::Text(t) if depth > 0 && depth <= MAX_DEPTH => {
-                    if let Cow::Borrowed(v) = t.into_inner() {
-                        let parent = if depth >= 2 {
-                            stack[depth - 2]
-                        } else {
-                            El::Other
-                        };
-                        doc.text(stack[depth - 1], parent, v.as_bytes().trim_ascii());
-                    }
+                    doc.element_text(&stack[..depth], t.into_inner())
                 }
                 X::CData(t) if depth > 0 && depth <= MAX_DEPTH => {
-                    if let Cow::Borrowed(v) = t.into_inner() {
-                        let parent = if depth >= 2 {
-                            stack[depth - 2]
-                        } else {
-                            El::Other
-                        };
-                        doc.text(stack[depth - 1], parent, v.as_bytes().trim_ascii());
-                    }
+                    doc.element_text(&stack[..depth], t.into_inner())
                 }
                 X::Text(ref t)
                     if depth == 0 && !t.as_ref().as_bytes().iter().all(u8::is_ascii_whitespace) =>
@@ -469,13 +461,7 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                             .take_while(|b| b.is_ascii_whitespace())
                             .count();
                     let resume = next_doc_start(data, start + 1).unwrap_or(data.len());
-                    let line = lines.at(data, start);
-                    sink.reject(
-                        line,
-                        offset + start as u64,
-                        "text outside any XML document".into(),
-                        &data[start..resume],
-                    );
+                    at.reject(sink, start, resume, "text outside any XML document".into());
                     base = resume;
                     continue 'reader;
                 }
@@ -486,30 +472,19 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     // A declaration inside an open document: the document was cut short and
                     // the next one begins here.
                     let start = doc_start.unwrap_or(before);
-                    let line = lines.at(data, start);
-                    sink.reject(
-                        line,
-                        offset + start as u64,
-                        "truncated XML document (the next document starts before it ends)".into(),
-                        &data[start..before],
-                    );
+                    let reason = "truncated XML document (the next document starts before it ends)";
+                    at.reject(sink, start, before, reason.into());
                     base = before;
                     continue 'reader;
                 }
                 X::Eof => {
                     if let Some(start) = doc_start {
-                        let line = lines.at(data, start);
                         let reason = if limit < data.len() {
                             "truncated XML document (the next document starts before it ends)"
                         } else {
                             "truncated XML document (ends before its root element closes)"
                         };
-                        sink.reject(
-                            line,
-                            offset + start as u64,
-                            reason.into(),
-                            &data[start..limit],
-                        );
+                        at.reject(sink, start, limit, reason.into());
                     }
                     base = limit;
                     continue 'reader;
@@ -520,25 +495,9 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     }
 }
 
-fn finish(
-    doc: &Doc,
-    data: &[u8],
-    start: usize,
-    end: usize,
-    offset: u64,
-    lines: &mut LineCounter,
-    sink: &mut impl Sink,
-) {
+fn finish(doc: &Doc, start: usize, end: usize, at: &mut Positions, sink: &mut impl Sink) {
     match doc.finish() {
         Ok(ev) => sink.event(&ev),
-        Err(reason) => {
-            let line = lines.at(data, start);
-            sink.reject(
-                line,
-                offset + start as u64,
-                reason,
-                &data[start..end.min(data.len())],
-            );
-        }
+        Err(reason) => at.reject(sink, start, end, reason),
     }
 }
