@@ -293,6 +293,14 @@ fn after_own_root(data: &[u8], start: usize) -> usize {
     start + 1
 }
 
+/// Where a broken document starting at `start` really ends: at the next document start after
+/// its own, if that comes before `found` (where the problem surfaced). A document cut inside a
+/// tag (`<sr:Respo`, then the next `<?xml`) makes the reader swallow the documents after it as
+/// children; those must be read again, not rejected with it.
+fn end_of_broken(data: &[u8], start: usize, found: usize) -> usize {
+    next_doc_start(data, after_own_root(data, start)).map_or(found, |next| next.min(found))
+}
+
 /// Where things are in a chunk: line numbers counted incrementally (positions only move
 /// forward), and the chunk's offset in its source, for rejects.
 struct Positions<'d> {
@@ -329,21 +337,7 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     };
     let mut base = 0usize;
     'reader: while base < data.len() {
-        // Read one declaration-delimited segment at a time: a document cut inside a tag
-        // (`<sr:Respo` then the next `<?xml`) would otherwise swallow the next document.
-        let lead = data[base..]
-            .iter()
-            .take_while(|b| b.is_ascii_whitespace())
-            .count();
-        let from = if data[base + lead..].starts_with(b"<?xml") {
-            base + lead + 5
-        } else {
-            base + lead
-        };
-        let limit = memmem::find(&data[from..], b"<?xml")
-            .map(|i| from + i)
-            .unwrap_or(data.len());
-        let mut reader = NsReader::from_reader(&data[base..limit]);
+        let mut reader = NsReader::from_reader(&data[base..]);
         reader.config_mut().check_end_names = true;
         let mut doc = Doc::default();
         let mut doc_start: Option<usize> = None;
@@ -360,13 +354,12 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     let start = doc_start.unwrap_or(before);
                     // Resume at the next document after the broken one's start: an error
                     // found at the end of input may belong to a document cut short much earlier.
-                    let resume =
-                        next_doc_start(data, after_own_root(data, start)).unwrap_or(data.len());
-                    let reason = if err_at >= limit && limit < data.len() {
+                    let resume = end_of_broken(data, start, data.len());
+                    let reason = if resume < err_at && resume < data.len() {
                         format!(
                             "truncated XML document (the next document starts before it ends): {e}"
                         )
-                    } else if err_at >= limit {
+                    } else if err_at >= data.len() {
                         format!("truncated XML document (the input ends inside it): {e}")
                     } else {
                         format!("malformed XML: {e}")
@@ -469,24 +462,27 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     doc_start.get_or_insert(before);
                 }
                 X::Decl(_) | X::DocType(_) => {
-                    // A declaration inside an open document: the document was cut short and
-                    // the next one begins here.
+                    // A declaration inside an open document: the document was cut short, and
+                    // the next one begins here, or earlier if the cut swallowed it.
                     let start = doc_start.unwrap_or(before);
+                    let resume = end_of_broken(data, start, before);
                     let reason = "truncated XML document (the next document starts before it ends)";
-                    at.reject(sink, start, before, reason.into());
-                    base = before;
+                    at.reject(sink, start, resume, reason.into());
+                    base = resume;
                     continue 'reader;
                 }
                 X::Eof => {
-                    if let Some(start) = doc_start {
-                        let reason = if limit < data.len() {
-                            "truncated XML document (the next document starts before it ends)"
-                        } else {
-                            "truncated XML document (ends before its root element closes)"
-                        };
-                        at.reject(sink, start, limit, reason.into());
-                    }
-                    base = limit;
+                    let Some(start) = doc_start else {
+                        break 'reader;
+                    };
+                    let resume = end_of_broken(data, start, data.len());
+                    let reason = if resume < data.len() {
+                        "truncated XML document (the next document starts before it ends)"
+                    } else {
+                        "truncated XML document (ends before its root element closes)"
+                    };
+                    at.reject(sink, start, resume, reason.into());
+                    base = resume;
                     continue 'reader;
                 }
                 _ => {}
