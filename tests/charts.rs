@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn samples(f: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -122,22 +122,12 @@ fn pngs_decode_at_the_expected_size_and_are_not_blank() {
     assert!(r.stderr.contains(".png or .svg"), "{}", r.stderr);
 }
 
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|t| {
-            std::env::var_os("PATH").and_then(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join(t))
-                    .find(|f| f.is_file())
-            })
-        })
-}
+const CHROMIUM: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
 
 /// Runs headless Chromium on a page; returns (DOM after scripts ran, stderr).
 fn browse(page: &Path, extra: &[&str]) -> (String, String) {
     let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(chromium().unwrap())
+    let out = std::process::Command::new(tool(&CHROMIUM).unwrap())
         .args([
             "--headless",
             "--no-sandbox",
@@ -196,13 +186,8 @@ fn html_report_in_headless_chromium() {
     );
     assert_eq!(html.matches("<figure><svg").count(), 4);
     assert_eq!(html.matches("<figcaption>").count(), 4);
-    if chromium().is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is missing (apt-get install chromium)"
-        );
-        eprintln!("SKIPPED the browser part: chromium is not installed; CI fails instead");
-        return;
+    if required_tool(&CHROMIUM, "chromium").is_none() {
+        return; // the browser part is skipped, and said so
     }
     let page = out.join("report.html");
     let (dom, log) = browse(&page, &["--dump-dom"]);

@@ -68,3 +68,31 @@ pub fn run(args: &[&str]) -> Run {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// The first of `names` found on PATH.
+pub fn tool(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|t| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(t))
+            .find(|f| f.is_file())
+    })
+}
+
+/// An external tool a test needs. Under `CI=true` a missing tool is a failure; elsewhere the
+/// caller skips, saying so.
+pub fn required_tool(names: &[&str], package: &str) -> Option<PathBuf> {
+    let found = tool(names);
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing (apt-get install {package})",
+            names[0]
+        );
+        eprintln!(
+            "SKIPPED: {} is not installed (apt-get install {package}); CI fails instead",
+            names[0]
+        );
+    }
+    found
+}
