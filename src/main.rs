@@ -68,14 +68,8 @@ enum Command {
     Chart {
         #[arg(value_enum)]
         kind: fleetwatch::chart::ChartKind,
-        /// Alert inputs: files, directories, or `-` for stdin.
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        #[arg(long, short = 'i')]
-        inventory: Option<PathBuf>,
-        /// Keep only these codes and/or categories, e.g. `81B8` or `supply,tamper`.
-        #[arg(long)]
-        codes: Option<String>,
+        #[command(flatten)]
+        selection: SelectionArgs,
         /// The chart file: .png or .svg.
         #[arg(long, short = 'o')]
         out: PathBuf,
@@ -88,13 +82,8 @@ enum Command {
     /// Example: fleetwatch report samples/alerts.csv -i samples/inventory.csv --out report/
     #[command(after_help = EXIT_HELP)]
     Report {
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        #[arg(long, short = 'i')]
-        inventory: Option<PathBuf>,
-        /// Keep only these codes and/or categories.
-        #[arg(long)]
-        codes: Option<String>,
+        #[command(flatten)]
+        selection: SelectionArgs,
         /// Output directory (created if needed).
         #[arg(long, short = 'o')]
         out: PathBuf,
@@ -190,21 +179,28 @@ impl Common {
 }
 
 /// The alerts a chart or report is drawn from.
-fn selection(
+#[derive(clap::Args)]
+struct SelectionArgs {
+    /// Alert inputs: files, directories, or `-` for stdin.
+    #[arg(required = true)]
     inputs: Vec<PathBuf>,
+    /// Device inventory (one row per device, or a count table). Without it, rates are n/a.
+    #[arg(long, short = 'i')]
     inventory: Option<PathBuf>,
-    codes: Option<String>,
-    common: &Common,
-) -> anyhow::Result<cmd::chart::Selection> {
-    let codes = codes
-        .map(|s| CodeFilter::parse(&s).map_err(anyhow::Error::msg))
-        .transpose()?;
-    Ok(cmd::chart::Selection {
-        inputs,
-        inventory,
-        codes,
-        read: common.read(),
-    })
+    /// Keep only these codes and/or categories, e.g. `81B8` or `supply,tamper`.
+    #[arg(long, value_parser = CodeFilter::parse)]
+    codes: Option<CodeFilter>,
+}
+
+impl SelectionArgs {
+    fn with(self, common: &Common) -> cmd::chart::Selection {
+        cmd::chart::Selection {
+            inputs: self.inputs,
+            inventory: self.inventory,
+            codes: self.codes,
+            read: common.read(),
+        }
+    }
 }
 
 fn parse_day(s: &str) -> Result<Day, String> {
@@ -253,27 +249,23 @@ fn main() -> ExitCode {
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
         Command::Chart {
             kind,
-            inputs,
-            inventory,
-            codes,
+            selection,
             out,
             common,
-        } => selection(inputs, inventory, codes, &common).and_then(|selection| {
-            cmd::chart::run(cmd::chart::ChartConfig {
-                kind,
-                selection,
-                out,
-                rejects: common.rejects,
-            })
+        } => cmd::chart::run(cmd::chart::ChartConfig {
+            kind,
+            selection: selection.with(&common),
+            out,
+            rejects: common.rejects,
         }),
         Command::Report {
-            inputs,
-            inventory,
-            codes,
+            selection,
             out,
             common,
-        } => selection(inputs, inventory, codes, &common)
-            .and_then(|selection| cmd::report::run(cmd::report::ReportConfig { selection, out })),
+        } => cmd::report::run(cmd::report::ReportConfig {
+            selection: selection.with(&common),
+            out,
+        }),
         Command::Generate {
             devices,
             days,
