@@ -196,92 +196,74 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
                 message,
             });
         };
-        for attempt in 1..=MAX_ATTEMPTS {
+        'attempts: for attempt in 1..=MAX_ATTEMPTS {
             if day >= end {
                 break;
             }
             truth.attempts += 1;
-            let mut ts = day_start(day) + rng.range(3600, 5 * 3600) * 1000;
-            if !silent && rng.chance(0.02) {
-                push(
-                    ts,
-                    Stage::Distribution,
-                    false,
-                    "CSP delivery failure",
-                    attempt,
-                );
-                failed += 1;
-                day += rng.range(3, 7) as Day;
-                continue;
-            }
-            push(ts, Stage::Distribution, true, "", attempt);
-            if silent {
-                break;
-            }
-            ts += rng.range(2 * 3600, 6 * 3600) * 1000;
-            let transfer_fail = if hw {
-                Some("hardware version mismatch")
-            } else if stubborn {
-                Some("file transfer failure")
-            } else if rng.chance(0.04) {
-                Some(pick(
-                    &mut rng,
-                    &[("file transfer failure", 0.7), ("image discarded", 0.3)],
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = transfer_fail {
-                push(ts, Stage::Transfer, false, reason, attempt);
-                failed += 1;
-                if hw && failed >= 2 {
-                    break; // a mismatch is not retried a third time
+            // Runs the stages in turn; a failure ends the attempt with its time, stage and reason.
+            let (ts, stage, reason) = 'attempt: {
+                let mut ts = day_start(day) + rng.range(3600, 5 * 3600) * 1000;
+                if !silent && rng.chance(0.02) {
+                    break 'attempt (ts, Stage::Distribution, "CSP delivery failure");
                 }
-                day += rng.range(3, 7) as Day;
-                continue;
+                push(ts, Stage::Distribution, true, "", attempt);
+                if silent {
+                    break 'attempts;
+                }
+                ts += rng.range(2 * 3600, 6 * 3600) * 1000;
+                let transfer_fail = if hw {
+                    Some("hardware version mismatch")
+                } else if stubborn {
+                    Some("file transfer failure")
+                } else if rng.chance(0.04) {
+                    Some(pick(
+                        &mut rng,
+                        &[("file transfer failure", 0.7), ("image discarded", 0.3)],
+                    ))
+                } else {
+                    None
+                };
+                if let Some(reason) = transfer_fail {
+                    break 'attempt (ts, Stage::Transfer, reason);
+                }
+                push(ts, Stage::Transfer, true, "", attempt);
+                ts += rng.range(600, 3600) * 1000;
+                if rng.chance(0.015) {
+                    break 'attempt (ts, Stage::Verification, "verification failed");
+                }
+                push(ts, Stage::Verification, true, "", attempt);
+                // Activation is future-dated to 02:00 the next day.
+                let act = day_start(day + 1) + 2 * 3_600_000 + rng.range(0, 1800) * 1000;
+                if act >= day_start(end) {
+                    break 'attempts;
+                }
+                if rng.chance(0.02) {
+                    let reason = pick(
+                        &mut rng,
+                        &[
+                            ("no image held", 0.3),
+                            ("hash mismatch", 0.3),
+                            ("activation failure", 0.4),
+                        ],
+                    );
+                    break 'attempt (act, Stage::Activation, reason);
+                }
+                push(act, Stage::Activation, true, "", attempt);
+                let run = act + rng.range(30, 300) * 1000;
+                if run < day_start(end) {
+                    push(run, Stage::Running, true, "", attempt);
+                    upgraded_at[i] = run;
+                    truth.upgraded += 1;
+                }
+                break 'attempts;
+            };
+            push(ts, stage, false, reason, attempt);
+            failed += 1;
+            if stage == Stage::Transfer && hw && failed >= 2 {
+                break; // a mismatch is not retried a third time
             }
-            push(ts, Stage::Transfer, true, "", attempt);
-            ts += rng.range(600, 3600) * 1000;
-            if rng.chance(0.015) {
-                push(
-                    ts,
-                    Stage::Verification,
-                    false,
-                    "verification failed",
-                    attempt,
-                );
-                failed += 1;
-                day += rng.range(3, 7) as Day;
-                continue;
-            }
-            push(ts, Stage::Verification, true, "", attempt);
-            // Activation is future-dated to 02:00 the next day.
-            let act = day_start(day + 1) + 2 * 3_600_000 + rng.range(0, 1800) * 1000;
-            if act >= day_start(end) {
-                break;
-            }
-            if rng.chance(0.02) {
-                let reason = pick(
-                    &mut rng,
-                    &[
-                        ("no image held", 0.3),
-                        ("hash mismatch", 0.3),
-                        ("activation failure", 0.4),
-                    ],
-                );
-                push(act, Stage::Activation, false, reason, attempt);
-                failed += 1;
-                day += rng.range(3, 7) as Day;
-                continue;
-            }
-            push(act, Stage::Activation, true, "", attempt);
-            let run = act + rng.range(30, 300) * 1000;
-            if run < day_start(end) {
-                push(run, Stage::Running, true, "", attempt);
-                upgraded_at[i] = run;
-                truth.upgraded += 1;
-            }
-            break;
+            day += rng.range(3, 7) as Day;
         }
         if upgraded_at[i] == Millis::MAX && failed > 0 {
             truth.failed_not_upgraded += 1;
