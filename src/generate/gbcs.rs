@@ -8,12 +8,17 @@
 use super::ota::TARGET_VERSION;
 use super::rng::splitmix;
 use super::stream::Rec;
-use super::write::is_gas;
+use crate::model::DeviceType;
 use crate::model::time::{civil_from_days, day_of, day_start, weekday};
 
 const RECIPIENT: [u8; 8] = [0x90, 0xB3, 0xD5, 0x1F, 0x30, 0x01, 0x00, 0x00];
 /// Seconds from 1970-01-01 to 2000-01-01 (the GBZ epoch).
 const GBZ_EPOCH: i64 = 946_684_800;
+
+/// Gas devices speak GBZ; electricity meters and hubs DLMS.
+fn is_gas(t: DeviceType) -> bool {
+    matches!(t, DeviceType::Gsme | DeviceType::Gpf)
+}
 
 /// GBCS length: one byte below 0x80, else 0x81/0x82 and the bytes.
 fn push_len(out: &mut Vec<u8>, n: usize) {

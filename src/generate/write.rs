@@ -3,7 +3,7 @@
 
 use super::stream::Rec;
 use crate::model::time::{civil_from_days, day_of, day_start};
-use crate::model::{DeviceId, DeviceType, Millis};
+use crate::model::{DeviceId, Millis};
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -198,10 +198,24 @@ impl AlertWriter {
     /// Writes a record that fleetwatch must reject (kind `k` of `MALFORMED_KINDS`).
     pub fn malformed(&mut self, r: &Rec, k: usize) -> Result<&'static str> {
         self.records += 1;
-        let id = DeviceId(r.id).to_bytes();
-        let ts = timestamp(r.ts);
-        let ts = std::str::from_utf8(&ts).unwrap();
-        let id = std::str::from_utf8(&id).unwrap();
+        let (idb, tsb) = (DeviceId(r.id).to_bytes(), timestamp(r.ts));
+        if self.format == Format::Duis {
+            let code = code_text(r);
+            let mut id = idb;
+            let (code, cut, what): (&str, _, _) = match k % MALFORMED_KINDS {
+                0 => ("ZZZZ", None, "invalid alert code"),
+                1 => (&code, Some(260), "truncated document"),
+                _ => {
+                    id[3] = b'X';
+                    id[4] = b'Q';
+                    (&code, None, "invalid device id")
+                }
+            };
+            self.duis(r, &id, &tsb, code, cut)?;
+            return Ok(what);
+        }
+        let ts = std::str::from_utf8(&tsb).unwrap();
+        let id = std::str::from_utf8(&idb).unwrap();
         let w = self.out.w();
         let what = match (self.format, k % MALFORMED_KINDS) {
             (Format::Csv, 0) => {
@@ -238,29 +252,7 @@ impl AlertWriter {
                 )?;
                 "invalid timestamp"
             }
-            (Format::Duis, 0) => {
-                let idb = DeviceId(r.id).to_bytes();
-                let tsb = timestamp(r.ts);
-                self.duis(r, &idb, &tsb, "ZZZZ", None)?;
-                "invalid alert code"
-            }
-            (Format::Duis, 1) => {
-                self.duis(
-                    r,
-                    &DeviceId(r.id).to_bytes(),
-                    &timestamp(r.ts),
-                    &r.code.to_string(),
-                    Some(260),
-                )?;
-                "truncated document"
-            }
-            (Format::Duis, _) => {
-                let mut bad = DeviceId(r.id).to_bytes();
-                bad[3] = b'X';
-                bad[4] = b'Q';
-                self.duis(r, &bad, &timestamp(r.ts), &r.code.to_string(), None)?;
-                "invalid device id"
-            }
+            (Format::Duis, _) => unreachable!("DUIS is written above"),
         };
         Ok(what)
     }
@@ -366,11 +358,6 @@ pub fn base64(data: &[u8], out: &mut Vec<u8>) {
             b'='
         });
     }
-}
-
-/// The CSP-facing type of a device, for choosing its payload encoding.
-pub fn is_gas(t: DeviceType) -> bool {
-    matches!(t, DeviceType::Gsme | DeviceType::Gpf)
 }
 
 #[cfg(test)]
