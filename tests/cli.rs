@@ -71,6 +71,34 @@ fn golden_table_and_json() {
     assert_eq!(v["totals"]["duplicates"], 1);
 }
 
+/// `--no-distinct` drops the two distinct-device columns and nothing else.
+#[test]
+fn no_distinct_keeps_counts_and_rates() {
+    let inv = data("hand/inventory.csv");
+    let xml = data("hand/alerts.xml");
+    let r = run(&[
+        "alerts",
+        s(&xml),
+        "-i",
+        s(&inv),
+        "-f",
+        "csv",
+        "--no-distinct",
+    ]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let without_devices: String = expected_csv()
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            let at = f.len() - 4;
+            f.drain(at..at + 2);
+            f.join(",") + "\n"
+        })
+        .collect();
+    assert!(without_devices.starts_with("day,region,device_type,generation,alert_code,alerts,records,installed_devices,per_1000_per_day\n"), "{without_devices}");
+    assert_eq!(r.stdout, without_devices);
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();

@@ -146,6 +146,9 @@ pub struct AlertQuery {
     pub since: Option<Day>,
     pub until: Option<Day>,
     pub dedup: Dedup,
+    /// Count distinct alerting devices per group. Off, each record skips a random access into
+    /// a per-group sketch: the counts and rates come out the same, faster on big inputs.
+    pub distinct: bool,
 }
 
 impl Default for AlertQuery {
@@ -162,6 +165,7 @@ impl Default for AlertQuery {
             since: None,
             until: None,
             dedup: Dedup::Auto,
+            distinct: true,
         }
     }
 }
@@ -367,7 +371,9 @@ impl<'a> AlertFold<'a> {
         let s = &mut self.stats[g as usize];
         s.alerts += ev.count as u64;
         s.records += 1;
-        s.devices.insert(device.unwrap_or(u64::MAX));
+        if q.distinct {
+            s.devices.insert(device.unwrap_or(u64::MAX));
+        }
     }
 
     /// Folds the events still waiting in the batch.
@@ -464,6 +470,7 @@ impl<'a> AlertFold<'a> {
             totals: self.totals,
             rejects: self.rejects,
             period,
+            distinct: self.q.distinct,
         }
     }
 }
@@ -523,6 +530,8 @@ pub struct AlertReport {
     pub totals: Totals,
     pub rejects: Vec<Reject>,
     pub period: Option<(Day, Day)>,
+    /// Whether `devices` was counted (see [`AlertQuery::distinct`]).
+    pub distinct: bool,
 }
 
 impl AlertReport {

@@ -66,12 +66,12 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
         header.push("name".into());
         numeric.push(false);
     }
-    for h in [
-        "alerts",
-        "devices",
-        denominator_column(r),
-        "per_1000_per_day",
-    ] {
+    let devices = r.distinct.then_some("devices");
+    for h in ["alerts"]
+        .into_iter()
+        .chain(devices)
+        .chain([denominator_column(r), "per_1000_per_day"])
+    {
         header.push(h.into());
         numeric.push(true);
     }
@@ -87,11 +87,13 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
             cells.push(short);
         }
         cells.push(thousands(row.alerts));
-        cells.push(format!(
-            "{}{}",
-            if row.devices_exact { "" } else { "~" },
-            thousands(row.devices)
-        ));
+        if r.distinct {
+            cells.push(format!(
+                "{}{}",
+                if row.devices_exact { "" } else { "~" },
+                thousands(row.devices)
+            ));
+        }
         cells.push(
             row.denominator
                 .map(thousands)
@@ -101,7 +103,7 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
         t.rows.push(cells);
     }
     t.write(w)?;
-    if r.rows.iter().any(|x| !x.devices_exact) {
+    if r.distinct && r.rows.iter().any(|x| !x.devices_exact) {
         writeln!(
             w,
             "~ estimated distinct devices (HyperLogLog, about ±2.3%) for groups above {} devices",
@@ -117,19 +119,15 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
     Ok(())
 }
 
-/// CSV header: the dimensions, then the measures.
+/// CSV header: the dimensions, then the measures (without the distinct devices when they
+/// were not counted).
 pub fn csv_header(r: &AlertReport) -> Vec<String> {
     let mut h: Vec<String> = r.by.iter().map(|d| d.column().to_string()).collect();
-    for x in [
-        "alerts",
-        "records",
-        "alerting_devices",
-        "alerting_devices_exact",
-        denominator_column(r),
-        "per_1000_per_day",
-    ] {
-        h.push(x.into());
+    h.extend(["alerts", "records"].map(String::from));
+    if r.distinct {
+        h.extend(["alerting_devices", "alerting_devices_exact"].map(String::from));
     }
+    h.extend([denominator_column(r), "per_1000_per_day"].map(String::from));
     h
 }
 
@@ -140,8 +138,10 @@ fn write_csv(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result
         let mut rec: Vec<String> = r.by.iter().map(|d| dim_value(*d, row, inv)).collect();
         rec.push(row.alerts.to_string());
         rec.push(row.records.to_string());
-        rec.push(row.devices.to_string());
-        rec.push(row.devices_exact.to_string());
+        if r.distinct {
+            rec.push(row.devices.to_string());
+            rec.push(row.devices_exact.to_string());
+        }
         rec.push(row.denominator.map(|d| d.to_string()).unwrap_or_default());
         rec.push(row.per_1000.map(|v| format!("{v}")).unwrap_or_default());
         out.write_record(&rec)?;
@@ -161,8 +161,10 @@ fn write_json(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resul
             }
             m.insert("alerts".into(), json!(row.alerts));
             m.insert("records".into(), json!(row.records));
-            m.insert("alerting_devices".into(), json!(row.devices));
-            m.insert("alerting_devices_exact".into(), json!(row.devices_exact));
+            if r.distinct {
+                m.insert("alerting_devices".into(), json!(row.devices));
+                m.insert("alerting_devices_exact".into(), json!(row.devices_exact));
+            }
             m.insert(denominator_column(r).into(), json!(row.denominator));
             m.insert("per_1000_per_day".into(), json!(row.per_1000));
             Value::Object(m)
