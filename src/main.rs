@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dedup, GroupBy};
+use fleetwatch::analyze::labels::Labels;
 use fleetwatch::cmd::{self, Status};
 use fleetwatch::decode::ColumnMap;
 use fleetwatch::generate::Format;
@@ -11,6 +12,7 @@ use fleetwatch::render::OutputFormat;
 use fleetwatch::scan::ReadOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 const EXIT_HELP: &str = "\
 Exit status: 0 ok; 1 failed (an input could not be read, or another error);
@@ -171,9 +173,21 @@ struct Common {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Reclassification rules (TOML): give codes, per generation or model, a label and a
+    /// category of your own (81B8 on SMETS1 -> "reverse current"). Group by `label` to use
+    /// them; `category` follows them too. Format in docs/labels.md.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
 }
 
 impl Common {
+    fn labels(&self) -> anyhow::Result<Arc<Labels>> {
+        Ok(Arc::new(match &self.labels {
+            Some(p) => Labels::load(p)?,
+            None => Labels::none(),
+        }))
+    }
+
     fn read(&self) -> ReadOptions {
         ReadOptions {
             columns: self.columns.clone(),
@@ -197,13 +211,14 @@ struct SelectionArgs {
 }
 
 impl SelectionArgs {
-    fn with(self, common: &Common) -> cmd::chart::Selection {
-        cmd::chart::Selection {
+    fn with(self, common: &Common) -> anyhow::Result<cmd::chart::Selection> {
+        Ok(cmd::chart::Selection {
             inputs: self.inputs,
             inventory: self.inventory,
             codes: self.codes,
             read: common.read(),
-        }
+            labels: common.labels()?,
+        })
     }
 }
 
@@ -224,7 +239,17 @@ fn main() -> ExitCode {
             };
         }
     };
-    let result = match cli.command {
+    match run(cli.command) {
+        Ok(s) => s.into(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Status::Failed.into()
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<Status> {
+    match command {
         Command::Alerts {
             inputs,
             inventory,
@@ -242,6 +267,8 @@ fn main() -> ExitCode {
                 until,
                 dedup: common.dedup,
                 distinct: !no_distinct,
+                labels: common.labels()?,
+                split: None,
             };
             cmd::alerts::run(cmd::alerts::AlertsConfig {
                 inputs,
@@ -260,7 +287,7 @@ fn main() -> ExitCode {
             common,
         } => cmd::chart::run(cmd::chart::ChartConfig {
             kind,
-            selection: selection.with(&common),
+            selection: selection.with(&common)?,
             out,
             rejects: common.rejects,
         }),
@@ -269,7 +296,7 @@ fn main() -> ExitCode {
             out,
             common,
         } => cmd::report::run(cmd::report::ReportConfig {
-            selection: selection.with(&common),
+            selection: selection.with(&common)?,
             out,
         }),
         Command::Generate {
@@ -302,12 +329,5 @@ fn main() -> ExitCode {
             days,
             seed,
         }),
-    };
-    match result {
-        Ok(s) => s.into(),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            Status::Failed.into()
-        }
     }
 }

@@ -6,13 +6,16 @@
 //! it lacks are kept under `Unknown` (or the attributes the record carries) and counted.
 
 use super::distinct::Distinct;
+use super::labels::{BoundLabels, LabelKey, Labels};
 use super::totals::{Reject, Totals};
+use super::whatif::Remediation;
 use crate::catalogue;
 use crate::decode::Sink;
 use crate::inventory::{DenomDims, DenomKey, Denominators, DeviceInfo, Inventory};
 use crate::model::time::day_of;
 use crate::model::{AlertCode, Day, DeviceType, Event, Generation, Region};
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::Arc;
 
 /// A dimension to group by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,10 +28,12 @@ pub enum Dim {
     Category,
     Model,
     Firmware,
+    /// The label a reclassification rule gives (the official name when no rule matches).
+    Label,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 8] = [
+    pub const ALL: [Dim; 9] = [
         Dim::Day,
         Dim::Region,
         Dim::DeviceType,
@@ -37,6 +42,7 @@ impl Dim {
         Dim::Category,
         Dim::Model,
         Dim::Firmware,
+        Dim::Label,
     ];
 
     /// Column name in CSV/JSON output.
@@ -50,6 +56,7 @@ impl Dim {
             Dim::Category => "category",
             Dim::Model => "model",
             Dim::Firmware => "firmware_version",
+            Dim::Label => "label",
         }
     }
 
@@ -63,9 +70,10 @@ impl Dim {
             "category" | "cat" => Dim::Category,
             "model" => Dim::Model,
             "firmware" | "fw" | "firmware_version" => Dim::Firmware,
+            "label" => Dim::Label,
             other => {
                 return Err(format!(
-                    "`{other}` is not a dimension; use any of: day, region, type, gen, code, category, model, firmware"
+                    "`{other}` is not a dimension; use any of: day, region, type, gen, code, category, model, firmware, label"
                 ));
             }
         })
@@ -149,6 +157,10 @@ pub struct AlertQuery {
     /// Count distinct alerting devices per group. Off, each record skips a random access into
     /// a per-group sketch: the counts and rates come out the same, faster on big inputs.
     pub distinct: bool,
+    /// Reclassification rules behind `Dim::Label` (and `Dim::Category` when they set one).
+    pub labels: Arc<Labels>,
+    /// Splits every group in two by this device rule (`GroupKey::matched`), for what-if.
+    pub split: Option<Arc<Remediation>>,
 }
 
 impl Default for AlertQuery {
@@ -166,6 +178,8 @@ impl Default for AlertQuery {
             until: None,
             dedup: Dedup::Auto,
             distinct: true,
+            labels: Arc::new(Labels::none()),
+            split: None,
         }
     }
 }
@@ -197,20 +211,28 @@ pub struct GroupKey {
     pub category: Option<u8>,
     pub model: Option<u16>,
     pub firmware: Option<u16>,
+    pub label: Option<LabelKey>,
+    /// Whether the device matches the query's split rule (`AlertQuery::split`).
+    pub matched: Option<bool>,
 }
 
 impl GroupKey {
+    /// All dimensions in 128 bits: day 33, region 4, type 4, generation 3, code 19,
+    /// category 9, model 17, firmware 17, label 20, matched 2 (each `None` is 0).
     fn pack(&self) -> u128 {
         let o8 = |v: Option<u8>| v.map(|x| x as u128 + 1).unwrap_or(0);
         let o16 = |v: Option<u16>| v.map(|x| x as u128 + 1).unwrap_or(0);
+        let o32 = |v: Option<u32>| v.map(|x| x as u128 + 1).unwrap_or(0);
         let day = self.day.map(|d| (d as u32 as u128) | 1 << 32).unwrap_or(0);
         day | o8(self.region.map(|r| r as u8)) << 33
-            | o8(self.device_type.map(|r| r as u8)) << 41
-            | o8(self.generation.map(|r| r as u8)) << 49
-            | self.code.map(|c| c.0 as u128 + 1).unwrap_or(0) << 57
-            | o8(self.category) << 77
-            | o16(self.model) << 85
-            | o16(self.firmware) << 102
+            | o8(self.device_type.map(|r| r as u8)) << 37
+            | o8(self.generation.map(|r| r as u8)) << 41
+            | o32(self.code.map(|c| c.0)) << 44
+            | o8(self.category) << 63
+            | o16(self.model) << 72
+            | o16(self.firmware) << 89
+            | o32(self.label.map(|l| l.0)) << 106
+            | o8(self.matched.map(u8::from)) << 126
     }
 
     pub fn denom_key(&self) -> DenomKey {
@@ -236,6 +258,9 @@ pub struct GroupStat {
 /// One worker's (and, after merging, the run's) state.
 pub struct AlertFold<'a> {
     q: &'a AlertQuery,
+    /// The label rules bound to the inventory; consulted when `classify` is set.
+    bound: BoundLabels,
+    classify: bool,
     inv: &'a Inventory,
     index: FxHashMap<u128, u32>,
     keys: Vec<GroupKey>,
@@ -269,6 +294,8 @@ impl<'a> AlertFold<'a> {
     pub fn new(q: &'a AlertQuery, inv: &'a Inventory) -> Self {
         AlertFold {
             q,
+            bound: q.labels.bind(inv),
+            classify: q.has(Dim::Label) || (q.has(Dim::Category) && !q.labels.is_empty()),
             inv,
             index: FxHashMap::default(),
             keys: Vec::new(),
@@ -334,10 +361,20 @@ impl<'a> AlertFold<'a> {
             device_type: q.has(Dim::DeviceType).then_some(info.device_type),
             generation: q.has(Dim::Generation).then_some(info.generation),
             code: q.has(Dim::Code).then_some(code),
-            category: q.has(Dim::Category).then(|| catalogue::category_id(code)),
+            category: None,
             model: q.has(Dim::Model).then_some(info.model),
             firmware: q.has(Dim::Firmware).then_some(info.firmware),
+            label: None,
+            matched: q.split.as_ref().map(|r| r.matches(device, &info, code)),
         };
+        let mut key = key;
+        if self.classify {
+            let (label, category) = self.bound.classify(code, info.generation, info.model);
+            key.label = q.has(Dim::Label).then_some(label);
+            key.category = q.has(Dim::Category).then_some(category);
+        } else if q.has(Dim::Category) {
+            key.category = Some(catalogue::category_id(code));
+        }
         let g = self.group(key);
         let dedup = match q.dedup {
             Dedup::Off => false,
@@ -471,6 +508,7 @@ impl<'a> AlertFold<'a> {
             rejects: self.rejects,
             period,
             distinct: self.q.distinct,
+            labels: self.q.labels.clone(),
         }
     }
 }
@@ -532,6 +570,8 @@ pub struct AlertReport {
     pub period: Option<(Day, Day)>,
     /// Whether `devices` was counted (see [`AlertQuery::distinct`]).
     pub distinct: bool,
+    /// The label and category names behind `GroupKey::label` and `GroupKey::category`.
+    pub labels: Arc<Labels>,
 }
 
 impl AlertReport {

@@ -1,5 +1,8 @@
-//! Analyses: folds over the event stream that merge across workers.
+//! Analyses: folds over the event stream that merge across workers, and what is computed from
+//! their results.
 
 pub mod alerts;
 pub mod distinct;
+pub mod labels;
 pub mod totals;
+pub mod whatif;

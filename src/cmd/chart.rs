@@ -2,6 +2,7 @@
 
 use super::Status;
 use crate::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim};
+use crate::analyze::labels::Labels;
 use crate::chart::{self, ChartKind};
 use crate::inventory::Inventory;
 use crate::pipeline::SourceError;
@@ -9,6 +10,7 @@ use crate::scan::ReadOptions;
 use crate::source::{Input, expand_inputs};
 use anyhow::Result;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Which alerts a chart or report is drawn from.
@@ -17,6 +19,7 @@ pub struct Selection {
     pub inventory: Option<PathBuf>,
     pub codes: Option<CodeFilter>,
     pub read: ReadOptions,
+    pub labels: Arc<Labels>,
 }
 
 /// A selection's inputs expanded and its inventory loaded.
@@ -50,6 +53,7 @@ impl Selection {
         let query = AlertQuery {
             by: by.to_vec(),
             codes: self.codes.clone(),
+            labels: self.labels.clone(),
             ..Default::default()
         };
         super::alerts::compute(&l.inputs, &l.inventory, &query, &self.read)

@@ -50,6 +50,7 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
         inventory: Some(inv_path.clone()),
         codes: None,
         read: ReadOptions::default(),
+        labels: Default::default(),
     };
     let l = selection.load()?;
     let rejects = cfg.out.join("rejects.jsonl");

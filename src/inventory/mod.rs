@@ -103,6 +103,29 @@ impl Inventory {
             .unwrap_or("")
     }
 
+    /// The index of a model name (as `DeviceInfo::model` holds it), if any device has it.
+    pub fn model_id(&self, name: &str) -> Option<u16> {
+        self.models.iter().position(|m| m == name).map(|i| i as u16)
+    }
+
+    /// The index of a firmware version, if any device runs it.
+    pub fn firmware_id(&self, name: &str) -> Option<u16> {
+        self.firmwares
+            .iter()
+            .position(|m| m == name)
+            .map(|i| i as u16)
+    }
+
+    /// An inventory with no devices that knows these model names (for tests of model rules).
+    pub fn with_models(names: &[&str]) -> Inventory {
+        let mut models = vec![String::new()];
+        models.extend(names.iter().map(|s| s.to_string()));
+        Inventory {
+            models,
+            ..Inventory::default()
+        }
+    }
+
     pub fn firmware_name(&self, i: u16) -> &str {
         self.firmwares
             .get(i as usize)

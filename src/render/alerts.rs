@@ -9,7 +9,7 @@ use crate::model::time::format_day;
 use serde_json::{Map, Value, json};
 use std::io::{self, Write};
 
-fn dim_value(d: Dim, row: &AlertRow, inv: &Inventory) -> String {
+pub fn dim_value(d: Dim, row: &AlertRow, r: &AlertReport, inv: &Inventory) -> String {
     let k = &row.key;
     match d {
         Dim::Day => k.day.map(format_day).unwrap_or_default(),
@@ -25,7 +25,7 @@ fn dim_value(d: Dim, row: &AlertRow, inv: &Inventory) -> String {
         Dim::Code => k.code.map(|c| c.to_string()).unwrap_or_default(),
         Dim::Category => k
             .category
-            .map(|c| catalogue::category_names()[c as usize].clone())
+            .map(|c| r.labels.category_name(c).to_string())
             .unwrap_or_default(),
         Dim::Model => k
             .model
@@ -35,6 +35,7 @@ fn dim_value(d: Dim, row: &AlertRow, inv: &Inventory) -> String {
             .firmware
             .map(|m| inv.firmware_name(m).to_string())
             .unwrap_or_default(),
+        Dim::Label => k.label.map(|l| r.labels.label_name(l)).unwrap_or_default(),
     }
 }
 
@@ -77,7 +78,7 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
     }
     let mut t = Table::new(header, numeric);
     for row in &r.rows {
-        let mut cells: Vec<String> = r.by.iter().map(|d| dim_value(*d, row, inv)).collect();
+        let mut cells: Vec<String> = r.by.iter().map(|d| dim_value(*d, row, r, inv)).collect();
         if let Some(code) = row.key.code {
             let name = catalogue::describe(code);
             let mut short: String = name.chars().take(40).collect();
@@ -135,7 +136,7 @@ fn write_csv(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result
     let mut out = csv::Writer::from_writer(w);
     out.write_record(csv_header(r))?;
     for row in &r.rows {
-        let mut rec: Vec<String> = r.by.iter().map(|d| dim_value(*d, row, inv)).collect();
+        let mut rec: Vec<String> = r.by.iter().map(|d| dim_value(*d, row, r, inv)).collect();
         rec.push(row.alerts.to_string());
         rec.push(row.records.to_string());
         if r.distinct {
@@ -157,7 +158,7 @@ fn write_json(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resul
         .map(|row| {
             let mut m = Map::new();
             for d in &r.by {
-                m.insert(d.column().into(), Value::String(dim_value(*d, row, inv)));
+                m.insert(d.column().into(), Value::String(dim_value(*d, row, r, inv)));
             }
             m.insert("alerts".into(), json!(row.alerts));
             m.insert("records".into(), json!(row.records));
