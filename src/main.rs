@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dedup, GroupBy};
 use fleetwatch::analyze::labels::Labels;
+use fleetwatch::analyze::spikes::SpikeParams;
 use fleetwatch::cmd::{self, Status};
 use fleetwatch::decode::ColumnMap;
 use fleetwatch::generate::Format;
@@ -93,6 +94,49 @@ enum Command {
         /// Output directory (created if needed).
         #[arg(long, short = 'o')]
         out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Find spikes: days on which a group's alert rate rose well above its own baseline.
+    ///
+    /// Per group (CSP region x code x device type by default) the baseline of each day is the
+    /// median rate of the trailing --window days, with the group's weekday pattern divided out;
+    /// the spread is their median absolute deviation, floored by Poisson noise. A day is flagged
+    /// when its robust z-score reaches --threshold, its count is --min-ratio times the expected
+    /// count, and the excess is at least --min-excess alerts. Spikes are ranked by excess
+    /// alerts; each is explained by the cohorts (model, model and firmware, device type,
+    /// generation) that carry the excess, against their share of the group's devices.
+    ///
+    /// Example: fleetwatch spikes samples/alerts.csv -i samples/inventory.csv --charts spikes/
+    #[command(after_help = EXIT_HELP)]
+    Spikes {
+        #[command(flatten)]
+        selection: SelectionArgs,
+        /// The dimensions of a group, comma-separated (day is the series axis): region, type,
+        /// gen, code, category, model, firmware, label.
+        #[arg(long, default_value = "region,code,type")]
+        by: GroupBy,
+        /// Trailing days the baseline is taken over.
+        #[arg(long, default_value_t = 28)]
+        window: usize,
+        /// Fewest trailing days before a day is judged.
+        #[arg(long, default_value_t = 7)]
+        min_history: usize,
+        /// Robust z-score (excess over spread) a spike must reach.
+        #[arg(long, default_value_t = 5.0)]
+        threshold: f64,
+        /// Count over expected count a spike must reach.
+        #[arg(long, default_value_t = 1.3)]
+        min_ratio: f64,
+        /// Alerts above the expected count a spike must reach.
+        #[arg(long, default_value_t = 10.0)]
+        min_excess: f64,
+        /// Spikes to show, largest excess first (0: all).
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Write a chart per flagged group (rate, baseline, flagged days) into this directory.
+        #[arg(long, value_name = "DIR")]
+        charts: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -280,6 +324,32 @@ fn run(command: Command) -> anyhow::Result<Status> {
             })
         }
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
+        Command::Spikes {
+            selection,
+            by,
+            window,
+            min_history,
+            threshold,
+            min_ratio,
+            min_excess,
+            top,
+            charts,
+            common,
+        } => cmd::spikes::run(cmd::spikes::SpikesConfig {
+            selection: selection.with(&common)?,
+            by: by.0,
+            params: SpikeParams {
+                window: window.max(1),
+                min_history,
+                threshold,
+                min_ratio,
+                min_excess,
+            },
+            top,
+            charts,
+            format: common.format,
+            rejects: common.rejects,
+        }),
         Command::Chart {
             kind,
             selection,

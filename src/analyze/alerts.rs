@@ -235,6 +235,23 @@ impl GroupKey {
             | o8(self.matched.map(u8::from)) << 126
     }
 
+    /// The key with only the dimensions in `dims` kept (the others `None`).
+    pub fn project(&self, dims: &[Dim]) -> GroupKey {
+        let has = |d| dims.contains(&d);
+        GroupKey {
+            day: self.day.filter(|_| has(Dim::Day)),
+            region: self.region.filter(|_| has(Dim::Region)),
+            device_type: self.device_type.filter(|_| has(Dim::DeviceType)),
+            generation: self.generation.filter(|_| has(Dim::Generation)),
+            code: self.code.filter(|_| has(Dim::Code)),
+            category: self.category.filter(|_| has(Dim::Category)),
+            model: self.model.filter(|_| has(Dim::Model)),
+            firmware: self.firmware.filter(|_| has(Dim::Firmware)),
+            label: self.label.filter(|_| has(Dim::Label)),
+            matched: self.matched,
+        }
+    }
+
     pub fn denom_key(&self) -> DenomKey {
         DenomKey {
             region: self.region,

@@ -4,5 +4,6 @@
 pub mod alerts;
 pub mod distinct;
 pub mod labels;
+pub mod spikes;
 pub mod totals;
 pub mod whatif;

@@ -19,6 +19,8 @@ pub struct LineChart {
     pub title: String,
     pub y_label: String,
     pub series: Vec<Series>,
+    /// Points to mark with a ring (flagged days), drawn over the lines.
+    pub markers: Vec<(Day, f64)>,
     pub days: (Day, Day),
 }
 
@@ -121,6 +123,7 @@ fn rate(r: &AlertReport, what: &str) -> LineChart {
         ),
         y_label: "alerts per 1,000 installed devices per day".into(),
         series,
+        markers: Vec::new(),
         days: p,
     }
 }

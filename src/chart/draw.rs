@@ -115,6 +115,18 @@ fn line<DB: DrawingBackend>(c: &LineChart, root: &DrawingArea<DB, Shift>) -> R {
             .label(&s.name)
             .legend(legend_mark(color));
     }
+    if !c.markers.is_empty() {
+        let red = RGBColor(200, 30, 30);
+        chart
+            .draw_series(
+                c.markers
+                    .iter()
+                    .map(|&(d, v)| Circle::new((d, v), 6, red.stroke_width(2))),
+            )
+            .map_err(err)?
+            .label("flagged day")
+            .legend(move |(x, y)| Circle::new((x + 9, y), 5, red.stroke_width(2)));
+    }
     legend_box(&mut chart)
 }
 

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod generate;
 pub mod progress;
 pub mod report;
+pub mod spikes;
 
 use std::process::ExitCode;
 

@@ -2,15 +2,20 @@
 
 use super::table::Table;
 use super::{OutputFormat, rate, thousands};
-use crate::analyze::alerts::{AlertReport, AlertRow, Dim};
+use crate::analyze::alerts::{AlertReport, AlertRow, Dim, GroupKey};
+use crate::analyze::labels::Labels;
 use crate::catalogue;
 use crate::inventory::Inventory;
 use crate::model::time::format_day;
 use serde_json::{Map, Value, json};
 use std::io::{self, Write};
 
-pub fn dim_value(d: Dim, row: &AlertRow, r: &AlertReport, inv: &Inventory) -> String {
-    let k = &row.key;
+fn dim_value(d: Dim, row: &AlertRow, r: &AlertReport, inv: &Inventory) -> String {
+    key_value(d, &row.key, &r.labels, inv)
+}
+
+/// The text of one dimension of a group key, as every output shows it.
+pub fn key_value(d: Dim, k: &GroupKey, labels: &Labels, inv: &Inventory) -> String {
     match d {
         Dim::Day => k.day.map(format_day).unwrap_or_default(),
         Dim::Region => k.region.map(|r| r.name().to_string()).unwrap_or_default(),
@@ -25,7 +30,7 @@ pub fn dim_value(d: Dim, row: &AlertRow, r: &AlertReport, inv: &Inventory) -> St
         Dim::Code => k.code.map(|c| c.to_string()).unwrap_or_default(),
         Dim::Category => k
             .category
-            .map(|c| r.labels.category_name(c).to_string())
+            .map(|c| labels.category_name(c).to_string())
             .unwrap_or_default(),
         Dim::Model => k
             .model
@@ -35,7 +40,7 @@ pub fn dim_value(d: Dim, row: &AlertRow, r: &AlertReport, inv: &Inventory) -> St
             .firmware
             .map(|m| inv.firmware_name(m).to_string())
             .unwrap_or_default(),
-        Dim::Label => k.label.map(|l| r.labels.label_name(l)).unwrap_or_default(),
+        Dim::Label => k.label.map(|l| labels.label_name(l)).unwrap_or_default(),
     }
 }
 
