@@ -140,6 +140,55 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Who is behind a code's volume: the top devices, how concentrated the volume is (the
+    /// share from the top 1% and 10% of alerting devices), the rate per model and firmware
+    /// version per 1,000 devices, and whether the volume is steady (Mann-Kendall trend test on
+    /// the daily rate, with Sen's slope).
+    ///
+    /// `--format csv` writes one table: the devices (default) or, with --show models, the
+    /// models; the table and JSON forms hold everything.
+    ///
+    /// Example: fleetwatch offenders samples/alerts.csv -i samples/inventory.csv --code 81B8
+    #[command(after_help = EXIT_HELP)]
+    Offenders {
+        #[command(flatten)]
+        selection: SelectionArgs,
+        /// Devices to list, most alerts first (0: all).
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// The table `--format csv` writes.
+        #[arg(long, value_enum, default_value_t = cmd::offenders::Show::Devices)]
+        show: cmd::offenders::Show,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// What if a remediation worked: the alerts and rate per group (CSP region by default)
+    /// and overall, before and after, if the devices a rule names stopped raising the code(s);
+    /// with the share of the fleet and of the volume the rule touches. With --labels, also the
+    /// reclassification rules replayed over history: alerts per label before and after.
+    ///
+    /// A rule is conditions that must all hold, comma-separated: model, firmware, gen, region,
+    /// type, code (the codes it stops; all when absent), devices=FILE (one id per line). Join
+    /// alternatives with `+`. Give --remediate more than once for the union of rules.
+    ///
+    /// Example: fleetwatch whatif samples/alerts.csv -i samples/inventory.csv --remediate model=S1-ELSTER-AS300,firmware=1.2,code=81B8
+    #[command(after_help = EXIT_HELP)]
+    Whatif {
+        #[command(flatten)]
+        selection: SelectionArgs,
+        /// A remediation rule, e.g. `model=EDMI-ES2,firmware=2.0.1,code=81B8`.
+        #[arg(long, value_name = "RULE")]
+        remediate: Vec<String>,
+        /// The groups of the before/after table: region, type, gen, code, category, model,
+        /// firmware, label.
+        #[arg(long, default_value = "region")]
+        by: GroupBy,
+        /// Draw the before/after bars into this file (.png or .svg).
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Explain alert codes: the official name and category of a code, or every code whose name
     /// or category contains a word. Without an argument, list the whole catalogue.
     Codes {
@@ -250,7 +299,7 @@ struct SelectionArgs {
     #[arg(long, short = 'i')]
     inventory: Option<PathBuf>,
     /// Keep only these codes and/or categories, e.g. `81B8` or `supply,tamper`.
-    #[arg(long, value_parser = CodeFilter::parse)]
+    #[arg(long, alias = "code", value_parser = CodeFilter::parse)]
     codes: Option<CodeFilter>,
 }
 
@@ -324,6 +373,32 @@ fn run(command: Command) -> anyhow::Result<Status> {
             })
         }
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
+        Command::Whatif {
+            selection,
+            remediate,
+            by,
+            chart,
+            common,
+        } => cmd::whatif::run(cmd::whatif::WhatifConfig {
+            selection: selection.with(&common)?,
+            remediate,
+            by: by.0,
+            chart,
+            format: common.format,
+            rejects: common.rejects,
+        }),
+        Command::Offenders {
+            selection,
+            top,
+            show,
+            common,
+        } => cmd::offenders::run(cmd::offenders::OffendersConfig {
+            selection: selection.with(&common)?,
+            top,
+            show,
+            format: common.format,
+            rejects: common.rejects,
+        }),
         Command::Spikes {
             selection,
             by,

@@ -122,6 +122,14 @@ impl SourceSink for crate::analyze::alerts::AlertFold<'_> {
     }
 }
 
+impl SourceSink for crate::analyze::alerts::Folds<'_> {
+    fn set_source(&mut self, source: usize) {
+        for f in &mut self.0 {
+            f.source = source;
+        }
+    }
+}
+
 /// Reads every input with all workers, folding into one sink per worker.
 pub fn scan<S: SourceSink>(
     inputs: &[Input],

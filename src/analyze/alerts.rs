@@ -30,10 +30,12 @@ pub enum Dim {
     Firmware,
     /// The label a reclassification rule gives (the official name when no rule matches).
     Label,
+    /// The device itself: one group per alerting device (offenders).
+    Device,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 9] = [
+    pub const ALL: [Dim; 10] = [
         Dim::Day,
         Dim::Region,
         Dim::DeviceType,
@@ -43,6 +45,7 @@ impl Dim {
         Dim::Model,
         Dim::Firmware,
         Dim::Label,
+        Dim::Device,
     ];
 
     /// Column name in CSV/JSON output.
@@ -57,6 +60,7 @@ impl Dim {
             Dim::Model => "model",
             Dim::Firmware => "firmware_version",
             Dim::Label => "label",
+            Dim::Device => "device_id",
         }
     }
 
@@ -71,9 +75,10 @@ impl Dim {
             "model" => Dim::Model,
             "firmware" | "fw" | "firmware_version" => Dim::Firmware,
             "label" => Dim::Label,
+            "device" | "device_id" | "eui" => Dim::Device,
             other => {
                 return Err(format!(
-                    "`{other}` is not a dimension; use any of: day, region, type, gen, code, category, model, firmware, label"
+                    "`{other}` is not a dimension; use any of: day, region, type, gen, code, category, model, firmware, label, device"
                 ));
             }
         })
@@ -214,12 +219,25 @@ pub struct GroupKey {
     pub label: Option<LabelKey>,
     /// Whether the device matches the query's split rule (`AlertQuery::split`).
     pub matched: Option<bool>,
+    /// The device (EUI-64), when grouping by device.
+    pub device: Option<u64>,
 }
 
 impl GroupKey {
     /// All dimensions in 128 bits: day 33, region 4, type 4, generation 3, code 19,
     /// category 9, model 17, firmware 17, label 20, matched 2 (each `None` is 0).
+    ///
+    /// Grouped by device, the device's 64 bits take the place of the attributes the inventory
+    /// gives a device (region, type, generation, model, firmware, label, category): they are a
+    /// function of the device and code. (A device the inventory lacks keeps the attributes of
+    /// its first record.)
     fn pack(&self) -> u128 {
+        if let Some(device) = self.device {
+            let day = self.day.map(|d| (d as u32 as u128) | 1 << 32).unwrap_or(0);
+            let code = self.code.map(|c| c.0 as u128 + 1).unwrap_or(0);
+            let matched = self.matched.map(|m| m as u128 + 1).unwrap_or(0);
+            return day | code << 33 | (matched << 52) | (device as u128) << 64;
+        }
         let o8 = |v: Option<u8>| v.map(|x| x as u128 + 1).unwrap_or(0);
         let o16 = |v: Option<u16>| v.map(|x| x as u128 + 1).unwrap_or(0);
         let o32 = |v: Option<u32>| v.map(|x| x as u128 + 1).unwrap_or(0);
@@ -249,6 +267,7 @@ impl GroupKey {
             firmware: self.firmware.filter(|_| has(Dim::Firmware)),
             label: self.label.filter(|_| has(Dim::Label)),
             matched: self.matched,
+            device: self.device.filter(|_| has(Dim::Device)),
         }
     }
 
@@ -383,6 +402,7 @@ impl<'a> AlertFold<'a> {
             firmware: q.has(Dim::Firmware).then_some(info.firmware),
             label: None,
             matched: q.split.as_ref().map(|r| r.matches(device, &info, code)),
+            device: if q.has(Dim::Device) { device } else { None },
         };
         let mut key = key;
         if self.classify {
@@ -498,6 +518,8 @@ impl<'a> AlertFold<'a> {
             .map(|(k, s)| {
                 let dk = k.denom_key();
                 let denominator = match (k.day, period) {
+                    // A rate per 1,000 devices means nothing for one device.
+                    _ if k.device.is_some() => None,
                     (Some(d), _) => denoms.installed(&dk, d),
                     (None, Some((from, to))) => denoms.device_days(&dk, from, to),
                     (None, None) => None,
@@ -526,6 +548,25 @@ impl<'a> AlertFold<'a> {
             period,
             distinct: self.q.distinct,
             labels: self.q.labels.clone(),
+        }
+    }
+}
+
+/// Several folds fed by one read of the inputs: every event goes to each fold. Rejects go to
+/// the first only, whose totals are the run's (the others' count no rejects).
+pub struct Folds<'a>(pub Vec<AlertFold<'a>>);
+
+impl Sink for Folds<'_> {
+    #[inline]
+    fn event(&mut self, ev: &Event) {
+        for f in &mut self.0 {
+            f.event(ev);
+        }
+    }
+
+    fn reject(&mut self, line: u64, offset: u64, reason: String, raw: &[u8]) {
+        if let Some(f) = self.0.first_mut() {
+            f.reject(line, offset, reason, raw);
         }
     }
 }

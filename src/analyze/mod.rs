@@ -6,4 +6,5 @@ pub mod distinct;
 pub mod labels;
 pub mod spikes;
 pub mod totals;
+pub mod trend;
 pub mod whatif;

@@ -2,7 +2,7 @@
 
 use super::Status;
 use super::progress::ProgressDisplay;
-use crate::analyze::alerts::{AlertFold, AlertQuery, AlertReport};
+use crate::analyze::alerts::{AlertFold, AlertQuery, AlertReport, Folds};
 use crate::inventory::{Inventory, load_inventory};
 use crate::render::{self, OutputFormat};
 use crate::scan::{ReadOptions, scan};
@@ -77,14 +77,7 @@ pub fn compute(
     query: &AlertQuery,
     read: &ReadOptions,
 ) -> (AlertReport, Vec<crate::pipeline::SourceError>) {
-    let total: u64 = inputs
-        .iter()
-        .filter_map(|i| match i {
-            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            Input::Stdin => None,
-        })
-        .sum();
-    let progress = ProgressDisplay::start(Some(total));
+    let progress = ProgressDisplay::start(Some(input_bytes(inputs)));
     let (folds, errors) = scan(inputs, read, Some(progress.counters.clone()), || {
         AlertFold::new(query, inv)
     });
@@ -95,6 +88,39 @@ pub fn compute(
         all.merge(f);
     }
     (all.finish(), errors)
+}
+
+/// Like `compute`, for several queries answered from one read of the inputs. The first
+/// report's totals and rejects are the run's.
+pub fn compute_many(
+    inputs: &[Input],
+    inv: &Inventory,
+    queries: &[AlertQuery],
+    read: &ReadOptions,
+) -> (Vec<AlertReport>, Vec<crate::pipeline::SourceError>) {
+    let progress = ProgressDisplay::start(Some(input_bytes(inputs)));
+    let new = || Folds(queries.iter().map(|q| AlertFold::new(q, inv)).collect());
+    let (workers, errors) = scan(inputs, read, Some(progress.counters.clone()), new);
+    progress.finish();
+    let mut workers = workers.into_iter();
+    let mut all = workers.next().unwrap_or_else(new);
+    for w in workers {
+        for (mine, theirs) in all.0.iter_mut().zip(w.0) {
+            mine.merge(theirs);
+        }
+    }
+    (all.0.into_iter().map(AlertFold::finish).collect(), errors)
+}
+
+/// Bytes of the file inputs, for the progress display.
+fn input_bytes(inputs: &[Input]) -> u64 {
+    inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum()
 }
 
 /// Prints the totals, writes the quarantine file, and decides the exit status.

@@ -5,9 +5,11 @@ pub mod chart;
 pub mod codes;
 pub mod demo;
 pub mod generate;
+pub mod offenders;
 pub mod progress;
 pub mod report;
 pub mod spikes;
+pub mod whatif;
 
 use std::process::ExitCode;
 

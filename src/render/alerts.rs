@@ -41,6 +41,10 @@ pub fn key_value(d: Dim, k: &GroupKey, labels: &Labels, inv: &Inventory) -> Stri
             .map(|m| inv.firmware_name(m).to_string())
             .unwrap_or_default(),
         Dim::Label => k.label.map(|l| labels.label_name(l)).unwrap_or_default(),
+        Dim::Device => k
+            .device
+            .map(|d| crate::model::DeviceId(d).to_string())
+            .unwrap_or_default(),
     }
 }
 
