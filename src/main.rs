@@ -268,7 +268,7 @@ struct Common {
     threads: usize,
     /// Reclassification rules (TOML): give codes, per generation or model, a label and a
     /// category of your own (81B8 on SMETS1 -> "reverse current"). Group by `label` to use
-    /// them; `category` follows them too. Format in docs/labels.md.
+    /// them; `category` follows them too. Format in docs/investigation.md.
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
 }

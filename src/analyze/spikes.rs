@@ -14,7 +14,7 @@
 use crate::model::Day;
 use crate::model::time::weekday;
 
-/// How sensitive detection is; the defaults are tuned on generated fleets (docs/spikes.md).
+/// How sensitive detection is; the defaults are tuned on generated fleets (docs/investigation.md).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SpikeParams {
     /// Trailing days the baseline is taken over.
