@@ -73,6 +73,7 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     let status =
         super::alerts::conclude(&report, &[], &l.names, &rejects, t0.elapsed().as_secs_f64())?;
     summarize(&truth, &report, &codes);
+    spike_summary(&selection, &l)?;
     println!();
     println!("Outputs in {}:", cfg.out.display());
     for (f, what) in [
@@ -112,10 +113,13 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
         println!("  {f:32} {what}");
     }
     println!();
+    let (a, i) = (alerts.display(), inv_path.display());
+    println!("Try:");
+    println!("  fleetwatch alerts {a} --inventory {i} --by region,code --codes supply");
+    println!("  fleetwatch spikes {a} --inventory {i} --charts spikes/");
+    println!("  fleetwatch offenders {a} --inventory {i} --code 81B8");
     println!(
-        "Try: fleetwatch alerts {} --inventory {} --by region,code --codes supply",
-        alerts.display(),
-        inv_path.display()
+        "  fleetwatch whatif {a} --inventory {i} --remediate model=S1-ELSTER-AS300,firmware=1.2,code=81B8"
     );
     // Rejects are planted on purpose: the demo itself succeeded.
     Ok(if status == Status::CompletedWithRejects {
@@ -123,6 +127,36 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     } else {
         status
     })
+}
+
+/// The top spikes (`fleetwatch spikes`) with their explanations.
+fn spike_summary(selection: &Selection, l: &super::chart::Loaded) -> Result<()> {
+    let by = [Dim::Region, Dim::Code, Dim::DeviceType];
+    let (fine, errors) = super::spikes::fold(selection, l, &by);
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{}: {}", e.source, e.message);
+    }
+    let found = super::spikes::find(&fine, &l.inventory, &by, &Default::default());
+    println!(
+        "  spikes: {} flagged days in {} of {} region x code x type groups; the largest:",
+        found.spikes.len(),
+        found.flagged_groups,
+        found.series.len()
+    );
+    for s in found.spikes.iter().take(5) {
+        let k = &s.group;
+        println!(
+            "    {} {:10} {:4} {:5} {:>7} alerts, {:.1} expected: {}",
+            format_day(s.check.day),
+            k.region.map(|r| r.name()).unwrap_or(""),
+            k.code.map(|c| c.to_string()).unwrap_or_default(),
+            k.device_type.map(|t| t.name()).unwrap_or(""),
+            thousands(s.check.count as u64),
+            s.check.expected,
+            s.verdict
+        );
+    }
+    Ok(())
 }
 
 /// Prints what the demo found, set against what the generator planted.
