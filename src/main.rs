@@ -362,6 +362,7 @@ fn run(command: Command) -> anyhow::Result<Status> {
                 distinct: !no_distinct,
                 labels: common.labels()?,
                 split: None,
+                tap: None,
             };
             cmd::alerts::run(cmd::alerts::AlertsConfig {
                 inputs,

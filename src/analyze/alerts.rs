@@ -8,7 +8,7 @@
 use super::distinct::Distinct;
 use super::labels::{BoundLabels, LabelKey, Labels};
 use super::totals::{Reject, Totals};
-use super::whatif::Remediation;
+
 use crate::catalogue;
 use crate::decode::Sink;
 use crate::inventory::{DenomDims, DenomKey, Denominators, DeviceInfo, Inventory};
@@ -96,6 +96,31 @@ impl Dim {
     }
 }
 
+/// Puts each alert in a class (0..=3) that splits its group: see `AlertQuery::split`.
+pub trait Split: Send + Sync + std::fmt::Debug {
+    fn class(&self, ev: &Event, device: Option<u64>, info: &DeviceInfo, code: AlertCode) -> u8;
+}
+
+/// Sees every alert a fold accepts (after the filters and duplicate detection), with the
+/// device's inventory attributes when known. Each worker has its own; they merge at the end.
+/// (A duplicate split across two workers' chunks is seen by both: taps that count must
+/// tolerate it, as the OTA funnel does by keeping each device's events once.)
+pub trait Tap: Send {
+    fn alert(&mut self, ev: &Event, code: AlertCode, info: Option<&DeviceInfo>);
+    fn merge_from(&mut self, other: Box<dyn Tap>);
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+/// Makes each worker's tap.
+#[derive(Clone)]
+pub struct TapFactory(pub Arc<dyn Fn() -> Box<dyn Tap> + Send + Sync>);
+
+impl std::fmt::Debug for TapFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TapFactory")
+    }
+}
+
 /// Which codes a query keeps: explicit codes and/or whole categories.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CodeFilter {
@@ -164,8 +189,11 @@ pub struct AlertQuery {
     pub distinct: bool,
     /// Reclassification rules behind `Dim::Label` (and `Dim::Category` when they set one).
     pub labels: Arc<Labels>,
-    /// Splits every group in two by this device rule (`GroupKey::matched`), for what-if.
-    pub split: Option<Arc<Remediation>>,
+    /// Splits every group into classes (`GroupKey::class`): what-if splits by whether a
+    /// remediation rule matches; the OTA firmware effect by upgrade state.
+    pub split: Option<Arc<dyn Split>>,
+    /// Sees every accepted alert, for analyses that need more than group counts.
+    pub tap: Option<TapFactory>,
 }
 
 impl Default for AlertQuery {
@@ -185,6 +213,7 @@ impl Default for AlertQuery {
             distinct: true,
             labels: Arc::new(Labels::none()),
             split: None,
+            tap: None,
         }
     }
 }
@@ -217,15 +246,15 @@ pub struct GroupKey {
     pub model: Option<u16>,
     pub firmware: Option<u16>,
     pub label: Option<LabelKey>,
-    /// Whether the device matches the query's split rule (`AlertQuery::split`).
-    pub matched: Option<bool>,
+    /// The class the query's split puts the alert in (`AlertQuery::split`), 0..=3.
+    pub class: Option<u8>,
     /// The device (EUI-64), when grouping by device.
     pub device: Option<u64>,
 }
 
 impl GroupKey {
     /// All dimensions in 128 bits: day 33, region 4, type 4, generation 3, code 19,
-    /// category 9, model 17, firmware 17, label 20, matched 2 (each `None` is 0).
+    /// category 9, model 17, firmware 17, label 19, class 3 (each `None` is 0).
     ///
     /// Grouped by device, the device's 64 bits take the place of the attributes the inventory
     /// gives a device (region, type, generation, model, firmware, label, category): they are a
@@ -235,8 +264,8 @@ impl GroupKey {
         if let Some(device) = self.device {
             let day = self.day.map(|d| (d as u32 as u128) | 1 << 32).unwrap_or(0);
             let code = self.code.map(|c| c.0 as u128 + 1).unwrap_or(0);
-            let matched = self.matched.map(|m| m as u128 + 1).unwrap_or(0);
-            return day | code << 33 | (matched << 52) | (device as u128) << 64;
+            let class = self.class.map(|m| m as u128 + 1).unwrap_or(0);
+            return day | code << 33 | (class << 52) | (device as u128) << 64;
         }
         let o8 = |v: Option<u8>| v.map(|x| x as u128 + 1).unwrap_or(0);
         let o16 = |v: Option<u16>| v.map(|x| x as u128 + 1).unwrap_or(0);
@@ -250,7 +279,7 @@ impl GroupKey {
             | o16(self.model) << 72
             | o16(self.firmware) << 89
             | o32(self.label.map(|l| l.0)) << 106
-            | o8(self.matched.map(u8::from)) << 126
+            | o8(self.class.map(|c| c & 3)) << 125
     }
 
     /// The key with only the dimensions in `dims` kept (the others `None`).
@@ -266,7 +295,7 @@ impl GroupKey {
             model: self.model.filter(|_| has(Dim::Model)),
             firmware: self.firmware.filter(|_| has(Dim::Firmware)),
             label: self.label.filter(|_| has(Dim::Label)),
-            matched: self.matched,
+            class: self.class,
             device: self.device.filter(|_| has(Dim::Device)),
         }
     }
@@ -305,6 +334,7 @@ pub struct AlertFold<'a> {
     /// when the device is not in the inventory).
     seen: FxHashMap<u64, (u32, u32)>,
     unknown_devices: FxHashSet<u64>,
+    tap: Option<Box<dyn Tap>>,
     pub totals: Totals,
     pub rejects: Vec<Reject>,
     /// Index of the source being decoded, for rejects.
@@ -332,6 +362,7 @@ impl<'a> AlertFold<'a> {
             q,
             bound: q.labels.bind(inv),
             classify: q.has(Dim::Label) || (q.has(Dim::Category) && !q.labels.is_empty()),
+            tap: q.tap.as_ref().map(|f| (f.0)()),
             inv,
             index: FxHashMap::default(),
             keys: Vec::new(),
@@ -401,7 +432,7 @@ impl<'a> AlertFold<'a> {
             model: q.has(Dim::Model).then_some(info.model),
             firmware: q.has(Dim::Firmware).then_some(info.firmware),
             label: None,
-            matched: q.split.as_ref().map(|r| r.matches(device, &info, code)),
+            class: q.split.as_ref().map(|r| r.class(ev, device, &info, code)),
             device: if q.has(Dim::Device) { device } else { None },
         };
         let mut key = key;
@@ -431,6 +462,9 @@ impl<'a> AlertFold<'a> {
                     ev.count.min(UNKNOWN_FLAG - 1) | if known.is_none() { UNKNOWN_FLAG } else { 0 },
                 ),
             );
+        }
+        if let Some(tap) = &mut self.tap {
+            tap.alert(ev, code, known.as_ref());
         }
         self.totals.accepted_alerts += 1;
         self.totals.alerts += ev.count as u64;
@@ -495,12 +529,21 @@ impl<'a> AlertFold<'a> {
         }
         self.totals.add(&t);
         self.unknown_devices.extend(other.unknown_devices);
+        if let (Some(mine), Some(theirs)) = (&mut self.tap, other.tap) {
+            mine.merge_from(theirs);
+        }
         self.rejects.extend(other.rejects);
         self.min_day = self.min_day.min(other.min_day);
         self.max_day = self.max_day.max(other.max_day);
     }
 
     /// Finishes the run: rows sorted by key, with denominators and rates.
+    /// Finishes the run and hands back the tap (see `AlertQuery::tap`).
+    pub fn finish_with_tap(mut self) -> (AlertReport, Option<Box<dyn Tap>>) {
+        let tap = self.tap.take();
+        (self.finish(), tap)
+    }
+
     pub fn finish(mut self) -> AlertReport {
         self.flush();
         self.totals.unknown_devices = self.unknown_devices.len() as u64;

@@ -23,11 +23,11 @@ use serde::Deserialize;
 use std::path::Path;
 
 /// A label as a group-key value: the code itself for an alert no rule matched (its label is
-/// the official name), or `RULE_LABEL | index` for a rule's label. Fits in 20 bits.
+/// the official name), or `RULE_LABEL | index` for a rule's label. Fits in 19 bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LabelKey(pub u32);
 
-const RULE_LABEL: u32 = 1 << 19;
+const RULE_LABEL: u32 = 1 << 18;
 
 /// The most labels a rule file may define (they must fit the group key).
 pub const MAX_LABELS: usize = 4096;

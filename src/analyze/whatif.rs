@@ -7,7 +7,7 @@
 //! list of device ids, one per line; a CSV whose first column is the id also works). Several
 //! rules remediate the union of what they match.
 //!
-//! The fold splits every group by whether the alert matches (`GroupKey::matched`), so one pass
+//! The fold splits every group by whether the alert matches (`GroupKey::class` 1), so one pass
 //! gives the volume before (all) and after (all minus matched).
 
 use crate::inventory::{DeviceInfo, Inventory};
@@ -210,6 +210,18 @@ fn read_device_list(path: &Path) -> Result<Vec<u64>, String> {
 #[derive(Clone, Debug, Default)]
 pub struct Remediation {
     pub rules: Vec<DeviceRule>,
+}
+
+impl crate::analyze::alerts::Split for Remediation {
+    fn class(
+        &self,
+        _: &crate::model::Event,
+        device: Option<u64>,
+        info: &DeviceInfo,
+        code: AlertCode,
+    ) -> u8 {
+        u8::from(self.matches(device, info, code))
+    }
 }
 
 impl Remediation {

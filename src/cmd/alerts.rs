@@ -2,7 +2,7 @@
 
 use super::Status;
 use super::progress::ProgressDisplay;
-use crate::analyze::alerts::{AlertFold, AlertQuery, AlertReport, Folds};
+use crate::analyze::alerts::{AlertFold, AlertQuery, AlertReport, Folds, Tap};
 use crate::inventory::{Inventory, load_inventory};
 use crate::render::{self, OutputFormat};
 use crate::scan::{ReadOptions, scan};
@@ -77,6 +77,21 @@ pub fn compute(
     query: &AlertQuery,
     read: &ReadOptions,
 ) -> (AlertReport, Vec<crate::pipeline::SourceError>) {
+    let (report, _, errors) = compute_tapped(inputs, inv, query, read);
+    (report, errors)
+}
+
+/// `compute`, handing back the query's tap (`AlertQuery::tap`) with what it saw.
+pub fn compute_tapped(
+    inputs: &[Input],
+    inv: &Inventory,
+    query: &AlertQuery,
+    read: &ReadOptions,
+) -> (
+    AlertReport,
+    Option<Box<dyn Tap>>,
+    Vec<crate::pipeline::SourceError>,
+) {
     let progress = ProgressDisplay::start(Some(input_bytes(inputs)));
     let (folds, errors) = scan(inputs, read, Some(progress.counters.clone()), || {
         AlertFold::new(query, inv)
@@ -87,7 +102,8 @@ pub fn compute(
     for f in folds {
         all.merge(f);
     }
-    (all.finish(), errors)
+    let (report, tap) = all.finish_with_tap();
+    (report, tap, errors)
 }
 
 /// Like `compute`, for several queries answered from one read of the inputs. The first

@@ -3,7 +3,7 @@
 //! before and after per label and category.
 //!
 //! One read of the inputs: the remediation fold splits each group by whether the rule matches
-//! the alert (`GroupKey::matched`), so "after" is "before" minus the matched part; the label
+//! the alert (`GroupKey::class` 1), so "after" is "before" minus the matched part; the label
 //! folds group by label and category without rules and with them.
 
 use super::Status;
@@ -76,7 +76,8 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
     };
     let mut queries = vec![AlertQuery {
         by: cfg.by.clone(),
-        split: (!cfg.remediate.is_empty()).then(|| remediation.clone()),
+        split: (!cfg.remediate.is_empty())
+            .then(|| remediation.clone() as Arc<dyn crate::analyze::alerts::Split>),
         ..base.clone()
     }];
     if relabel {
@@ -205,12 +206,12 @@ fn remediation_table(
     let mut groups: BTreeMap<GroupKey, (u64, u64, Option<u64>)> = BTreeMap::new();
     for row in &r.rows {
         let k = GroupKey {
-            matched: None,
+            class: None,
             ..row.key
         };
         let e = groups.entry(k).or_insert((0, 0, row.denominator));
         e.0 += row.alerts;
-        if row.key.matched == Some(true) {
+        if row.key.class == Some(1) {
             e.1 += row.alerts;
         }
     }

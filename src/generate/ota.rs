@@ -5,6 +5,7 @@
 
 use super::fleet::{Fleet, model_index};
 use super::rng::Rng;
+pub use crate::model::firmware::Stage;
 use crate::model::time::day_start;
 use crate::model::{Day, DeviceType, Generation, Millis};
 use serde::Serialize;
@@ -16,51 +17,6 @@ pub const TARGET_MODELS: [&str; 3] = ["EDMI-ES2", "SEC-LIB110", "ARO-AM2"];
 pub const HARDWARE_MISMATCH_MODEL: &str = "ARO-AM2";
 /// Attempts before the campaign gives up on a device.
 pub const MAX_ATTEMPTS: u8 = 3;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// Service request 11.1 accepted and the image distributed to the hub (no device alert).
-    Distribution,
-    /// Hub to device: 8F8A success, 8F89 failure.
-    Transfer,
-    /// Device checks the image: 8F72 success, 8F1C failure.
-    Verification,
-    /// Future-dated activation (11.3): 8F66 actioned, 8F67 not actioned.
-    Activation,
-    /// 8F43: the executing firmware version changed, carrying the new version.
-    Running,
-}
-
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Distribution => "distribution",
-            Stage::Transfer => "transfer",
-            Stage::Verification => "verification",
-            Stage::Activation => "activation",
-            Stage::Running => "running",
-        }
-    }
-    pub fn service_request(self) -> &'static str {
-        match self {
-            Stage::Distribution | Stage::Transfer | Stage::Verification => "11.1",
-            Stage::Activation | Stage::Running => "11.3",
-        }
-    }
-    /// The device alert code reporting this stage's outcome.
-    pub fn code(self, ok: bool) -> Option<u16> {
-        match (self, ok) {
-            (Stage::Distribution, _) => None,
-            (Stage::Transfer, true) => Some(0x8F8A),
-            (Stage::Transfer, false) => Some(0x8F89),
-            (Stage::Verification, true) => Some(0x8F72),
-            (Stage::Verification, false) => Some(0x8F1C),
-            (Stage::Activation, true) => Some(0x8F66),
-            (Stage::Activation, false) => Some(0x8F67),
-            (Stage::Running, _) => Some(0x8F43),
-        }
-    }
-}
 
 /// GBCS response codes carried in firmware alert payloads (CCS08 transfer, CS06 activation).
 pub fn response_code(stage: Stage, reason: &str) -> u8 {

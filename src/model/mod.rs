@@ -4,6 +4,7 @@ mod attrs;
 mod code;
 mod device_id;
 mod event;
+pub mod firmware;
 pub mod time;
 
 pub use attrs::{DeviceType, Generation, Region};
