@@ -6,6 +6,7 @@ pub mod decode;
 pub mod generate;
 pub mod inventory;
 pub mod model;
+pub mod ota;
 pub mod pipeline;
 pub mod render;
 pub mod scan;

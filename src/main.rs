@@ -189,6 +189,56 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Track an OTA firmware campaign: the funnel (targeted -> delivered -> transferred ->
+    /// verified -> activated -> running the target version) per campaign, region, model and
+    /// source version; failures by stage and reason as a Pareto; time to upgrade; devices
+    /// never heard from; devices that likely cannot be upgraded remotely; guard rails replayed
+    /// day by day; and the firmware's effect on every alert code (difference in differences).
+    ///
+    /// Evidence: service-request outcome records (--outcomes) and/or the firmware alerts in
+    /// the alert stream (the positional inputs). Devices are counted once however their events
+    /// arrive: out of order, twice, or with stages missing. "Running the target version" needs
+    /// a record or alert carrying that version. Formats in docs/ota.md.
+    ///
+    /// Example: fleetwatch ota samples/alerts.csv -i samples/inventory.csv --campaign samples/ota_campaign.csv --outcomes samples/ota_outcomes.csv
+    #[command(after_help = EXIT_HELP)]
+    Ota {
+        /// Alert inputs (files, directories, `-`): their firmware alerts are evidence, and all
+        /// their alerts feed the firmware-effect comparison. Optional with --outcomes.
+        alerts: Vec<PathBuf>,
+        /// Device inventory: region and model of each device.
+        #[arg(long, short = 'i')]
+        inventory: Option<PathBuf>,
+        /// Campaign file (CSV: campaign, device_id, model, source_version, target_version).
+        #[arg(long, value_name = "FILE")]
+        campaign: Option<PathBuf>,
+        /// Instead of a campaign file, a rule over the inventory, e.g. `model=EDMI-ES2+SEC-LIB110,type=ESME`.
+        #[arg(long, value_name = "RULE", conflicts_with = "campaign")]
+        targets: Option<String>,
+        /// The version the campaign brings (overrides the campaign file's).
+        #[arg(long, value_name = "VERSION")]
+        target_version: Option<String>,
+        /// The campaign's name with --targets.
+        #[arg(long, default_value = "campaign")]
+        name: String,
+        /// Service-request outcome records (CSV or JSON lines; gzip/zstd welcome).
+        #[arg(long, value_name = "FILE")]
+        outcomes: Vec<PathBuf>,
+        /// Failed attempts after which a device is listed as likely not upgradable remotely.
+        #[arg(long, default_value_t = 3)]
+        max_failures: u32,
+        /// Guard-rail threshold: the failure rate whose 95% Wilson lower bound trips it.
+        #[arg(long, default_value_t = 0.2)]
+        guard_threshold: f64,
+        /// Devices that must have finished an attempt before a guard rail may trip.
+        #[arg(long, default_value_t = 30)]
+        guard_min_devices: u64,
+        /// Write every table as CSV and the cumulative-upgrades chart into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Explain alert codes: the official name and category of a code, or every code whose name
     /// or category contains a word. Without an argument, list the whole catalogue.
     Codes {
@@ -374,6 +424,35 @@ fn run(command: Command) -> anyhow::Result<Status> {
             })
         }
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
+        Command::Ota {
+            alerts,
+            inventory,
+            campaign,
+            targets,
+            target_version,
+            name,
+            outcomes,
+            max_failures,
+            guard_threshold,
+            guard_min_devices,
+            out,
+            common,
+        } => cmd::ota::run(cmd::ota::OtaConfig {
+            alerts,
+            inventory,
+            campaign,
+            targets,
+            target_version,
+            name,
+            outcomes,
+            max_failures,
+            guard_threshold,
+            guard_min_devices,
+            out,
+            format: common.format,
+            read: common.read(),
+            rejects: common.rejects,
+        }),
         Command::Whatif {
             selection,
             remediate,

@@ -6,6 +6,7 @@ pub mod codes;
 pub mod demo;
 pub mod generate;
 pub mod offenders;
+pub mod ota;
 pub mod progress;
 pub mod report;
 pub mod spikes;

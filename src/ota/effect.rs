@@ -1,0 +1,188 @@
+//! Did the firmware help? A difference in differences per alert code.
+//!
+//! Targeted devices fall in three classes each day: already upgraded (after), upgraded later
+//! (before), never upgraded. For each code:
+//! - A: the rate of upgraded devices after their upgrade, B: their rate before it;
+//! - the control rate on each day is that of the devices of the same model not upgraded by
+//!   then (before plus never), and C_after / C_before are its averages weighted by the
+//!   device-days of A and B, so the control is read on the same calendar days and for the
+//!   same models as the treated devices. (Without the model strata the control drifts as
+//!   the rollout goes on: it ends up made of the models that could not take the image.)
+//!
+//! The effect is (A - B) - (C_after - C_before) per 1,000 device-days, and as a ratio
+//! (A / B) / (C_after / C_before) - 1: how much more the code changed on upgraded devices
+//! than it changed anyway. The upgrade day itself belongs to neither side.
+
+use crate::analyze::alerts::{AlertReport, Split};
+use crate::inventory::DeviceInfo;
+use crate::model::time::day_of;
+use crate::model::{AlertCode, Day, Event};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+pub const OUTSIDE: u8 = 0;
+pub const AFTER: u8 = 1;
+pub const BEFORE: u8 = 2;
+pub const NEVER: u8 = 3;
+
+/// Classifies alerts of targeted devices by upgrade state (`Split` for the alert fold).
+#[derive(Debug)]
+pub struct UpgradeSplit {
+    /// Per targeted device: the day it started running the target version (`None`: never).
+    pub upgraded: FxHashMap<u64, Option<Day>>,
+}
+
+impl UpgradeSplit {
+    pub fn class_on(&self, device: u64, day: Day) -> u8 {
+        match self.upgraded.get(&device) {
+            None => OUTSIDE,
+            Some(None) => NEVER,
+            Some(Some(u)) if day > *u => AFTER,
+            Some(Some(u)) if day < *u => BEFORE,
+            Some(Some(_)) => OUTSIDE,
+        }
+    }
+}
+
+impl Split for UpgradeSplit {
+    fn class(&self, ev: &Event, device: Option<u64>, _: &DeviceInfo, _: AlertCode) -> u8 {
+        device.map_or(OUTSIDE, |d| self.class_on(d, day_of(ev.ts)))
+    }
+}
+
+/// The comparison for one code.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Effect {
+    pub code: AlertCode,
+    pub alerts_after: u64,
+    pub alerts_before: u64,
+    /// Rates per 1,000 device-days.
+    pub a: f64,
+    pub b: f64,
+    pub c_after: f64,
+    pub c_before: f64,
+}
+
+impl Effect {
+    pub fn difference(&self) -> f64 {
+        (self.a - self.b) - (self.c_after - self.c_before)
+    }
+
+    /// The relative change beyond the control's, or `None` when a rate is zero.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.b > 0.0 && self.c_after > 0.0 && self.c_before > 0.0)
+            .then(|| (self.a / self.b) / (self.c_after / self.c_before) - 1.0)
+    }
+}
+
+/// Device-days per model stratum, day and class over `[first, last]`: every targeted device
+/// counts from its install day (or throughout), in the class it is in that day.
+pub fn device_days(
+    split: &UpgradeSplit,
+    stratum: impl Fn(u64) -> (u16, Option<Day>),
+    first: Day,
+    last: Day,
+) -> BTreeMap<(u16, Day), [u64; 4]> {
+    let mut out: BTreeMap<(u16, Day), [u64; 4]> = BTreeMap::new();
+    for (&dev, up) in &split.upgraded {
+        let (model, installed) = stratum(dev);
+        let from = installed.map_or(first, |i| i.max(first));
+        for d in from..=last {
+            let class = match up {
+                None => NEVER,
+                Some(u) if d > *u => AFTER,
+                Some(u) if d < *u => BEFORE,
+                Some(_) => OUTSIDE,
+            };
+            out.entry((model, d)).or_default()[class as usize] += 1;
+        }
+    }
+    out
+}
+
+/// The effect per code from a fold grouped by day, code and model with the upgrade split.
+pub fn effects(report: &AlertReport, days: &BTreeMap<(u16, Day), [u64; 4]>) -> Vec<Effect> {
+    let mut per: BTreeMap<AlertCode, BTreeMap<(u16, Day), [u64; 4]>> = BTreeMap::new();
+    for r in &report.rows {
+        let (Some(code), Some(day), Some(class)) = (r.key.code, r.key.day, r.key.class) else {
+            continue;
+        };
+        let model = r.key.model.unwrap_or(0);
+        per.entry(code)
+            .or_default()
+            .entry((model, day))
+            .or_default()[class as usize] += r.alerts;
+    }
+    let mut out = Vec::new();
+    for (code, by_day) in per {
+        let (mut aa, mut ab, mut na, mut nb) = (0u64, 0u64, 0u64, 0u64);
+        let (mut ca, mut cb) = (0.0, 0.0);
+        for (key, n) in days {
+            let alerts = by_day.get(key).copied().unwrap_or([0; 4]);
+            aa += alerts[AFTER as usize];
+            ab += alerts[BEFORE as usize];
+            na += n[AFTER as usize];
+            nb += n[BEFORE as usize];
+            let control_n = n[BEFORE as usize] + n[NEVER as usize];
+            if control_n > 0 {
+                let rc =
+                    (alerts[BEFORE as usize] + alerts[NEVER as usize]) as f64 / control_n as f64;
+                ca += n[AFTER as usize] as f64 * rc;
+                cb += n[BEFORE as usize] as f64 * rc;
+            }
+        }
+        if na == 0 || nb == 0 {
+            continue;
+        }
+        let per_1000 = |x: f64, n: u64| x * 1000.0 / n as f64;
+        out.push(Effect {
+            code,
+            alerts_after: aa,
+            alerts_before: ab,
+            a: per_1000(aa as f64, na),
+            b: per_1000(ab as f64, nb),
+            c_after: per_1000(ca, na),
+            c_before: per_1000(cb, nb),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_by_day() {
+        let mut upgraded = FxHashMap::default();
+        upgraded.insert(1, Some(10));
+        upgraded.insert(2, None);
+        let s = UpgradeSplit { upgraded };
+        assert_eq!(s.class_on(1, 9), BEFORE);
+        assert_eq!(s.class_on(1, 10), OUTSIDE);
+        assert_eq!(s.class_on(1, 11), AFTER);
+        assert_eq!(s.class_on(2, 11), NEVER);
+        assert_eq!(s.class_on(3, 11), OUTSIDE);
+        let d = device_days(&s, |_| (0, None), 8, 12);
+        // Device 1: before on 8, 9; upgrade day 10 outside; after on 11, 12. Device 2 never.
+        assert_eq!(d[&(0, 8)], [0, 0, 1, 1]);
+        assert_eq!(d[&(0, 10)], [1, 0, 0, 1]);
+        assert_eq!(d[&(0, 12)], [0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn hand_computed_difference_in_differences() {
+        // A = 5, B = 10, C_after = 8, C_before = 8 per 1,000: the firmware halved the code.
+        let e = Effect {
+            code: AlertCode::device(0x81B8),
+            alerts_after: 5,
+            alerts_before: 10,
+            a: 5.0,
+            b: 10.0,
+            c_after: 8.0,
+            c_before: 8.0,
+        };
+        assert_eq!(e.difference(), -5.0);
+        assert_eq!(e.ratio(), Some(-0.5));
+    }
+}

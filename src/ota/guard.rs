@@ -1,0 +1,109 @@
+//! Guard rails: stop a rollout in a region or model whose failure rate is too high, without
+//! stopping it for a handful of early failures in a small group.
+//!
+//! A device "finishes" a first attempt on the day of its first failure (a failure) or of its
+//! first activation or upgrade (a success). Day by day, per group, the failure rate among
+//! finished devices is bounded below by the Wilson score interval (95%); the guard rail trips
+//! on the first day that lower bound exceeds the threshold, once at least `min_devices` have
+//! finished (the bound alone lets a single early failure trip a 20% rail: 1 of 1 gives 0.21). Replaying a finished campaign this
+//! way shows the day each guard rail would have stopped it.
+
+use crate::model::Day;
+use std::collections::BTreeMap;
+
+/// The lower end of the Wilson score interval for `failed` of `n` at normal quantile `z`.
+pub fn wilson_lower(failed: u64, n: u64, z: f64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let n = n as f64;
+    let p = failed as f64 / n;
+    let z2 = z * z;
+    let centre = p + z2 / (2.0 * n);
+    let margin = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - margin) / (1.0 + z2 / n)).max(0.0)
+}
+
+/// One group's replay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuardResult {
+    pub finished: u64,
+    pub failed: u64,
+    pub lower_bound: f64,
+    /// The first day the bound crossed the threshold, with the counts then.
+    pub tripped: Option<(Day, u64, u64)>,
+}
+
+/// Replays one group: `finishes` is (day, failed) per finished device, in any order.
+pub fn replay(finishes: &mut [(Day, bool)], threshold: f64, min_devices: u64) -> GuardResult {
+    finishes.sort();
+    let (mut n, mut f) = (0u64, 0u64);
+    let mut tripped = None;
+    let mut i = 0;
+    while i < finishes.len() {
+        let day = finishes[i].0;
+        while i < finishes.len() && finishes[i].0 == day {
+            n += 1;
+            f += u64::from(finishes[i].1);
+            i += 1;
+        }
+        if tripped.is_none() && n >= min_devices && wilson_lower(f, n, 1.96) > threshold {
+            tripped = Some((day, n, f));
+        }
+    }
+    GuardResult {
+        finished: n,
+        failed: f,
+        lower_bound: wilson_lower(f, n, 1.96),
+        tripped,
+    }
+}
+
+/// Replays every group of a breakdown.
+pub fn replay_all<K: Ord + Clone>(
+    groups: BTreeMap<K, Vec<(Day, bool)>>,
+    threshold: f64,
+    min_devices: u64,
+) -> Vec<(K, GuardResult)> {
+    groups
+        .into_iter()
+        .map(|(k, mut v)| (k, replay(&mut v, threshold, min_devices)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_a_hand_computation() {
+        // 1 of 1: p = 1, z = 1.96: lower = 1 / (1 + 3.8416) = 0.2065.
+        assert!((wilson_lower(1, 1, 1.96) - 1.0 / (1.0 + 3.8416)).abs() < 1e-9);
+        assert_eq!(wilson_lower(0, 10, 1.96), 0.0);
+        // 20 of 100: about 0.1333.
+        assert!((wilson_lower(20, 100, 1.96) - 0.1334).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_handful_of_early_failures_does_not_trip_but_a_bad_group_does() {
+        // Day 0: 2 of 3 fail (lower bound ~0.21 < 0.3); then 100 successes: never trips.
+        let mut small: Vec<(Day, bool)> = vec![(0, true), (0, true), (0, false)];
+        small.extend((0..100).map(|_| (1, false)));
+        let r = replay(&mut small, 0.3, 1);
+        assert_eq!(r.tripped, None);
+        assert_eq!((r.finished, r.failed), (103, 2));
+        // Every device fails, 3 a day: 3 of 3 gives 0.44 > 0.3 on the first day.
+        let mut bad: Vec<(Day, bool)> = (0..5).flat_map(|d| [(d, true); 3]).collect();
+        let r = replay(&mut bad, 0.3, 1);
+        assert_eq!(r.tripped, Some((0, 3, 3)));
+        // A minimum sample holds it until 9 devices have finished (day 2).
+        assert_eq!(replay(&mut bad, 0.3, 9).tripped, Some((2, 9, 9)));
+        // One failure of one clears a 20% bar on the bound alone: the minimum stops that.
+        let mut one = vec![(0, true)];
+        assert!(replay(&mut one, 0.2, 1).tripped.is_some());
+        assert!(replay(&mut one, 0.2, 30).tripped.is_none());
+        // A higher bar (0.6) takes more evidence: 6 of 6 (lower 0.61; 3 of 3 gives 0.44).
+        let r = replay(&mut bad, 0.6, 1);
+        assert_eq!(r.tripped.map(|t| t.0), Some(1));
+    }
+}

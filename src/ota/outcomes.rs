@@ -1,0 +1,280 @@
+//! Service-request outcome records: one row per device, stage and outcome.
+//!
+//! CSV with a header, or JSON lines with the same keys; plain, gzip or zstd. Columns (aliases
+//! in brackets): `timestamp` [time, ts, datetime], `device_id` [device, eui], `campaign`,
+//! `stage`, `outcome` [result, status] (`success`/`failure`, also ok/failed/true/false),
+//! `reason` [failure_reason], `firmware_version` [version], `attempt`, `message_id`;
+//! `service_request` is read but not needed. A row that cannot be read is a reject with its
+//! line and reason; a row repeated exactly (same device, stage, outcome, time, attempt and
+//! message id) is a duplicate.
+
+use super::Interner;
+use super::events::FwEvent;
+use crate::analyze::totals::Reject;
+use crate::model::firmware::Stage;
+use crate::model::time::parse_timestamp;
+use crate::model::{DeviceId, Millis};
+use crate::source::{Input, open_input};
+use anyhow::{Context, Result};
+use rustc_hash::FxHashSet;
+use std::io::BufRead;
+
+/// One accepted outcome row.
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome {
+    pub device: u64,
+    /// Campaign name (interned in `Outcomes::campaigns`; 0 when the row names none).
+    pub campaign: u16,
+    pub event: FwEvent,
+}
+
+/// Everything read from the outcome files.
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    pub rows: Vec<Outcome>,
+    pub campaigns: Interner,
+    pub read: u64,
+    pub duplicates: u64,
+    pub rejects: Vec<Reject>,
+}
+
+const FIELDS: &[(&str, &[&str])] = &[
+    (
+        "timestamp",
+        &["timestamp", "time", "ts", "datetime", "date_time"],
+    ),
+    ("device", &["device_id", "device", "eui", "deviceid"]),
+    ("campaign", &["campaign", "campaign_id"]),
+    ("stage", &["stage"]),
+    ("outcome", &["outcome", "result", "status"]),
+    ("reason", &["reason", "failure_reason"]),
+    ("version", &["firmware_version", "version", "firmware"]),
+    ("attempt", &["attempt", "attempt_number"]),
+    ("message", &["message_id", "messageid"]),
+];
+
+fn field_of(name: &str) -> Option<usize> {
+    let n = name
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .to_ascii_lowercase();
+    FIELDS
+        .iter()
+        .position(|(_, aliases)| aliases.contains(&n.as_str()))
+}
+
+/// Reads one file (its `source` index is where rejects point).
+pub fn read_file(
+    input: &Input,
+    source: usize,
+    out: &mut Outcomes,
+    reasons: &mut Interner,
+    versions: &mut Interner,
+) -> Result<()> {
+    let opened = open_input(input)?;
+    let mut reader = opened.reader;
+    let mut seen: FxHashSet<(u64, Millis, u8, bool, u8, u64)> = FxHashSet::default();
+    let mut first = String::new();
+    reader
+        .read_line(&mut first)
+        .with_context(|| format!("{}: cannot read", input.name()))?;
+    let json = first.trim_start().starts_with('{');
+    let mut header: Vec<Option<usize>> = Vec::new();
+    let mut line_no = 1u64;
+    let mut pending = Some(first);
+    let mut buf = String::new();
+    loop {
+        let line = match pending.take() {
+            Some(l) => l,
+            None => {
+                buf.clear();
+                if reader.read_line(&mut buf)? == 0 {
+                    break;
+                }
+                line_no += 1;
+                buf.clone()
+            }
+        };
+        let text = line.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        if !json && header.is_empty() {
+            header = split_csv(text).iter().map(|h| field_of(h)).collect();
+            if !header.contains(&Some(1)) || !header.contains(&Some(3)) {
+                anyhow::bail!(
+                    "{}: the outcome file needs at least device_id and stage columns (found: {text})",
+                    input.name()
+                );
+            }
+            continue;
+        }
+        out.read += 1;
+        let mut values: [String; 9] = Default::default();
+        if json {
+            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+                Ok(m) => {
+                    for (k, v) in m {
+                        if let Some(f) = field_of(&k) {
+                            values[f] = match v {
+                                serde_json::Value::String(s) => s,
+                                serde_json::Value::Null => String::new(),
+                                other => other.to_string(),
+                            };
+                        }
+                    }
+                }
+                Err(e) => {
+                    reject(
+                        out,
+                        source,
+                        line_no,
+                        format!("not a JSON object: {e}"),
+                        text,
+                    );
+                    continue;
+                }
+            }
+        } else {
+            for (i, v) in split_csv(text).into_iter().enumerate() {
+                if let Some(Some(f)) = header.get(i) {
+                    values[*f] = v;
+                }
+            }
+        }
+        match parse_row(&values, &mut out.campaigns, reasons, versions) {
+            Ok((o, message)) => {
+                let e = o.event;
+                if seen.insert((o.device, e.ts, e.stage as u8, e.ok, e.attempt, message)) {
+                    out.rows.push(o);
+                } else {
+                    out.duplicates += 1;
+                }
+            }
+            Err(reason) => reject(out, source, line_no, reason, text),
+        }
+    }
+    Ok(())
+}
+
+fn reject(out: &mut Outcomes, source: usize, line: u64, reason: String, raw: &str) {
+    out.rejects.push(Reject {
+        source,
+        line,
+        offset: 0,
+        reason,
+        raw: raw.as_bytes()[..raw.len().min(512)].to_vec(),
+    });
+}
+
+/// Splits one CSV line (quotes honoured; outcome files hold no embedded newlines).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    r.records()
+        .next()
+        .and_then(|x| x.ok())
+        .map(|rec| rec.iter().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn parse_row(
+    v: &[String; 9],
+    campaigns: &mut Interner,
+    reasons: &mut Interner,
+    versions: &mut Interner,
+) -> Result<(Outcome, u64), String> {
+    let ts = parse_timestamp(v[0].trim().as_bytes())
+        .ok_or_else(|| format!("invalid timestamp `{}`", v[0]))?;
+    let device = DeviceId::parse(v[1].trim().as_bytes())
+        .ok_or_else(|| format!("invalid device id `{}`", v[1]))?;
+    let stage = Stage::parse(&v[3]).ok_or_else(|| {
+        format!(
+            "unknown stage `{}` (expected distribution, transfer, verification, activation or running)",
+            v[3]
+        )
+    })?;
+    let ok = match v[4].trim().to_ascii_lowercase().as_str() {
+        "success" | "ok" | "succeeded" | "true" | "1" | "actioned" => true,
+        "failure" | "failed" | "fail" | "false" | "0" | "not actioned" | "error" => false,
+        // A running row is evidence by itself.
+        "" if stage == Stage::Running => true,
+        other => {
+            return Err(format!(
+                "unknown outcome `{other}` (expected success or failure)"
+            ));
+        }
+    };
+    let attempt = match v[7].trim() {
+        "" => 0,
+        a => a
+            .parse::<u8>()
+            .map_err(|_| format!("invalid attempt `{a}`"))?,
+    };
+    let message = crate::model::hash_bytes(v[8].trim().as_bytes());
+    Ok((
+        Outcome {
+            device: device.0,
+            campaign: campaigns.id(&v[2]),
+            event: FwEvent {
+                ts,
+                stage,
+                ok,
+                reason: if ok { 0 } else { reasons.id(&v[5]) },
+                version: versions.id(&v[6]),
+                attempt,
+                from_alert: false,
+            },
+        },
+        message,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_jsonl_rows_rejects_and_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o.csv");
+        std::fs::write(
+            &p,
+            "Timestamp,DeviceID,Campaign,Stage,Result,Reason,Version,Attempt,message_id\n\
+             2024-01-10T03:00:00Z,00-12-4B-00-00-00-00-01,C1,transfer,failure,file transfer failure,,1,m1\n\
+             2024-01-10T03:00:00Z,00-12-4B-00-00-00-00-01,C1,transfer,failure,file transfer failure,,1,m1\n\
+             2024-01-11T03:00:00Z,00-12-4B-00-00-00-00-01,C1,teleport,success,,,2,m2\n\
+             2024-01-12T03:00:00Z,00-12-4B-00-00-00-00-01,C1,running,,,4.0.0,2,m3\n",
+        )
+        .unwrap();
+        let (mut out, mut reasons, mut versions) = Default::default();
+        read_file(&Input::File(p), 0, &mut out, &mut reasons, &mut versions).unwrap();
+        let out: Outcomes = out;
+        assert_eq!(
+            (out.read, out.duplicates, out.rows.len(), out.rejects.len()),
+            (4, 1, 2, 1)
+        );
+        assert_eq!(out.rejects[0].line, 4);
+        assert!(out.rejects[0].reason.contains("teleport"));
+        let f = out.rows[0].event;
+        assert_eq!((f.stage, f.ok, f.attempt), (Stage::Transfer, false, 1));
+        assert_eq!(reasons.name(f.reason), "file transfer failure");
+        let r = out.rows[1].event;
+        assert_eq!((r.stage, r.ok), (Stage::Running, true));
+        assert_eq!(versions.name(r.version), "4.0.0");
+
+        let j = dir.path().join("o.jsonl");
+        std::fs::write(
+            &j,
+            "{\"timestamp\":\"2024-01-10T03:00:00Z\",\"device_id\":\"00124B0000000002\",\"stage\":\"verification\",\"outcome\":\"success\",\"attempt\":1}\nnot json\n",
+        )
+        .unwrap();
+        let mut out2 = Outcomes::default();
+        read_file(&Input::File(j), 1, &mut out2, &mut reasons, &mut versions).unwrap();
+        assert_eq!((out2.read, out2.rows.len(), out2.rejects.len()), (2, 1, 1));
+        assert_eq!(out2.rows[0].event.attempt, 1);
+        assert_eq!(out2.rejects[0].source, 1);
+    }
+}
