@@ -24,6 +24,7 @@ fn write_fleet(dir: &Path) {
     std::fs::write(dir.join("campaign.csv"), camp).unwrap();
 }
 
+#[allow(clippy::too_many_arguments)] // one outcome row, every column spelled out
 fn row(
     day: u32,
     hour: u32,
