@@ -2,6 +2,7 @@
 //! their results.
 
 pub mod alerts;
+pub mod change;
 pub mod distinct;
 pub mod labels;
 pub mod spikes;

@@ -3,6 +3,7 @@
 
 use super::Status;
 use crate::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim, TapFactory};
+use crate::analyze::change::ChangeSplit;
 use crate::analyze::whatif::DeviceRule;
 use crate::catalogue;
 use crate::chart::{self, ChartData, LineChart, Series, region_color};
@@ -12,7 +13,7 @@ use crate::model::{AlertCode, Day, DeviceId, Region};
 use crate::ota::Interner;
 use crate::ota::campaign::Campaigns;
 use crate::ota::device::{DeviceOutcome, judge};
-use crate::ota::effect::{Effect, UpgradeSplit, device_days, effects};
+use crate::ota::effect::{Effect, device_days, effects};
 use crate::ota::events::{DeviceEvents, FIRMWARE_CODES, FirmwareTap, is_hardware_reason};
 use crate::ota::funnel::{Aggregate, Cohort, cannot_upgrade, percentile};
 use crate::ota::guard::{GuardResult, replay_all};
@@ -208,8 +209,8 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
     if let Some(report) = &alert_report
         && let Some((first, last)) = report.period.or_else(|| period_of(&judged))
     {
-        let split = Arc::new(UpgradeSplit {
-            upgraded: judged
+        let split = Arc::new(ChangeSplit {
+            changed: judged
                 .iter()
                 .map(|(id, _, o)| (*id, o.upgraded_at.map(day_of)))
                 .collect(),

@@ -13,42 +13,10 @@
 //! (A / B) / (C_after / C_before) - 1: how much more the code changed on upgraded devices
 //! than it changed anyway. The upgrade day itself belongs to neither side.
 
-use crate::analyze::alerts::{AlertReport, Split};
-use crate::inventory::DeviceInfo;
-use crate::model::time::day_of;
-use crate::model::{AlertCode, Day, Event};
-use rustc_hash::FxHashMap;
+use crate::analyze::alerts::AlertReport;
+use crate::analyze::change::{AFTER, BEFORE, ChangeSplit, NEVER, class_of};
+use crate::model::{AlertCode, Day};
 use std::collections::BTreeMap;
-
-pub const OUTSIDE: u8 = 0;
-pub const AFTER: u8 = 1;
-pub const BEFORE: u8 = 2;
-pub const NEVER: u8 = 3;
-
-/// Classifies alerts of targeted devices by upgrade state (`Split` for the alert fold).
-#[derive(Debug)]
-pub struct UpgradeSplit {
-    /// Per targeted device: the day it started running the target version (`None`: never).
-    pub upgraded: FxHashMap<u64, Option<Day>>,
-}
-
-impl UpgradeSplit {
-    pub fn class_on(&self, device: u64, day: Day) -> u8 {
-        match self.upgraded.get(&device) {
-            None => OUTSIDE,
-            Some(None) => NEVER,
-            Some(Some(u)) if day > *u => AFTER,
-            Some(Some(u)) if day < *u => BEFORE,
-            Some(Some(_)) => OUTSIDE,
-        }
-    }
-}
-
-impl Split for UpgradeSplit {
-    fn class(&self, ev: &Event, device: Option<u64>, _: &DeviceInfo, _: AlertCode) -> u8 {
-        device.map_or(OUTSIDE, |d| self.class_on(d, day_of(ev.ts)))
-    }
-}
 
 /// The comparison for one code.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -78,22 +46,17 @@ impl Effect {
 /// Device-days per model stratum, day and class over `[first, last]`: every targeted device
 /// counts from its install day (or throughout), in the class it is in that day.
 pub fn device_days(
-    split: &UpgradeSplit,
+    split: &ChangeSplit,
     stratum: impl Fn(u64) -> (u16, Option<Day>),
     first: Day,
     last: Day,
 ) -> BTreeMap<(u16, Day), [u64; 4]> {
     let mut out: BTreeMap<(u16, Day), [u64; 4]> = BTreeMap::new();
-    for (&dev, up) in &split.upgraded {
+    for (&dev, up) in &split.changed {
         let (model, installed) = stratum(dev);
         let from = installed.map_or(first, |i| i.max(first));
         for d in from..=last {
-            let class = match up {
-                None => NEVER,
-                Some(u) if d > *u => AFTER,
-                Some(u) if d < *u => BEFORE,
-                Some(_) => OUTSIDE,
-            };
+            let class = class_of(*up, d);
             out.entry((model, d)).or_default()[class as usize] += 1;
         }
     }
@@ -153,16 +116,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes_by_day() {
-        let mut upgraded = FxHashMap::default();
-        upgraded.insert(1, Some(10));
-        upgraded.insert(2, None);
-        let s = UpgradeSplit { upgraded };
-        assert_eq!(s.class_on(1, 9), BEFORE);
-        assert_eq!(s.class_on(1, 10), OUTSIDE);
-        assert_eq!(s.class_on(1, 11), AFTER);
-        assert_eq!(s.class_on(2, 11), NEVER);
-        assert_eq!(s.class_on(3, 11), OUTSIDE);
+    fn device_days_by_class() {
+        let mut changed = rustc_hash::FxHashMap::default();
+        changed.insert(1, Some(10));
+        changed.insert(2, None);
+        let s = ChangeSplit { changed };
         let d = device_days(&s, |_| (0, None), 8, 12);
         // Device 1: before on 8, 9; upgrade day 10 outside; after on 11, 12. Device 2 never.
         assert_eq!(d[&(0, 8)], [0, 0, 1, 1]);
