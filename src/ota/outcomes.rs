@@ -14,10 +14,10 @@ use crate::analyze::totals::Reject;
 use crate::model::firmware::Stage;
 use crate::model::time::parse_timestamp;
 use crate::model::{DeviceId, Millis};
-use crate::source::{Input, open_input};
-use anyhow::{Context, Result};
+use crate::source::Input;
+use crate::source::named::{Field, read_named};
+use anyhow::Result;
 use rustc_hash::FxHashSet;
-use std::io::BufRead;
 
 /// One accepted outcome row.
 #[derive(Clone, Copy, Debug)]
@@ -38,30 +38,23 @@ pub struct Outcomes {
     pub rejects: Vec<Reject>,
 }
 
-const FIELDS: &[(&str, &[&str])] = &[
+const FIELDS: &[Field] = &[
     (
         "timestamp",
         &["timestamp", "time", "ts", "datetime", "date_time"],
     ),
-    ("device", &["device_id", "device", "eui", "deviceid"]),
+    ("device_id", &["device_id", "device", "eui", "deviceid"]),
     ("campaign", &["campaign", "campaign_id"]),
     ("stage", &["stage"]),
     ("outcome", &["outcome", "result", "status"]),
     ("reason", &["reason", "failure_reason"]),
-    ("version", &["firmware_version", "version", "firmware"]),
+    (
+        "firmware_version",
+        &["firmware_version", "version", "firmware"],
+    ),
     ("attempt", &["attempt", "attempt_number"]),
-    ("message", &["message_id", "messageid"]),
+    ("message_id", &["message_id", "messageid"]),
 ];
-
-fn field_of(name: &str) -> Option<usize> {
-    let n = name
-        .trim()
-        .trim_start_matches('\u{feff}')
-        .to_ascii_lowercase();
-    FIELDS
-        .iter()
-        .position(|(_, aliases)| aliases.contains(&n.as_str()))
-}
 
 /// Reads one file (its `source` index is where rejects point).
 pub fn read_file(
@@ -71,117 +64,32 @@ pub fn read_file(
     reasons: &mut Interner,
     versions: &mut Interner,
 ) -> Result<()> {
-    let opened = open_input(input)?;
-    let mut reader = opened.reader;
     let mut seen: FxHashSet<(u64, Millis, u8, bool, u8, u64)> = FxHashSet::default();
-    let mut first = String::new();
-    reader
-        .read_line(&mut first)
-        .with_context(|| format!("{}: cannot read", input.name()))?;
-    let json = first.trim_start().starts_with('{');
-    let mut header: Vec<Option<usize>> = Vec::new();
-    let mut line_no = 1u64;
-    let mut pending = Some(first);
-    let mut buf = String::new();
-    loop {
-        let line = match pending.take() {
-            Some(l) => l,
-            None => {
-                buf.clear();
-                if reader.read_line(&mut buf)? == 0 {
-                    break;
-                }
-                line_no += 1;
-                buf.clone()
-            }
-        };
-        let text = line.trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() {
-            continue;
-        }
-        if !json && header.is_empty() {
-            header = split_csv(text).iter().map(|h| field_of(h)).collect();
-            if !header.contains(&Some(1)) || !header.contains(&Some(3)) {
-                anyhow::bail!(
-                    "{}: the outcome file needs at least device_id and stage columns (found: {text})",
-                    input.name()
-                );
-            }
-            continue;
-        }
-        out.read += 1;
-        let mut values: [String; 9] = Default::default();
-        if json {
-            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-                Ok(m) => {
-                    for (k, v) in m {
-                        if let Some(f) = field_of(&k) {
-                            values[f] = match v {
-                                serde_json::Value::String(s) => s,
-                                serde_json::Value::Null => String::new(),
-                                other => other.to_string(),
-                            };
-                        }
-                    }
-                }
-                Err(e) => {
-                    reject(
-                        out,
-                        source,
-                        line_no,
-                        format!("not a JSON object: {e}"),
-                        text,
-                    );
-                    continue;
-                }
-            }
-        } else {
-            for (i, v) in split_csv(text).into_iter().enumerate() {
-                if let Some(Some(f)) = header.get(i) {
-                    values[*f] = v;
-                }
-            }
-        }
-        match parse_row(&values, &mut out.campaigns, reasons, versions) {
+    let mut rejects = Vec::new();
+    let (mut rows, mut duplicates) = (Vec::new(), 0);
+    let campaigns = &mut out.campaigns;
+    let read = read_named(input, FIELDS, &[1, 3], |line, values, raw| {
+        match values.and_then(|v| parse_row(v, campaigns, reasons, versions)) {
             Ok((o, message)) => {
                 let e = o.event;
                 if seen.insert((o.device, e.ts, e.stage as u8, e.ok, e.attempt, message)) {
-                    out.rows.push(o);
+                    rows.push(o);
                 } else {
-                    out.duplicates += 1;
+                    duplicates += 1;
                 }
             }
-            Err(reason) => reject(out, source, line_no, reason, text),
+            Err(reason) => rejects.push(Reject::new(source, line, reason, raw)),
         }
-    }
+    })?;
+    out.read += read;
+    out.duplicates += duplicates;
+    out.rows.extend(rows);
+    out.rejects.extend(rejects);
     Ok(())
 }
 
-fn reject(out: &mut Outcomes, source: usize, line: u64, reason: String, raw: &str) {
-    out.rejects.push(Reject {
-        source,
-        line,
-        offset: 0,
-        reason,
-        raw: raw.as_bytes()[..raw.len().min(512)].to_vec(),
-    });
-}
-
-/// Splits one CSV line (quotes honoured; outcome files hold no embedded newlines).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(line.as_bytes());
-    r.records()
-        .next()
-        .and_then(|x| x.ok())
-        .map(|rec| rec.iter().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
 fn parse_row(
-    v: &[String; 9],
+    v: &[String],
     campaigns: &mut Interner,
     reasons: &mut Interner,
     versions: &mut Interner,

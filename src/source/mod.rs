@@ -6,6 +6,7 @@
 //! parallel; each chunk knows its first line and byte offset, so rejects name their position.
 
 mod chunk;
+pub mod named;
 mod open;
 
 pub use chunk::{Boundary, Chunk, Chunker};
