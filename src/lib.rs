@@ -5,6 +5,7 @@ pub mod cmd;
 pub mod decode;
 pub mod generate;
 pub mod inventory;
+pub mod migration;
 pub mod model;
 pub mod ota;
 pub mod pipeline;

@@ -94,6 +94,12 @@ enum Command {
         /// Output directory (created if needed).
         #[arg(long, short = 'o')]
         out: PathBuf,
+        /// SMETS1 migration log(s): adds the migration charts and tables.
+        #[arg(long, value_name = "FILE")]
+        migration: Vec<PathBuf>,
+        /// Devices in a cohort for the migration forecast, e.g. `FOC=3132` (repeatable).
+        #[arg(long, value_name = "COHORT=DEVICES")]
+        cohort_size: Vec<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -234,6 +240,44 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         guard_min_devices: u64,
         /// Write every table as CSV and the cumulative-upgrades chart into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// SMETS1 migration per cohort (IOC, MOC, MOC Secure, FOC) and week: migrated, operated by
+    /// suppliers (commissioned), failed, backlog; cumulative curves; the weekly pace with its
+    /// changes flagged; failures by reason; reporting gaps (weekdays with no report); stalled
+    /// cohorts and a forecast of each cohort's end at its recent pace; and, with --alerts, the
+    /// cohorts' alert rates before and after migration.
+    ///
+    /// Example: fleetwatch migration samples/migration.csv -i samples/inventory.csv --out migration/
+    #[command(after_help = EXIT_HELP)]
+    Migration {
+        /// Migration logs (CSV or JSON lines: timestamp, device_id, cohort, event, reason).
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Device inventory with `cohort` and `migration_date` columns: migrations before the log.
+        #[arg(long, short = 'i')]
+        inventory: Option<PathBuf>,
+        /// Devices in a cohort, e.g. `FOC=3132` (repeatable): for the remaining devices and the
+        /// forecast.
+        #[arg(long, value_name = "COHORT=DEVICES")]
+        cohort_size: Vec<String>,
+        /// Alert inputs: the cohorts' alert rates per 1,000 devices before and after migration.
+        #[arg(long, value_name = "FILE")]
+        alerts: Vec<PathBuf>,
+        /// A pace change is at least this fraction away from the three weeks before.
+        #[arg(long, default_value_t = 0.4)]
+        min_change: f64,
+        /// ... and at least this many devices a week.
+        #[arg(long, default_value_t = 10.0)]
+        min_pace: f64,
+        /// The last day the log should cover (default: its last row's day): a report missing
+        /// at the very end is a gap too.
+        #[arg(long, value_parser = parse_day)]
+        until: Option<Day>,
+        /// Write every table as CSV and the charts (PNG, SVG) into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -424,6 +468,32 @@ fn run(command: Command) -> anyhow::Result<Status> {
             })
         }
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
+        Command::Migration {
+            logs,
+            inventory,
+            cohort_size,
+            alerts,
+            min_change,
+            min_pace,
+            until,
+            out,
+            common,
+        } => cmd::migration::run(cmd::migration::MigrationConfig {
+            logs,
+            inventory,
+            sizes: cohort_size,
+            alerts,
+            params: fleetwatch::migration::weekly::PaceParams {
+                min_change,
+                min_pace,
+                until,
+                ..Default::default()
+            },
+            out,
+            format: common.format,
+            read: common.read(),
+            rejects: common.rejects,
+        }),
         Command::Ota {
             alerts,
             inventory,
@@ -519,10 +589,14 @@ fn run(command: Command) -> anyhow::Result<Status> {
         Command::Report {
             selection,
             out,
+            migration,
+            cohort_size,
             common,
         } => cmd::report::run(cmd::report::ReportConfig {
             selection: selection.with(&common)?,
             out,
+            migration,
+            cohort_sizes: cohort_size,
         }),
         Command::Generate {
             devices,

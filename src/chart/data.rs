@@ -27,6 +27,7 @@ pub struct LineChart {
 #[derive(Clone, Debug)]
 pub struct StackedBars {
     pub title: String,
+    pub x_label: String,
     pub y_label: String,
     /// Bars (regions) and, per stack (code), its value in each bar.
     pub bars: Vec<String>,
@@ -180,6 +181,7 @@ fn top_codes(r: &AlertReport, what: &str) -> StackedBars {
         stacks.push(("other".into(), OTHER_COLOR, other));
     }
     StackedBars {
+        x_label: "CSP region".into(),
         title: format!("Top codes per CSP region: {what}, {}", span(period(r))),
         y_label: "alerts per 1,000 devices per day".into(),
         bars: regions.iter().map(|g| g.name().to_string()).collect(),

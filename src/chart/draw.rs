@@ -174,7 +174,7 @@ fn bars<DB: DrawingBackend>(c: &StackedBars, root: &DrawingArea<DB, Shift>) -> R
         .disable_x_mesh()
         .x_labels(n * 2 + 1)
         .x_label_formatter(&|x| label_at(&names, *x, false))
-        .x_desc("CSP region")
+        .x_desc(&c.x_label)
         .y_desc(&c.y_label)
         .draw()
         .map_err(err)?;

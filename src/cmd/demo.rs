@@ -54,7 +54,27 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     };
     let l = selection.load()?;
     let rejects = cfg.out.join("rejects.jsonl");
-    let drawn = super::report::write_report(&selection, &l, &cfg.out.join("report"), &rejects)?;
+    // The migration log joins the report; the cohort sizes a user would take from the DCC's
+    // figures come from the generator's truth here.
+    let sizes: Vec<String> = truth
+        .migration
+        .cohorts
+        .iter()
+        .map(|c| format!("{}={}", c.cohort, c.devices))
+        .collect();
+    let migration = super::report::migration_section(
+        &[cfg.out.join(&truth.files.migration)],
+        1,
+        Some(&inv_path),
+        &sizes,
+    )?;
+    let drawn = super::report::write_report(
+        &selection,
+        &l,
+        &cfg.out.join("report"),
+        &rejects,
+        migration.as_ref(),
+    )?;
     let (codes, errors) = selection.report(&l, [Dim::Generation, Dim::Code]);
     if let Some(e) = drawn.errors.iter().chain(&errors).next() {
         anyhow::bail!("{}: {}", e.source, e.message);

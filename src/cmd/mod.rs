@@ -5,6 +5,7 @@ pub mod chart;
 pub mod codes;
 pub mod demo;
 pub mod generate;
+pub mod migration;
 pub mod offenders;
 pub mod ota;
 pub mod progress;

@@ -19,6 +19,10 @@ const REJECTS: &str = "rejects.jsonl";
 pub struct ReportConfig {
     pub selection: Selection,
     pub out: PathBuf,
+    /// SMETS1 migration logs: their charts and tables join the report.
+    pub migration: Vec<PathBuf>,
+    /// `FOC=3132`: cohort sizes for the migration forecast.
+    pub cohort_sizes: Vec<String>,
 }
 
 /// What a report was drawn from: the two groupings every chart needs.
@@ -116,7 +120,21 @@ pub fn run(cfg: ReportConfig) -> Result<Status> {
     let t0 = Instant::now();
     let l = cfg.selection.load()?;
     let rejects = cfg.out.join(REJECTS);
-    let r = write_report(&cfg.selection, &l, &cfg.out, &rejects)?;
+    let migration = migration_section(
+        &cfg.migration,
+        l.inputs.len(),
+        cfg.selection.inventory.as_deref(),
+        &cfg.cohort_sizes,
+    )?;
+    let mut r = write_report(&cfg.selection, &l, &cfg.out, &rejects, migration.as_ref())?;
+    if let Some(mut m) = migration {
+        r.names
+            .extend(cfg.migration.iter().map(|p| p.display().to_string()));
+        let n = m.log.rejects.len() as u64;
+        r.by_day_region.totals.read += n;
+        r.by_day_region.totals.rejected += n;
+        r.by_day_region.rejects.append(&mut m.log.rejects);
+    }
     super::alerts::conclude(
         &r.by_day_region,
         &r.errors,
@@ -126,9 +144,89 @@ pub fn run(cfg: ReportConfig) -> Result<Status> {
     )
 }
 
+/// Reads and analyses the migration logs, if any (rejects point past the alert inputs).
+pub fn migration_section(
+    logs: &[PathBuf],
+    first_source: usize,
+    inventory: Option<&Path>,
+    sizes: &[String],
+) -> Result<Option<super::migration::MigrationReport>> {
+    if logs.is_empty() {
+        return Ok(None);
+    }
+    let inputs = crate::source::expand_inputs(logs)?;
+    let m = super::migration::build(&inputs, first_source, inventory, sizes, &Default::default())?;
+    eprintln!(
+        "migration log rows read {} = accepted {} + duplicates {} + rejected {}",
+        thousands(m.log.read),
+        thousands(m.log.rows.len() as u64),
+        thousands(m.log.duplicates),
+        thousands(m.log.rejects.len() as u64)
+    );
+    Ok(Some(m))
+}
+
+/// One chart: PNG and SVG files, and the inline SVG figure for the page.
+fn figure(out: &Path, stem: &str, data: &chart::ChartData, caption: &str) -> Result<String> {
+    chart::save(data, &out.join(format!("{stem}.png")))?;
+    let svg = chart::render_svg_string(data)?;
+    std::fs::write(out.join(format!("{stem}.svg")), &svg)?;
+    let svg = svg.trim_start_matches(|c| c != '<');
+    let svg = svg
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        .unwrap_or(svg);
+    Ok(format!(
+        "<section class=\"chart\" id=\"{stem}\"><h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure></section>\n",
+        esc(data.title()),
+        esc(caption)
+    ))
+}
+
+/// The migration part of the page: charts, summary, tables (each also as CSV).
+fn migration_html(out: &Path, m: &super::migration::MigrationReport) -> Result<String> {
+    let mut html = String::from("<section id=\"migration\"><h2>SMETS1 migration</h2>");
+    for line in &m.summary {
+        let _ = write!(html, "<p class=\"meta\">{}</p>", esc(line));
+    }
+    html.push_str("</section>\n");
+    for (stem, data) in super::migration::charts(m) {
+        let caption = if stem == "migration_cumulative" {
+            "Devices the log shows migrated, and commissioned (operated by a supplier), cumulative at each week's end, per cohort. The gap between a cohort's two lines is its backlog."
+        } else {
+            "Each bar: a week's migrations per cohort, per reported weekday times five, so a day whose report is missing does not look like a slowdown."
+        };
+        html.push_str(&figure(out, stem, &data, caption)?);
+    }
+    html.push_str("<section id=\"migration_tables\"><h2>Migration tables</h2>");
+    for (key, title, records) in &m.tables {
+        let mut buf = Vec::new();
+        records.write(&mut buf, OutputFormat::Csv, serde_json::Value::Null)?;
+        let file = format!("migration_{key}.csv");
+        std::fs::write(out.join(&file), &buf)?;
+        let _ = write!(
+            html,
+            "<h3>{}</h3><div class=\"scroll\">{}</div>",
+            esc(title),
+            html_table(
+                &String::from_utf8_lossy(&buf),
+                &format!("migration_{key}"),
+                &file
+            )
+        );
+    }
+    html.push_str("</section>\n");
+    Ok(html)
+}
+
 /// Writes the report, charts and tables into `out`; returns what they were drawn from.
 /// `rejects` is where the caller writes the quarantine file, which the report names.
-pub fn write_report(sel: &Selection, l: &Loaded, out: &Path, rejects: &Path) -> Result<Drawn> {
+pub fn write_report(
+    sel: &Selection,
+    l: &Loaded,
+    out: &Path,
+    rejects: &Path,
+    migration: Option<&super::migration::MigrationReport>,
+) -> Result<Drawn> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let (by_day_region, mut errors) = sel.report(l, ChartKind::Rate.grouping());
     let (by_region_code, more) = sel.report(l, ChartKind::TopCodes.grouping());
@@ -143,20 +241,10 @@ pub fn write_report(sel: &Selection, l: &Loaded, out: &Path, rejects: &Path) -> 
     let mut figures = String::new();
     for kind in ChartKind::ALL {
         let data = chart::build(kind, r.report_for(kind), what);
-        let stem = kind.file_stem();
-        chart::save(&data, &out.join(format!("{stem}.png")))?;
-        let svg = chart::render_svg_string(&data)?;
-        std::fs::write(out.join(format!("{stem}.svg")), &svg)?;
-        let svg = svg.trim_start_matches(|c| c != '<');
-        let svg = svg
-            .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
-            .unwrap_or(svg);
-        let _ = writeln!(
-            figures,
-            "<section class=\"chart\" id=\"{stem}\"><h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure></section>",
-            esc(data.title()),
-            esc(&caption(kind))
-        );
+        figures.push_str(&figure(out, kind.file_stem(), &data, &caption(kind))?);
+    }
+    if let Some(m) = migration {
+        figures.push_str(&migration_html(out, m)?);
     }
     let by_day_region = write_csv(&out.join("by_day_region.csv"), &r.by_day_region, inv)?;
     let by_region_code = write_csv(&out.join("by_region_code.csv"), &r.by_region_code, inv)?;

@@ -357,6 +357,11 @@ fn before_after_chart(r: &Records, by: &[Dim], rule: &str, what: &str) -> ChartD
         .collect();
     let num = |row: &Vec<String>, i: usize| row[i].parse::<f64>().unwrap_or(0.0);
     ChartData::Bars(StackedBars {
+        x_label: by
+            .iter()
+            .map(|d| d.column())
+            .collect::<Vec<_>>()
+            .join(" / "),
         title: format!("What if the alerts matching {rule} stopped ({what})"),
         y_label: "alerts over the period".into(),
         bars: rows
