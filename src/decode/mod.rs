@@ -7,6 +7,7 @@
 
 pub mod csv;
 pub mod duis;
+pub mod gbcs;
 pub mod jsonl;
 
 use crate::model::time::parse_timestamp;
