@@ -283,6 +283,20 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Decode GBCS messages (the device's own alert, as a DUIS GBCSPayload in base64 or as
+    /// hex from a log): protection, encoding, originating device, alert code, the device's
+    /// time, the command a future-dated alert reports on, firmware outcomes. Messages as
+    /// arguments, or one per line on stdin. Layout in docs/gbcs.md.
+    ///
+    /// Example: fleetwatch gbcs DF090300000000000007D0...
+    #[command(after_help = EXIT_HELP)]
+    Gbcs {
+        /// Messages, hex or base64 (none or `-`: read stdin).
+        messages: Vec<String>,
+        /// Output format.
+        #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
     /// Explain alert codes: the official name and category of a code, or every code whose name
     /// or category contains a word. Without an argument, list the whole catalogue.
     Codes {
@@ -350,7 +364,8 @@ struct Common {
     rejects: PathBuf,
     /// Map CSV columns or JSON keys to fields when their names are not recognised, e.g.
     /// `code=Alert Type,device=Meter EUI,timestamp=When`. Fields: timestamp, device, code,
-    /// message_id, count, region, device_type, generation.
+    /// message_id, count, region, device_type, generation, payload (a GBCS message, hex or
+    /// base64: it fills a missing code, device or time, and must agree with the code).
     #[arg(long, default_value = "")]
     columns: ColumnMap,
     /// Duplicate detection: `auto` drops repeats of records that carry a message id (same
@@ -468,6 +483,7 @@ fn run(command: Command) -> anyhow::Result<Status> {
             })
         }
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
+        Command::Gbcs { messages, format } => cmd::gbcs::run(messages, format),
         Command::Migration {
             logs,
             inventory,

@@ -94,8 +94,12 @@ fn alert_doc(id: u32, code: &str) -> String {
         "<?xml version=\"1.0\"?>\n<sr:Response xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\n\
          <sr:Header><sr:ResponseID>00-DB-12-34-56-78-90-A0:90-B3-D5-1F-30-01-00-00:{id}</sr:ResponseID><sr:ResponseCode>I0</sr:ResponseCode>\
          <sr:ResponseDateTime>2024-01-01T00:00:0{}Z</sr:ResponseDateTime></sr:Header>\n\
-         <sr:Body><sr:DeviceAlertMessage><sr:AlertCode>{code}</sr:AlertCode><sr:GBCSPayload>3wkD</sr:GBCSPayload></sr:DeviceAlertMessage></sr:Body>\n</sr:Response>\n",
-        id % 10
+         <sr:Body><sr:DeviceAlertMessage><sr:AlertCode>{code}</sr:AlertCode><sr:GBCSPayload>{}</sr:GBCSPayload></sr:DeviceAlertMessage></sr:Body>\n</sr:Response>\n",
+        id % 10,
+        gbcs_alert_b64(
+            0x00DB_1234_5678_90A0,
+            u16::from_str_radix(code, 16).unwrap_or(0x81B8)
+        )
     )
 }
 

@@ -242,3 +242,119 @@ fn the_duis_extracts_decode_from_base64() {
         assert_eq!(g.originator, 0xBC33_ACFF_FEFA_553D, "{file}");
     }
 }
+
+fn rtds_hex(rel: &str) -> String {
+    String::from_utf8(std::fs::read(rtds().join(rel)).unwrap())
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Exports that carry only the payload are read from it; a payload that disagrees with the
+/// row's code, or is cut short, is a reject that says so.
+#[test]
+fn csv_payload_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let ccs08 = rtds_hex("NA_CCS08/CCS08_NA_NA_ALERT_GBCS.HEX");
+    let gbz = rtds_hex("NA_FDRA-ZigBee/FDRA-ZigBee_NA_8F72_ALERT_GBCS.HEX");
+    let mut csv = String::from("alert_code,gbcs_payload\n");
+    csv += &format!(",{ccs08}\n"); // line 2: code, device and time from the payload
+    csv += &format!("8F72,{gbz}\n"); // line 3: agrees
+    csv += &format!("81B8,{gbz}\n"); // line 4: disagrees
+    csv += &format!(",{}\n", &ccs08[..60]); // line 5: cut short
+    std::fs::write(dir.path().join("p.csv"), csv).unwrap();
+    let r = run_in(
+        dir.path(),
+        &[
+            "alerts",
+            "p.csv",
+            "--by",
+            "day,code",
+            "-f",
+            "csv",
+            "--no-distinct",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("records read 4 = accepted 2 + duplicates 0 + rejected 2"),
+        "{}",
+        r.stderr
+    );
+    // 8F8A and 8F72, both at the devices' own time 2015-01-01.
+    assert!(
+        r.stdout.contains("2015-01-01,8F72,1,1,") && r.stdout.contains("2015-01-01,8F8A,1,1,"),
+        "{}",
+        r.stdout
+    );
+    let q = std::fs::read_to_string(dir.path().join("fleetwatch-rejects.jsonl")).unwrap();
+    let lines: Vec<&str> = q.lines().collect();
+    assert!(
+        lines[0].contains("\"line\":4")
+            && lines[0]
+                .contains("the row's alert code 81B8 disagrees with the GBCS payload's 8F72"),
+        "{q}"
+    );
+    assert!(
+        lines[1].contains("\"line\":5")
+            && lines[1].contains("GBCS payload: ")
+            && lines[1].contains("at byte"),
+        "{q}"
+    );
+}
+
+/// A DUIS alert wrapping a real payload is accepted when the envelope names the payload's
+/// code, and rejected with both codes when it does not.
+#[test]
+fn duis_envelope_checked_against_the_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let b64 = String::from_utf8(
+        std::fs::read(realdata(
+            "duis-parser/inline-extracts/devicealert_8F20.GBCSPayload.b64",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let doc = |code: &str, n: u32| {
+        format!(
+            "<?xml version=\"1.0\"?>\n<sr:Response xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\"><sr:Header>\
+             <sr:ResponseID>BC-33-AC-FF-FE-FA-55-3D:90-B3-D5-1F-30-01-00-00:{n}</sr:ResponseID><sr:ResponseCode>I0</sr:ResponseCode>\
+             <sr:ResponseDateTime>2024-01-01T00:00:00Z</sr:ResponseDateTime></sr:Header><sr:Body><sr:DeviceAlertMessage>\
+             <sr:AlertCode>{code}</sr:AlertCode><sr:GBCSPayload>{}</sr:GBCSPayload></sr:DeviceAlertMessage></sr:Body></sr:Response>\n",
+            b64.trim()
+        )
+    };
+    std::fs::write(dir.path().join("a.xml"), doc("8F20", 1) + &doc("8F35", 2)).unwrap();
+    let r = run_in(dir.path(), &["alerts", "a.xml"], None);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("accepted 1 + duplicates 0 + rejected 1"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("the envelope's alert code 8F35 disagrees with the GBCS payload's 8F20"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn gbcs_command_decodes_what_an_analyst_pastes() {
+    let hex = rtds_hex("11.3_CS06/CS06_11.3_8F67_FUTURE_DATED_ERROR_ALERT_GBCS.HEX");
+    let r = run(&["gbcs", &hex, "DF0903", "-f", "json"]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["alert_code"], "8F67");
+    assert_eq!(rows[0]["device_time"], "2030-01-01T00:00:00.000Z");
+    assert_eq!(rows[0]["command_counter"], 1004);
+    assert_eq!(
+        rows[0]["firmware"],
+        "activation 1.35.171.207: hash mismatch"
+    );
+    assert_eq!(rows[1]["error"], "truncated originator counter at byte 3");
+}

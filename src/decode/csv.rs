@@ -11,10 +11,10 @@ use super::{ColumnMap, Field, RawFields, Sink, event_from_fields, lines};
 pub struct CsvLayout {
     pub delimiter: u8,
     /// Column index of each `Field`, by `Field as usize`.
-    pub columns: [Option<usize>; 8],
+    pub columns: [Option<usize>; Field::COUNT],
     pub header: Vec<String>,
     /// For each column, a bit per `Field` it feeds (the inverse of `columns`, for the hot loop).
-    pub fields_of_column: Vec<u8>,
+    pub fields_of_column: Vec<u16>,
 }
 
 const REQUIRED: [Field; 3] = [Field::Timestamp, Field::Device, Field::Code];
@@ -43,7 +43,7 @@ impl CsvLayout {
                     .into(),
             );
         }
-        let mut columns = [None; 8];
+        let mut columns = [None; Field::COUNT];
         for (i, h) in header.iter().enumerate() {
             if let Some(f) = Field::from_name(h.as_bytes()) {
                 columns[f as usize].get_or_insert(i);
@@ -62,8 +62,10 @@ impl CsvLayout {
                 })?;
             columns[*f as usize] = Some(i);
         }
+        let has_payload = columns[Field::Payload as usize].is_some();
         for f in REQUIRED {
-            if columns[f as usize].is_none() {
+            // A GBCS payload column can stand in for the others.
+            if columns[f as usize].is_none() && !has_payload {
                 return Err(format!(
                     "no column for `{}` (looked for {}); columns are: {}; map one with --columns {}=NAME",
                     f.key(),
@@ -73,10 +75,10 @@ impl CsvLayout {
                 ));
             }
         }
-        let mut fields_of_column = vec![0u8; header.len()];
+        let mut fields_of_column = vec![0u16; header.len()];
         for f in Field::ALL {
             if let Some(i) = columns[f as usize] {
-                fields_of_column[i] |= 1 << f as u8;
+                fields_of_column[i] |= 1 << f as u16;
             }
         }
         Ok(CsvLayout {

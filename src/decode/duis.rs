@@ -120,8 +120,8 @@ fn text(b: &[u8]) -> String {
 }
 
 impl<'a> Doc<'a> {
-    /// Turns a finished document into a record.
-    fn finish(&self) -> Result<Event, String> {
+    /// Turns a finished document into a record. `scratch` holds a decoded GBCS payload.
+    fn finish(&self, scratch: &mut Vec<u8>) -> Result<Event, String> {
         let root = self.root.ok_or("no root element")?;
         let id = self.response_id.or(self.request_id);
         let message_id = id.map(|i| hash_bytes(i.trim_ascii())).unwrap_or(0);
@@ -189,6 +189,9 @@ impl<'a> Doc<'a> {
             AlertCode::parse(code_raw)
                 .ok_or_else(|| format!("invalid alert code `{}`", text(code_raw)))?,
         );
+        if let (Some(payload), Some(code)) = (self.payload, ev.code) {
+            check_payload(payload, code, scratch)?;
+        }
         if let Some(c) = self.count {
             ev.count = std::str::from_utf8(c.trim_ascii())
                 .ok()
@@ -336,6 +339,8 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
         line: first_line,
     };
     let mut base = 0usize;
+    // Decoded GBCS payloads, reused for every document of the chunk.
+    let mut scratch = Vec::new();
     'reader: while base < data.len() {
         let mut reader = NsReader::from_reader(&data[base..]);
         reader.config_mut().check_end_names = true;
@@ -417,7 +422,14 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                         depth += 1;
                     } else if depth == 0 {
                         let end = base + reader.buffer_position() as usize;
-                        finish(&doc, doc_start.take().unwrap_or(before), end, &mut at, sink);
+                        finish(
+                            &doc,
+                            doc_start.take().unwrap_or(before),
+                            end,
+                            &mut at,
+                            sink,
+                            &mut scratch,
+                        );
                     }
                 }
                 X::End(_) => {
@@ -435,7 +447,14 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                     }
                     if depth == 0 {
                         let end = base + reader.buffer_position() as usize;
-                        finish(&doc, doc_start.take().unwrap_or(before), end, &mut at, sink);
+                        finish(
+                            &doc,
+                            doc_start.take().unwrap_or(before),
+                            end,
+                            &mut at,
+                            sink,
+                            &mut scratch,
+                        );
                     }
                 }
                 X::Text(t) if depth > 0 && depth <= MAX_DEPTH => {
@@ -491,8 +510,28 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     }
 }
 
-fn finish(doc: &Doc, start: usize, end: usize, at: &mut Positions, sink: &mut impl Sink) {
-    match doc.finish() {
+/// The GBCS payload must be readable, and name the alert code the envelope gives.
+fn check_payload(payload: &[u8], code: AlertCode, scratch: &mut Vec<u8>) -> Result<(), String> {
+    let bytes =
+        super::gbcs::payload_bytes(payload, scratch).map_err(|e| format!("GBCSPayload: {e}"))?;
+    let g = super::gbcs::decode(bytes).map_err(|e| format!("GBCSPayload: {e}"))?;
+    match (g.alert_code, code.device_code()) {
+        (Some(inner), Some(outer)) if inner != outer => Err(format!(
+            "the envelope's alert code {outer:04X} disagrees with the GBCS payload's {inner:04X}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn finish(
+    doc: &Doc,
+    start: usize,
+    end: usize,
+    at: &mut Positions,
+    sink: &mut impl Sink,
+    scratch: &mut Vec<u8>,
+) {
+    match doc.finish(scratch) {
         Ok(ev) => sink.event(&ev),
         Err(reason) => at.reject(sink, start, end, reason),
     }

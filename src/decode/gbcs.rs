@@ -593,7 +593,60 @@ mod tests {
         assert!(same_version("4.0.0.0", "4.0.0") && !same_version("4.0.1", "4.0.0"));
     }
 
+    /// The seed corpus: real-shaped alerts of every encoding (tests/data/gbcs/corpus.txt).
+    fn corpus() -> Vec<(String, u16, Vec<u8>)> {
+        include_str!("../../tests/data/gbcs/corpus.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let mut p = l.split_whitespace();
+                let kind = p.next().unwrap().to_string();
+                let code = u16::from_str_radix(p.next().unwrap(), 16).unwrap();
+                (kind, code, hex(p.next().unwrap()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn corpus_decodes_to_its_codes_and_encodings() {
+        let c = corpus();
+        assert!(c.len() >= 8);
+        for (kind, code, bytes) in &c {
+            let g = decode(bytes).unwrap();
+            assert_eq!(g.alert_code, Some(*code), "{kind}");
+            let want = match kind.as_str() {
+                "dlms" => Encoding::Dlms,
+                "gbz" => Encoding::Gbz,
+                _ => Encoding::Asn1,
+            };
+            assert_eq!(g.encoding, want, "{kind} {code:04X}");
+            if kind.starts_with("asn1") {
+                assert_eq!(g.firmware.unwrap().version_text(), "4.0.0.0");
+            }
+        }
+    }
+
     proptest! {
+        /// Damaged corpus messages: bytes changed, cut or extended; never a panic, and an
+        /// error always points inside the message.
+        #[test]
+        fn never_panics_on_damaged_corpus(
+            pick in 0usize..64,
+            flips in proptest::collection::vec((0usize..400, any::<u8>()), 0..6),
+            cut in 0usize..400,
+        ) {
+            let c = corpus();
+            let mut b = c[pick % c.len()].2.clone();
+            for (i, v) in flips {
+                let n = b.len();
+                b[i % n] = v;
+            }
+            b.truncate(cut.max(1));
+            if let Err(e) = decode(&b) {
+                prop_assert!(e.offset <= b.len());
+            }
+        }
+
         /// Any bytes: an answer or an error with an offset inside the input, never a panic.
         #[test]
         fn never_panics_on_random_bytes(b in proptest::collection::vec(any::<u8>(), 0..300)) {

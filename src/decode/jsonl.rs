@@ -155,7 +155,7 @@ fn unescape(s: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 /// Reads one line as a flat object, filling the fields it knows.
 fn parse_line<'a>(line: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<RawFields<'a>, String> {
     scratch.clear();
-    let mut srcs: [Option<Src>; 8] = [None; 8];
+    let mut srcs: [Option<Src>; Field::COUNT] = [None; Field::COUNT];
     let mut sc = Scan { s: line, i: 0 };
     sc.expect(b'{')?;
     sc.ws();

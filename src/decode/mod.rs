@@ -50,10 +50,13 @@ pub enum Field {
     Region,
     DeviceType,
     Generation,
+    /// The device's own GBCS message, hex or base64.
+    Payload,
 }
 
 impl Field {
-    pub const ALL: [Field; 8] = [
+    pub const COUNT: usize = 9;
+    pub const ALL: [Field; Field::COUNT] = [
         Field::Timestamp,
         Field::Device,
         Field::Code,
@@ -62,6 +65,7 @@ impl Field {
         Field::Region,
         Field::DeviceType,
         Field::Generation,
+        Field::Payload,
     ];
 
     /// The name used in `--columns` and in docs.
@@ -75,6 +79,7 @@ impl Field {
             Field::Region => "region",
             Field::DeviceType => "device_type",
             Field::Generation => "generation",
+            Field::Payload => "payload",
         }
     }
 
@@ -119,6 +124,14 @@ impl Field {
             Field::Region => &["region", "cspregion", "csp"],
             Field::DeviceType => &["devicetype", "type"],
             Field::Generation => &["generation", "smets", "gen", "smetsgeneration"],
+            Field::Payload => &[
+                "gbcspayload",
+                "payload",
+                "gbcs",
+                "gbcshex",
+                "rawpayload",
+                "gbcsmessage",
+            ],
         }
     }
 
@@ -177,7 +190,7 @@ impl std::str::FromStr for ColumnMap {
 /// The raw field values of one export row, borrowed from the chunk (or a scratch buffer).
 #[derive(Default, Clone, Copy)]
 pub struct RawFields<'a> {
-    pub values: [Option<&'a [u8]>; 8],
+    pub values: [Option<&'a [u8]>; Field::COUNT],
 }
 
 impl<'a> RawFields<'a> {
@@ -200,20 +213,42 @@ fn show(b: &[u8]) -> String {
 
 /// Builds an event from an export row's fields, or says why it cannot.
 pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
-    let code_raw = f.get(Field::Code).ok_or("missing alert code")?;
-    let code = AlertCode::parse(code_raw).ok_or_else(|| {
-        format!(
-            "invalid alert code `{}` (expected 4 hex digits like 81B8, or N1..N999, AD1)",
-            show(code_raw)
-        )
-    })?;
-    let ts_raw = f.get(Field::Timestamp).ok_or("missing timestamp")?;
-    let ts = parse_timestamp(ts_raw).ok_or_else(|| {
-        format!(
-            "invalid timestamp `{}` (expected ISO 8601, e.g. 2024-03-01T12:00:00Z)",
-            show(ts_raw)
-        )
-    })?;
+    // A GBCS payload, when the row has one, stands in for a missing code, device or time, and
+    // must agree with the code the row gives.
+    let payload = match f.get(Field::Payload) {
+        Some(p) => Some(payload_fields(p)?),
+        None => None,
+    };
+    let code = match (f.get(Field::Code), payload.and_then(|p| p.alert_code)) {
+        (Some(code_raw), inner) => {
+            let code = AlertCode::parse(code_raw).ok_or_else(|| {
+                format!(
+                    "invalid alert code `{}` (expected 4 hex digits like 81B8, or N1..N999, AD1)",
+                    show(code_raw)
+                )
+            })?;
+            if let (Some(inner), Some(outer)) = (inner, code.device_code())
+                && inner != outer
+            {
+                return Err(format!(
+                    "the row's alert code {outer:04X} disagrees with the GBCS payload's {inner:04X}"
+                ));
+            }
+            code
+        }
+        (None, Some(inner)) => AlertCode::device(inner),
+        (None, None) => return Err("missing alert code".into()),
+    };
+    let ts = match (f.get(Field::Timestamp), payload.and_then(|p| p.timestamp)) {
+        (Some(ts_raw), _) => parse_timestamp(ts_raw).ok_or_else(|| {
+            format!(
+                "invalid timestamp `{}` (expected ISO 8601, e.g. 2024-03-01T12:00:00Z)",
+                show(ts_raw)
+            )
+        })?,
+        (None, Some(t)) => t,
+        (None, None) => return Err("missing timestamp".into()),
+    };
     let device = match f.get(Field::Device) {
         Some(d) => Some(DeviceId::parse(d).ok_or_else(|| {
             format!(
@@ -221,6 +256,7 @@ pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
                 show(d)
             )
         })?),
+        None if payload.is_some() => payload.map(|p| DeviceId(p.originator)),
         None if code.is_device() => return Err("missing device id".into()),
         None => None,
     };
@@ -267,6 +303,17 @@ pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
             .map(|m| hash_bytes(m.trim_ascii()))
             .unwrap_or(0),
         attrs,
+    })
+}
+
+/// Decodes a row's GBCS payload with a per-thread buffer (no allocation per record).
+fn payload_fields(text: &[u8]) -> Result<gbcs::Gbcs, String> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        let bytes = gbcs::payload_bytes(text, buf).map_err(|e| format!("GBCS payload: {e}"))?;
+        gbcs::decode(bytes).map_err(|e| format!("GBCS payload: {e}"))
     })
 }
 

@@ -96,3 +96,42 @@ pub fn required_tool(names: &[&str], package: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// A real-shaped GBCS alert (signed DLMS, 2024-01-01 01:00:00) from `device` with `code`,
+/// as base64: the payload DUIS fixtures carry.
+pub fn gbcs_alert_b64(device: u64, code: u16) -> String {
+    let mut body = vec![0x0F, 0, 0, 0, 1, 0x00, 0x02, 0x02, 0x12];
+    body.extend_from_slice(&code.to_be_bytes());
+    body.extend_from_slice(&[0x09, 0x0C, 0x07, 0xE8, 1, 1, 1, 1, 0, 0, 0, 0x80, 0, 0xFF]);
+    let mut m = vec![0xDF, 0x09, 0x03];
+    m.extend_from_slice(&1u64.to_be_bytes());
+    m.push(0x08);
+    m.extend_from_slice(&device.to_be_bytes());
+    m.push(0x08);
+    m.extend_from_slice(&[
+        0x90, 0xB3, 0xD5, 0x1F, 0x30, 0x01, 0x00, 0x00, 0x00, 0x02, 0x10, 0x01,
+    ]);
+    m.push(body.len() as u8);
+    m.extend_from_slice(&body);
+    m.push(0x00);
+    base64(&m)
+}
+
+pub fn base64(b: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, &x)| a | (x as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
