@@ -31,6 +31,42 @@ fn device(i: u64) -> String {
         .join("-")
 }
 
+/// A signed DLMS alert (the GBCS payload) from device `i` with its code, as base64.
+fn payload(i: u64) -> String {
+    let code = u16::from_str_radix(CODES[i as usize % 6], 16).unwrap();
+    let mut body = vec![0x0F, 0, 0, 0, 1, 0x00, 0x02, 0x02, 0x12];
+    body.extend_from_slice(&code.to_be_bytes());
+    body.extend_from_slice(&[0x09, 0x0C, 0x07, 0xE8, 1, 1, 1, 1, 0, 0, 0, 0x80, 0, 0xFF]);
+    let mut m = vec![0xDF, 0x09, 0x03];
+    m.extend_from_slice(&i.to_be_bytes());
+    m.push(0x08);
+    let dev: String = device(i).replace('-', "");
+    m.extend_from_slice(&u64::from_str_radix(&dev, 16).unwrap().to_be_bytes());
+    m.extend_from_slice(&[
+        0x08, 0x90, 0xB3, 0xD5, 0x1F, 0x30, 0x01, 0x00, 0x00, 0x00, 0x02, 0x10, 0x01,
+    ]);
+    m.push(body.len() as u8);
+    m.extend_from_slice(&body);
+    m.push(0x40);
+    m.extend(std::iter::repeat_n(0xA5, 64)); // a signature's worth of bytes
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in m.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, &x)| a | (x as u32) << (16 - 8 * i));
+        for k in 0..4 {
+            s.push(if k <= c.len() {
+                A[(n >> (18 - 6 * k) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    s
+}
+
 fn ts(i: u64) -> String {
     format!(
         "2024-01-{:02}T{:02}:{:02}:{:02}Z",
@@ -65,8 +101,8 @@ fn xml_data() -> Vec<u8> {
     (0..N)
         .flat_map(|i| {
             format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><sr:Response xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\"><sr:Header><sr:ResponseID>{}:90-B3-D5-1F-30-01-00-00:{}</sr:ResponseID><sr:ResponseCode>I0</sr:ResponseCode><sr:ResponseDateTime>{}</sr:ResponseDateTime></sr:Header><sr:Body><sr:DeviceAlertMessage><sr:AlertCode>{}</sr:AlertCode><sr:GBCSPayload>3wkDAAAAAAAAB94IvDOs//76VT0IkLPVHzABAAAAAgDMLg8gAAfeAAIDEo9mCQwH7gEP</sr:GBCSPayload></sr:DeviceAlertMessage></sr:Body></sr:Response>\n",
-                device(i), 1_700_000_000_000u64 + i, ts(i), CODES[i as usize % 6]
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><sr:Response xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\"><sr:Header><sr:ResponseID>{}:90-B3-D5-1F-30-01-00-00:{}</sr:ResponseID><sr:ResponseCode>I0</sr:ResponseCode><sr:ResponseDateTime>{}</sr:ResponseDateTime></sr:Header><sr:Body><sr:DeviceAlertMessage><sr:AlertCode>{}</sr:AlertCode><sr:GBCSPayload>{}</sr:GBCSPayload></sr:DeviceAlertMessage></sr:Body></sr:Response>\n",
+                device(i), 1_700_000_000_000u64 + i, ts(i), CODES[i as usize % 6], payload(i)
             )
             .into_bytes()
         })
