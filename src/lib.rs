@@ -11,4 +11,5 @@ pub mod ota;
 pub mod pipeline;
 pub mod render;
 pub mod scan;
+pub mod serve;
 pub mod source;

@@ -297,6 +297,51 @@ enum Command {
         #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Receive DUIS alerts over HTTP: POST one message (or several back to back) to /alerts.
+    ///
+    /// A 200 means the message is in the durable log in --data and synced to disk (many
+    /// requests share one sync). Malformed bodies get 400 with the reason and go to
+    /// DATA/quarantine.jsonl; bodies over --max-body get 413; a redelivered message (same
+    /// ResponseID) gets 200 and is counted once. When --max-pending bodies wait for the disk or
+    /// the log reaches --max-log-bytes, the answer is 503 with Retry-After: backpressure, never
+    /// deletion. GET / is a live dashboard, /metrics Prometheus text, /api/summary JSON,
+    /// /healthz a liveness check. The batch commands read DATA directly. SIGTERM stops
+    /// accepting, finishes requests in flight, syncs and exits 0. Design in docs/serve.md.
+    ///
+    /// Example: fleetwatch serve --listen 127.0.0.1:8080 --data received/ --inventory inventory.csv
+    #[command(after_help = EXIT_HELP)]
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Directory of the durable log (created if needed; recovered at start).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Device inventory: regions, types and installed bases for the live rates.
+        #[arg(long, short = 'i')]
+        inventory: Option<PathBuf>,
+        /// Largest POST body, in bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        max_body: usize,
+        /// Connections served at once (more wait to be accepted).
+        #[arg(long, default_value_t = 256)]
+        max_connections: usize,
+        /// Bodies waiting for the disk before new ones get 503.
+        #[arg(long, default_value_t = 10_000)]
+        max_pending: usize,
+        /// Log size in bytes at which new bodies get 503 (fleetwatch never deletes the log).
+        #[arg(long, default_value_t = u64::MAX)]
+        max_log_bytes: u64,
+        /// Segment file size in bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        segment_bytes: u64,
+        /// Sync after every message instead of once per group (for comparison; slower).
+        #[arg(long)]
+        fsync_each: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
     /// Explain alert codes: the official name and category of a code, or every code whose name
     /// or category contains a word. Without an argument, list the whole catalogue.
     Codes {
@@ -483,6 +528,33 @@ fn run(command: Command) -> anyhow::Result<Status> {
             })
         }
         Command::Codes { query } => cmd::codes::run(query.as_deref()),
+        Command::Serve {
+            listen,
+            data,
+            inventory,
+            max_body,
+            max_connections,
+            max_pending,
+            max_log_bytes,
+            segment_bytes,
+            fsync_each,
+            threads,
+        } => fleetwatch::serve::run(fleetwatch::serve::ServeConfig {
+            listen,
+            data,
+            inventory,
+            max_body,
+            max_connections,
+            max_pending,
+            max_log_bytes,
+            segment_bytes,
+            sync: if fsync_each {
+                fleetwatch::serve::log::SyncMode::EachRecord
+            } else {
+                fleetwatch::serve::log::SyncMode::Group
+            },
+            threads,
+        }),
         Command::Gbcs { messages, format } => cmd::gbcs::run(messages, format),
         Command::Migration {
             logs,

@@ -1,0 +1,119 @@
+//! `fleetwatch serve`: a live DUIS alert receiver that never loses what it acknowledged.
+//!
+//! A POST body (one DUIS message, or several back to back) is decoded by the batch DUIS
+//! decoder; if every document reads, the body is appended to the durable log (`log.rs`) and
+//! synced (group commit), and only then answered 200. A body with a bad document is answered
+//! 400 with the reasons and quarantined (`quarantine.jsonl`); nothing of it is stored. When the
+//! queue of bodies waiting for the disk, or the log, reaches its bound, the answer is 503 with
+//! Retry-After: the sender keeps the message and tries again (backpressure, never deletion).
+//! Live aggregates (`live.rs`) are updated after the sync and rebuilt from the log on restart.
+//! SIGTERM (or Ctrl-C) stops accepting, lets requests in flight finish, syncs and exits 0.
+
+mod http;
+pub mod live;
+pub mod log;
+
+use crate::inventory::{Denominators, Inventory};
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub inventory: Option<PathBuf>,
+    /// Largest POST body accepted (bytes).
+    pub max_body: usize,
+    pub max_connections: usize,
+    /// Bodies waiting for the disk before new ones get 503.
+    pub max_pending: usize,
+    /// Log size at which new bodies get 503 (the log is never trimmed by fleetwatch).
+    pub max_log_bytes: u64,
+    pub segment_bytes: u64,
+    pub sync: log::SyncMode,
+    pub threads: usize,
+}
+
+/// What every request handler shares.
+pub struct State {
+    pub cfg: ServeConfig,
+    pub inv: Inventory,
+    pub denoms: Denominators,
+    pub region_denoms: Denominators,
+    pub live: live::Live,
+    pub stats: Arc<log::WriterStats>,
+    pub queue: crossbeam_channel::Sender<log::Pending>,
+    pub pending: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub stopping: AtomicBool,
+    pub started: std::time::Instant,
+    pub recovered: log::Recovered,
+}
+
+pub fn run(cfg: ServeConfig) -> Result<crate::cmd::Status> {
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("cannot create {}", cfg.data.display()))?;
+    let inv = crate::cmd::alerts::inventory_or_empty(cfg.inventory.as_deref(), cfg.threads)?;
+    let (denoms, region_denoms) = live::denominators(&inv);
+    let live = live::Live::default();
+    let recovered = log::recover(&cfg.data, |body| {
+        live.add(&live::decode(body).events, &inv);
+    })?;
+    live.torn_records.store(recovered.torn, Ordering::Relaxed);
+    eprintln!(
+        "log {}: {} records recovered ({} messages, {} duplicates){}",
+        cfg.data.display(),
+        recovered.records,
+        live.accepted_messages.load(Ordering::Relaxed),
+        live.duplicates.load(Ordering::Relaxed),
+        if recovered.torn > 0 {
+            format!(
+                "; cut {} torn record(s) ({} bytes) from the tail: a write the crash interrupted, never acknowledged",
+                recovered.torn, recovered.torn_bytes
+            )
+        } else {
+            String::new()
+        }
+    );
+    let stats = Arc::new(log::WriterStats::default());
+    let writer = log::Writer::open(&cfg.data, cfg.segment_bytes, cfg.sync, stats.clone())?;
+    let (tx, rx) = crossbeam_channel::bounded(cfg.max_pending.max(1));
+    let writer_thread = std::thread::Builder::new()
+        .name("fleetwatch-log".into())
+        .spawn(move || writer.run(rx))?;
+    let state = Arc::new(State {
+        inv,
+        denoms,
+        region_denoms,
+        live,
+        stats,
+        queue: tx,
+        pending: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
+        stopping: AtomicBool::new(false),
+        started: std::time::Instant::now(),
+        recovered,
+        cfg,
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(if state.cfg.threads == 0 {
+            crate::pipeline::default_threads()
+        } else {
+            state.cfg.threads
+        })
+        .enable_io()
+        .enable_time()
+        .build()?;
+    rt.block_on(http::serve(state.clone()))?;
+    drop(rt);
+    // Every request has had its answer; closing the queue lets the writer sync and stop.
+    let State { queue, .. } = Arc::into_inner(state).context("requests still hold the state")?;
+    drop(queue);
+    writer_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the log writer panicked"))?;
+    eprintln!("stopped: every acknowledged message is on disk");
+    Ok(crate::cmd::Status::Ok)
+}
