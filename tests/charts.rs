@@ -122,34 +122,9 @@ fn pngs_decode_at_the_expected_size_and_are_not_blank() {
     assert!(r.stderr.contains(".png or .svg"), "{}", r.stderr);
 }
 
-const CHROMIUM: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
-
-/// Runs headless Chromium on a page; returns (DOM after scripts ran, stderr).
+/// Runs headless Chromium on a page file; returns (DOM after scripts ran, stderr).
 fn browse(page: &Path, extra: &[&str]) -> (String, String) {
-    let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(tool(&CHROMIUM).unwrap())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=5000",
-            "--window-size=1280,2000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    browse_url(&format!("file://{}", page.display()), extra)
 }
 
 #[test]

@@ -141,27 +141,6 @@ fn spikes_is_quiet_without_a_spike() {
     assert_eq!(v["group_days_judged"], 7);
 }
 
-/// Generates a fleet and returns its truth.
-fn generate(dir: &Path, seed: u64) -> serde_json::Value {
-    let r = run_in(
-        dir,
-        &[
-            "generate",
-            "--devices",
-            "20000",
-            "--days",
-            "60",
-            "--seed",
-            &seed.to_string(),
-            "--out",
-            ".",
-        ],
-        None,
-    );
-    assert_eq!(r.status, 0, "{}", r.stderr);
-    serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap()
-}
-
 /// The firmware-family codes an OTA campaign raises; their rise on and after the campaign's
 /// start is planted too, not a false alarm.
 const OTA_CODES: &[&str] = &["8F8A", "8F89", "8F72", "8F1C", "8F66", "8F67", "8F43"];
@@ -172,7 +151,7 @@ fn spikes_surface_the_planted_incident_on_three_seeds() {
     let mut report = String::new();
     for seed in [1u64, 2, 3] {
         let dir = tempfile::tempdir().unwrap();
-        let truth = generate(dir.path(), seed);
+        let truth = generate_fleet(dir.path(), seed);
         let inc = &truth["incident"];
         let codes: Vec<&str> = inc["records"]
             .as_object()
@@ -495,7 +474,7 @@ fn catalogue_name(code: &str) -> String {
 #[test]
 fn offenders_and_whatif_find_the_planted_81b8_sources() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = generate(dir.path(), 4);
+    let truth = generate_fleet(dir.path(), 4);
     let off = run_in(
         dir.path(),
         &[

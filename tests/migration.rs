@@ -115,30 +115,10 @@ fn hand_written_log_gives_the_hand_computed_weeks() {
     );
 }
 
-fn generate(dir: &Path, seed: &str) -> Value {
-    let r = run_in(
-        dir,
-        &[
-            "generate",
-            "--devices",
-            "20000",
-            "--days",
-            "60",
-            "--seed",
-            seed,
-            "--out",
-            ".",
-        ],
-        None,
-    );
-    assert_eq!(r.status, 0, "{}", r.stderr);
-    serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap()
-}
-
 #[test]
 fn the_planted_migration_is_found() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = generate(dir.path(), "6");
+    let truth = generate_fleet(dir.path(), 6);
     let t = &truth["migration"];
     let mut args: Vec<String> = [
         "migration",
@@ -235,7 +215,7 @@ fn the_planted_migration_is_found() {
 #[test]
 fn the_report_carries_the_migration_charts_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), "7");
+    generate_fleet(dir.path(), 7);
     let r = run_in(
         dir.path(),
         &[
@@ -266,34 +246,11 @@ fn the_report_carries_the_migration_charts_in_a_browser() {
         csv_rows,
         "the HTML table holds the CSV's rows"
     );
-    if required_tool(
-        &["chromium", "chromium-browser", "google-chrome"],
-        "chromium",
-    )
-    .is_none()
-    {
+    if required_tool(&CHROMIUM, "chromium").is_none() {
         return;
     }
-    let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(
-        tool(&["chromium", "chromium-browser", "google-chrome"]).unwrap(),
-    )
-    .args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        &format!("--user-data-dir={}", profile.path().display()),
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        &format!("file://{}", dir.path().join("report/report.html").display()),
-    ])
-    .output()
-    .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let page = format!("file://{}", dir.path().join("report/report.html").display());
+    let (dom, _) = browse_url(&page, &["--dump-dom"]);
     assert!(
         dom.contains("data-visible-charts=\"6\""),
         "all six charts visible: {}",

@@ -309,25 +309,7 @@ fn bad_outcome_rows_are_quarantined_and_counted() {
 #[test]
 fn the_planted_campaign_is_measured_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run_in(
-        dir.path(),
-        &[
-            "generate",
-            "--devices",
-            "20000",
-            "--days",
-            "60",
-            "--seed",
-            "5",
-            "--out",
-            ".",
-        ],
-        None,
-    );
-    assert_eq!(r.status, 0, "{}", r.stderr);
-    let truth: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("truth.json")).unwrap())
-            .unwrap();
+    let truth = generate_fleet(dir.path(), 5);
     let t = &truth["ota"];
     let r = run_in(
         dir.path(),

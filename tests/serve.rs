@@ -366,31 +366,11 @@ fn dashboard_in_headless_chromium() {
         html.contains("/api/summary") && !html.contains("<script src"),
         "self-contained, polling the summary"
     );
-    let Some(chrome) = required_tool(
-        &["chromium", "chromium-browser", "google-chrome"],
-        "chromium",
-    ) else {
+    if required_tool(&CHROMIUM, "chromium").is_none() {
         assert_eq!(srv.stop().0, 0);
         return;
-    };
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chrome)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--virtual-time-budget=4000",
-            "--dump-dom",
-            &format!("http://{}/", srv.addr),
-        ])
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    }
+    let (dom, _) = browse_url(&format!("http://{}/", srv.addr), &["--dump-dom"]);
     // The fixture's regions: North, South, 4G Central and Unknown.
     assert!(
         dom.contains("data-ready=\"yes\""),

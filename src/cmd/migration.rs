@@ -149,13 +149,7 @@ pub fn run(cfg: MigrationConfig) -> Result<Status> {
             dir.display()
         );
     }
-    eprintln!(
-        "migration log rows read {} = accepted {} + duplicates {} + rejected {}",
-        thousands(m.log.read),
-        thousands(m.log.rows.len() as u64),
-        thousands(m.log.duplicates),
-        thousands(m.log.rejects.len() as u64)
-    );
+    eprintln!("{}", totals_line(&m.log));
     let mut report = alert_report.unwrap_or_else(super::ota::empty_report);
     let rejected = m.log.rejects.len() as u64;
     report.totals.read += rejected;
@@ -167,6 +161,17 @@ pub fn run(cfg: MigrationConfig) -> Result<Status> {
         &names,
         &cfg.rejects,
         t0.elapsed().as_secs_f64(),
+    )
+}
+
+/// `migration log rows read N = accepted A + duplicates D + rejected R`.
+pub fn totals_line(log: &Log) -> String {
+    format!(
+        "migration log rows read {} = accepted {} + duplicates {} + rejected {}",
+        thousands(log.read),
+        thousands(log.rows.len() as u64),
+        thousands(log.duplicates),
+        thousands(log.rejects.len() as u64)
     )
 }
 

@@ -156,13 +156,7 @@ pub fn migration_section(
     }
     let inputs = crate::source::expand_inputs(logs)?;
     let m = super::migration::build(&inputs, first_source, inventory, sizes, &Default::default())?;
-    eprintln!(
-        "migration log rows read {} = accepted {} + duplicates {} + rejected {}",
-        thousands(m.log.read),
-        thousands(m.log.rows.len() as u64),
-        thousands(m.log.duplicates),
-        thousands(m.log.rejects.len() as u64)
-    );
+    eprintln!("{}", super::migration::totals_line(&m.log));
     Ok(Some(m))
 }
 

@@ -135,3 +135,55 @@ pub fn base64(b: &[u8]) -> String {
     }
     s
 }
+
+pub const CHROMIUM: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
+
+/// Runs headless Chromium on a URL (as root, offline, a fresh profile); returns (DOM after
+/// the scripts ran, stderr). `extra` adds flags such as `--dump-dom` or `--screenshot=...`.
+pub fn browse_url(url: &str, extra: &[&str]) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(tool(&CHROMIUM).expect("chromium"))
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            "--window-size=1280,2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Generates a 20,000-device, 60-day fleet into `dir`; returns its truth.json.
+pub fn generate_fleet(dir: &Path, seed: u64) -> serde_json::Value {
+    let r = run_in(
+        dir,
+        &[
+            "generate",
+            "--devices",
+            "20000",
+            "--days",
+            "60",
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            ".",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap()
+}
