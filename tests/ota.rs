@@ -387,3 +387,74 @@ fn the_planted_campaign_is_measured_exactly() {
     let want = t["firmware_effect"]["factor"].as_f64().unwrap() - 1.0;
     assert!((rel - want).abs() < 0.15, "{e}");
 }
+
+/// DUIS alerts alone (no outcome records): the GBCS payloads give the failure reasons and the
+/// version each 8F43 reports, so the upgrades and the hardware mismatches are found from the
+/// alert stream itself.
+#[test]
+fn duis_payloads_alone_give_upgrades_and_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_in(
+        dir.path(),
+        &[
+            "generate",
+            "--devices",
+            "20000",
+            "--days",
+            "60",
+            "--seed",
+            "5",
+            "--format",
+            "duis",
+            "--out",
+            ".",
+        ],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("truth.json")).unwrap())
+            .unwrap();
+    let t = &truth["ota"];
+    let r = run_in(
+        dir.path(),
+        &[
+            "ota",
+            "alerts.xml",
+            "-i",
+            "inventory.csv",
+            "--campaign",
+            "ota_campaign.csv",
+            "-f",
+            "json",
+        ],
+        None,
+    );
+    assert!(r.status == 0 || r.status == 3, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let sum = |k: &str| -> i64 {
+        v["funnel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[k].as_i64().unwrap())
+            .sum()
+    };
+    // Every device whose 8F43 carried the target version is upgraded, as planted.
+    assert_eq!(sum("running_target"), t["upgraded"].as_i64().unwrap());
+    // The mismatched model's transfer failures carry their reason in the payload.
+    let hw = t["hardware_mismatch_model"].as_str().unwrap();
+    let fl = v["failures"].as_array().unwrap();
+    let row = fl
+        .iter()
+        .find(|f| f["model"] == hw && f["reason"] == "hardware version mismatch")
+        .expect("the mismatch is named");
+    assert_eq!(row["stage"], "transfer");
+    let cu = v["cannot_upgrade"].as_array().unwrap();
+    assert!(
+        cu.iter()
+            .filter(|c| c["model"] == hw)
+            .all(|c| c["last_reason"] == "hardware version mismatch")
+    );
+    assert!(cu.iter().any(|c| c["model"] == hw));
+}

@@ -8,13 +8,16 @@ use crate::analyze::whatif::DeviceRule;
 use crate::catalogue;
 use crate::chart::{self, ChartData, LineChart, Series, region_color};
 use crate::model::firmware::Stage;
+use crate::model::firmware::response_reason;
 use crate::model::time::{day_of, format_day, format_timestamp};
 use crate::model::{AlertCode, Day, DeviceId, Region};
 use crate::ota::Interner;
 use crate::ota::campaign::Campaigns;
 use crate::ota::device::{DeviceOutcome, judge};
 use crate::ota::effect::{Effect, device_days, effects};
-use crate::ota::events::{DeviceEvents, FIRMWARE_CODES, FirmwareTap, is_hardware_reason};
+use crate::ota::events::{
+    DeviceEvents, FIRMWARE_CODES, FirmwareTap, PayloadNames, is_hardware_reason, version_octets,
+};
 use crate::ota::funnel::{Aggregate, Cohort, cannot_upgrade, percentile};
 use crate::ota::guard::{GuardResult, replay_all};
 use crate::ota::outcomes::{Outcomes, read_file};
@@ -141,10 +144,25 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
         events.entry(row.device).or_default().push(e);
     }
     let targets: Arc<FxHashSet<u64>> = Arc::new(campaigns.targets.keys().copied().collect());
+    let mut payload_names = PayloadNames::default();
+    for stage in [Stage::Transfer, Stage::Activation] {
+        for code in 1..=3u8 {
+            payload_names
+                .reasons
+                .insert((stage, code), reasons.id(response_reason(stage, code)));
+        }
+    }
+    for &v in &campaigns.target_version {
+        if let Some(octets) = version_octets(campaigns.versions.name(v)) {
+            payload_names.versions.push((octets, v));
+        }
+    }
+    payload_names.other_version = campaigns.versions.id("(another version)");
+    let payload_names = Arc::new(payload_names);
     let mut alert_report = None;
     let mut errors = Vec::new();
     if !alert_inputs.is_empty() {
-        let t = targets.clone();
+        let (t, n) = (targets.clone(), payload_names.clone());
         let query = AlertQuery {
             by: vec![],
             codes: Some(CodeFilter {
@@ -158,6 +176,7 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
             tap: Some(TapFactory(Arc::new(move || {
                 Box::new(FirmwareTap {
                     targets: t.clone(),
+                    names: n.clone(),
                     events: FxHashMap::default(),
                 })
             }))),

@@ -146,6 +146,7 @@ impl<'a> Doc<'a> {
             count: 1,
             message_id,
             attrs: RecordAttrs::default(),
+            firmware: None,
         };
         let ts_text = match root {
             El::Request => {
@@ -190,7 +191,7 @@ impl<'a> Doc<'a> {
                 .ok_or_else(|| format!("invalid alert code `{}`", text(code_raw)))?,
         );
         if let (Some(payload), Some(code)) = (self.payload, ev.code) {
-            check_payload(payload, code, scratch)?;
+            ev.firmware = check_payload(payload, code, scratch)?;
         }
         if let Some(c) = self.count {
             ev.count = std::str::from_utf8(c.trim_ascii())
@@ -511,7 +512,12 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
 }
 
 /// The GBCS payload must be readable, and name the alert code the envelope gives.
-fn check_payload(payload: &[u8], code: AlertCode, scratch: &mut Vec<u8>) -> Result<(), String> {
+/// Returns the firmware outcome the payload carries, if any.
+fn check_payload(
+    payload: &[u8],
+    code: AlertCode,
+    scratch: &mut Vec<u8>,
+) -> Result<Option<crate::model::firmware::FirmwareResult>, String> {
     let bytes =
         super::gbcs::payload_bytes(payload, scratch).map_err(|e| format!("GBCSPayload: {e}"))?;
     let g = super::gbcs::decode(bytes).map_err(|e| format!("GBCSPayload: {e}"))?;
@@ -519,7 +525,7 @@ fn check_payload(payload: &[u8], code: AlertCode, scratch: &mut Vec<u8>) -> Resu
         (Some(inner), Some(outer)) if inner != outer => Err(format!(
             "the envelope's alert code {outer:04X} disagrees with the GBCS payload's {inner:04X}"
         )),
-        _ => Ok(()),
+        _ => Ok(g.firmware.map(|f| f.result())),
     }
 }
 

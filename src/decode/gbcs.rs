@@ -6,7 +6,7 @@
 //! message stopped making sense.
 
 use crate::model::Millis;
-use crate::model::firmware::Stage;
+use crate::model::firmware::{FirmwareResult, Stage};
 use crate::model::time::days_from_civil;
 use nom::IResult;
 use nom::Parser;
@@ -48,37 +48,23 @@ pub struct FirmwareOutcome {
 
 impl FirmwareOutcome {
     pub fn reason(&self) -> &'static str {
-        match (self.stage, self.response_code) {
-            (_, 0) => "success",
-            (Stage::Transfer, 1) => "image discarded",
-            (Stage::Transfer, 2) => "hardware version mismatch",
-            (Stage::Transfer, 3) => "file transfer failure",
-            (Stage::Activation, 1) => "no image held",
-            (Stage::Activation, 2) => "hash mismatch",
-            (Stage::Activation, 3) => "activation failure",
-            _ => "unknown response code",
+        crate::model::firmware::response_reason(self.stage, self.response_code)
+    }
+
+    pub fn result(&self) -> FirmwareResult {
+        FirmwareResult {
+            response_code: self.response_code,
+            version: self.version,
         }
     }
 
     /// The version as dotted decimal octets (`4.0.0.0`); see `same_version`.
     pub fn version_text(&self) -> String {
-        let v = self.version;
-        format!("{}.{}.{}.{}", v[0], v[1], v[2], v[3])
+        self.result().version_text()
     }
 }
 
-/// Whether two dotted versions are the same once trailing `.0` parts are dropped
-/// (`4.0.0.0` from a payload is `4.0.0` in a campaign file).
-pub fn same_version(a: &str, b: &str) -> bool {
-    fn trim(s: &str) -> &str {
-        let mut s = s.trim();
-        while let Some(x) = s.strip_suffix(".0") {
-            s = x;
-        }
-        s
-    }
-    trim(a).eq_ignore_ascii_case(trim(b))
-}
+pub use crate::model::firmware::same_version;
 
 /// A decoded GBCS message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,6 +298,16 @@ fn dlms<'a>(c: &'a [u8], g: &mut Gbcs) -> Body<'a> {
     let (rest, (code, dt)) = r.map_err(|e| fail(e, "malformed DLMS alert", c))?;
     g.alert_code = Some(code);
     g.timestamp = cosem_time(dt);
+    // 8F43, the executing firmware changed: the new version as an octet string of 4.
+    if code == 0x8F43
+        && let [0x09, 0x04, a, b, c, d, ..] = *rest
+    {
+        g.firmware = Some(FirmwareOutcome {
+            stage: Stage::Running,
+            response_code: 0,
+            version: [a, b, c, d],
+        });
+    }
     if g.message_code == 0x00CC
         && let Ok((_, (_, s))) = (|i| -> R<'a, (usize, &'a [u8])> {
             let (i, _) = tag(&[0x09][..])(i)?;
@@ -620,8 +616,12 @@ mod tests {
                 _ => Encoding::Asn1,
             };
             assert_eq!(g.encoding, want, "{kind} {code:04X}");
-            if kind.starts_with("asn1") {
-                assert_eq!(g.firmware.unwrap().version_text(), "4.0.0.0");
+            if kind.starts_with("asn1") || *code == 0x8F43 {
+                assert_eq!(
+                    g.firmware.unwrap().version_text(),
+                    "4.0.0.0",
+                    "{kind} {code:04X}"
+                );
             }
         }
     }

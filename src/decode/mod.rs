@@ -303,6 +303,7 @@ pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
             .map(|m| hash_bytes(m.trim_ascii()))
             .unwrap_or(0),
         attrs,
+        firmware: payload.and_then(|p| p.firmware).map(|f| f.result()),
     })
 }
 

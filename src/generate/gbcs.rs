@@ -111,12 +111,19 @@ pub fn alert(r: &Rec, out: &mut Vec<u8>) {
         }
         _ => {
             // DLMS data-notification: invoke id, no date-time, structure { alert code, time }.
+            // 8F43 (the executing firmware changed) carries the new version as a third
+            // element, an octet string of 4 (docs/gbcs.md).
+            let running = code == 0x8F43;
             body.push(0x0F);
             body.extend_from_slice(&(r.message as u32).to_be_bytes());
-            body.extend_from_slice(&[0x00, 0x02, 0x02, 0x12]);
+            body.extend_from_slice(&[0x00, 0x02, if running { 0x03 } else { 0x02 }, 0x12]);
             body.extend_from_slice(&code.to_be_bytes());
             body.extend_from_slice(&[0x09, 0x0C]);
             cosem_datetime(r.ts, &mut body);
+            if running {
+                body.extend_from_slice(&[0x09, 0x04]);
+                body.extend_from_slice(&version_bytes());
+            }
             0x1001
         }
     };

@@ -49,6 +49,8 @@ pub struct Event {
     /// A hash of the message id (DUIS `ResponseID`/`RequestID`, a `message_id` column), 0 if none.
     pub message_id: u64,
     pub attrs: RecordAttrs,
+    /// A firmware alert's outcome and image version, when its GBCS payload was read.
+    pub firmware: Option<super::firmware::FirmwareResult>,
 }
 
 impl Event {
@@ -61,6 +63,7 @@ impl Event {
             count: 1,
             message_id: 0,
             attrs: RecordAttrs::default(),
+            firmware: None,
         }
     }
 }

@@ -81,6 +81,49 @@ impl Stage {
     }
 }
 
+/// What a firmware alert's GBCS payload says (CCS08 transfer, CS06 activation): the response
+/// code (0 success) and the image's 4-octet version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirmwareResult {
+    pub response_code: u8,
+    pub version: [u8; 4],
+}
+
+impl FirmwareResult {
+    /// The version as dotted decimal octets (`4.0.0.0`).
+    pub fn version_text(&self) -> String {
+        let v = self.version;
+        format!("{}.{}.{}.{}", v[0], v[1], v[2], v[3])
+    }
+}
+
+/// The GBCS name of a firmware response code at a stage.
+pub fn response_reason(stage: Stage, code: u8) -> &'static str {
+    match (stage, code) {
+        (_, 0) => "success",
+        (Stage::Transfer, 1) => "image discarded",
+        (Stage::Transfer, 2) => "hardware version mismatch",
+        (Stage::Transfer, 3) => "file transfer failure",
+        (Stage::Activation, 1) => "no image held",
+        (Stage::Activation, 2) => "hash mismatch",
+        (Stage::Activation, 3) => "activation failure",
+        _ => "unknown response code",
+    }
+}
+
+/// Whether two dotted versions are the same once trailing `.0` parts are dropped
+/// (`4.0.0.0` from a payload is `4.0.0` in a campaign file).
+pub fn same_version(a: &str, b: &str) -> bool {
+    fn trim(s: &str) -> &str {
+        let mut s = s.trim();
+        while let Some(x) = s.strip_suffix(".0") {
+            s = x;
+        }
+        s
+    }
+    trim(a).eq_ignore_ascii_case(trim(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

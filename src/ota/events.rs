@@ -30,9 +30,34 @@ pub type DeviceEvents = FxHashMap<u64, Vec<FwEvent>>;
 /// The firmware codes the tap collects.
 pub const FIRMWARE_CODES: [u16; 7] = [0x8F8A, 0x8F89, 0x8F72, 0x8F1C, 0x8F66, 0x8F67, 0x8F43];
 
+/// How the details a GBCS payload gives map onto the analysis' interned names.
+#[derive(Debug, Default)]
+pub struct PayloadNames {
+    /// Failure reason ids per (stage, GBCS response code).
+    pub reasons: FxHashMap<(Stage, u8), u16>,
+    /// Version ids per 4-octet image version (the campaigns' target versions).
+    pub versions: Vec<([u8; 4], u16)>,
+    /// The id for any other version.
+    pub other_version: u16,
+}
+
+/// The 4 octets of a dotted version (`4.0.0` -> 4, 0, 0, 0), if it has that form.
+pub fn version_octets(v: &str) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    let parts: Vec<&str> = v.trim().split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    for (i, p) in parts.iter().enumerate() {
+        out[i] = p.parse().ok()?;
+    }
+    Some(out)
+}
+
 /// Collects the firmware alerts of targeted devices (one tap per worker).
 pub struct FirmwareTap {
     pub targets: Arc<rustc_hash::FxHashSet<u64>>,
+    pub names: Arc<PayloadNames>,
     pub events: DeviceEvents,
 }
 
@@ -45,12 +70,33 @@ impl Tap for FirmwareTap {
         if !self.targets.contains(&device.0) {
             return;
         }
+        // A payload (DUIS GBCSPayload, or a payload column) tells the reason of a failure and
+        // the image version.
+        let (reason, version) = match ev.firmware {
+            Some(f) => (
+                if ok {
+                    0
+                } else {
+                    self.names
+                        .reasons
+                        .get(&(stage, f.response_code))
+                        .copied()
+                        .unwrap_or(0)
+                },
+                self.names
+                    .versions
+                    .iter()
+                    .find(|(octets, _)| *octets == f.version)
+                    .map_or(self.names.other_version, |v| v.1),
+            ),
+            None => (0, 0),
+        };
         self.events.entry(device.0).or_default().push(FwEvent {
             ts: ev.ts,
             stage,
             ok,
-            reason: 0,
-            version: 0,
+            reason,
+            version,
             attempt: 0,
             from_alert: true,
         });
