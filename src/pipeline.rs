@@ -6,7 +6,8 @@
 //! and are reused. Each worker owns its state (a fold); the caller merges the states at the
 //! end, so no lock is taken per record.
 
-use crate::source::{Boundary, Chunk, Chunker, Input, open_input};
+use crate::source::mapped::{MIN_MAPPED, Mapped};
+use crate::source::{Boundary, Chunk, ChunkData, Chunker, Input, open_input};
 use anyhow::Result;
 use crossbeam_channel::{bounded, unbounded};
 use std::io::BufRead;
@@ -88,7 +89,12 @@ where
                     let mut state = init();
                     for (meta, chunk) in job_rx {
                         work(&mut state, &meta, &chunk);
-                        let _ = buf_tx.send(chunk.data);
+                        match chunk.data {
+                            ChunkData::Owned(buf) => {
+                                let _ = buf_tx.send(buf);
+                            }
+                            ChunkData::Mapped(map, a, b) => map.release(a, b),
+                        }
                     }
                     state
                 })
@@ -115,6 +121,9 @@ fn feed<M, P>(
 where
     P: Fn(usize, &Input, &mut dyn BufRead) -> Result<Option<Plan<M>>, String>,
 {
+    if let Some(map) = map_plain(input) {
+        return feed_mapped(index, input, map, plan, jobs, progress);
+    }
     let mut opened = open_input(input).map_err(|e| format!("{e:#}"))?;
     let Some(plan) = plan(index, input, &mut opened.reader)? else {
         return Ok(());
@@ -144,4 +153,57 @@ where
             Err(e) => return Err(format!("read error: {e}")),
         }
     }
+}
+
+/// A large uncompressed file, mapped; `None` for stdin, small or compressed files and logs.
+fn map_plain(input: &Input) -> Option<Mapped> {
+    let Input::File(path) = input else {
+        return None;
+    };
+    let file = std::fs::File::open(path).ok()?;
+    if file.metadata().ok()?.len() < MIN_MAPPED {
+        return None;
+    }
+    let map = Mapped::open(&file)?;
+    let head = &map.bytes()[..4.min(map.bytes().len())];
+    let compressed = head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || head.starts_with(crate::serve::log::LOG_MAGIC);
+    (!compressed).then_some(map)
+}
+
+/// `feed` for a mapped file: chunks are ranges of the mapping, nothing is copied.
+fn feed_mapped<M, P>(
+    index: usize,
+    input: &Input,
+    map: Mapped,
+    plan: &P,
+    jobs: &crossbeam_channel::Sender<(Arc<M>, Chunk)>,
+    progress: Option<&Progress>,
+) -> Result<(), String>
+where
+    P: Fn(usize, &Input, &mut dyn BufRead) -> Result<Option<Plan<M>>, String>,
+{
+    let mut head = std::io::Cursor::new(map.bytes());
+    let Some(plan) = plan(index, input, &mut head)? else {
+        return Ok(());
+    };
+    let meta = Arc::new(plan.meta);
+    let map = Arc::new(map);
+    crate::source::mapped::chunks(
+        &map,
+        index,
+        plan.boundary,
+        (plan.offset as usize, plan.first_line),
+        (4 << 20, 64 << 20),
+        |chunk| {
+            if let Some(p) = progress {
+                p.bytes
+                    .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+                p.chunks.fetch_add(1, Ordering::Relaxed);
+            }
+            jobs.send((meta.clone(), chunk)).is_ok()
+        },
+    );
+    Ok(())
 }

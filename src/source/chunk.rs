@@ -33,7 +33,7 @@ impl Boundary {
     }
 
     /// The offset where the next record starts after skipping an oversized one.
-    fn next_start(self, buf: &[u8]) -> Option<usize> {
+    pub(crate) fn next_start(self, buf: &[u8]) -> Option<usize> {
         match self {
             Boundary::Line => memchr::memchr(b'\n', buf).map(|i| i + 1),
             Boundary::XmlDocument => memmem::find(buf, b"<?xml").filter(|&i| i > 0),
@@ -60,12 +60,40 @@ fn last_root_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
+/// A chunk's bytes: a buffer of its own (streams), or a range of a mapped file.
+pub enum ChunkData {
+    Owned(Vec<u8>),
+    Mapped(std::sync::Arc<super::mapped::Mapped>, usize, usize),
+}
+
+impl Default for ChunkData {
+    fn default() -> Self {
+        ChunkData::Owned(Vec::new())
+    }
+}
+
+impl std::ops::Deref for ChunkData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ChunkData::Owned(v) => v,
+            ChunkData::Mapped(m, a, b) => &m.bytes()[*a..*b],
+        }
+    }
+}
+
+impl std::fmt::Debug for ChunkData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChunkData({} bytes)", self.len())
+    }
+}
+
 /// A piece of one source, ending on a record boundary.
 #[derive(Debug, Default)]
 pub struct Chunk {
     /// Index of the source in the run's list of inputs.
     pub source: usize,
-    pub data: Vec<u8>,
+    pub data: ChunkData,
     /// 1-based line number of the first byte of `data`.
     pub first_line: u64,
     /// Byte offset of `data` in the decompressed stream.
@@ -166,7 +194,7 @@ impl<R: Read> Chunker<R> {
         let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
         let chunk = Chunk {
             source: self.source,
-            data,
+            data: ChunkData::Owned(data),
             first_line: self.line,
             offset: self.offset,
             oversized,
@@ -203,7 +231,7 @@ impl<R: Read> Chunker<R> {
         self.offset += skipped;
         Ok(Chunk {
             source: self.source,
-            data: head,
+            data: ChunkData::Owned(head),
             first_line: start_line,
             offset: start_offset,
             oversized: true,
@@ -231,7 +259,7 @@ mod tests {
             .collect();
         let cs = chunks(&data, Boundary::Line, 100, 1000);
         assert!(cs.len() > 10);
-        let joined: Vec<u8> = cs.iter().flat_map(|c| c.data.clone()).collect();
+        let joined: Vec<u8> = cs.iter().flat_map(|c| c.data.to_vec()).collect();
         assert_eq!(joined, data);
         for c in &cs {
             assert!(c.data.ends_with(b"\n"));
@@ -251,7 +279,7 @@ mod tests {
     #[test]
     fn last_line_without_newline_is_kept() {
         let cs = chunks(b"a\nb\nc", Boundary::Line, 2, 100);
-        let joined: Vec<u8> = cs.iter().flat_map(|c| c.data.clone()).collect();
+        let joined: Vec<u8> = cs.iter().flat_map(|c| c.data.to_vec()).collect();
         assert_eq!(joined, b"a\nb\nc");
     }
 
@@ -268,7 +296,7 @@ mod tests {
         let rest: Vec<u8> = cs
             .iter()
             .filter(|c| !c.oversized)
-            .flat_map(|c| c.data.clone())
+            .flat_map(|c| c.data.to_vec())
             .collect();
         assert_eq!(rest, b"ok 1\nok 3\n");
         let last = cs.last().unwrap();

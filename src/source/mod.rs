@@ -6,8 +6,9 @@
 //! parallel; each chunk knows its first line and byte offset, so rejects name their position.
 
 mod chunk;
+pub mod mapped;
 pub mod named;
 mod open;
 
-pub use chunk::{Boundary, Chunk, Chunker};
+pub use chunk::{Boundary, Chunk, ChunkData, Chunker};
 pub use open::{Format, Input, Opened, expand_inputs, open_input, sniff_format};
