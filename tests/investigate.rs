@@ -548,3 +548,45 @@ fn offenders_and_whatif_find_the_planted_81b8_sources() {
     assert_eq!(all["removed"], hot["alerts"]);
     assert_eq!(all["alerts_before"], v["alerts"]);
 }
+
+/// Where the inventory links meters to hubs, a spike is also explained by hub model.
+#[test]
+fn spikes_name_the_hub_model_behind_the_excess() {
+    let dir = tempfile::tempdir().unwrap();
+    write_spike_alerts(dir.path());
+    // The 1,000 meters of the hand fleet, devices 0-99 behind hub H1 (model HUB-A), the rest
+    // behind H2 (HUB-B); the hubs themselves in the inventory too.
+    let (h1, h2) = ("00-12-4B-FF-00-00-00-01", "00-12-4B-FF-00-00-00-02");
+    let mut inv =
+        String::from("device_id,device_type,region,generation,model,firmware_version,comms_hub\n");
+    writeln!(inv, "{h1},CHF,North,SMETS2,HUB-A,1,").unwrap();
+    writeln!(inv, "{h2},CHF,North,SMETS2,HUB-B,1,").unwrap();
+    for i in 0..1000 {
+        let (m, f, h) = if i < 100 {
+            ("A", "1.0", h1)
+        } else {
+            ("B", "2.0", h2)
+        };
+        writeln!(inv, "{},ESME,North,SMETS2,{m},{f},{h}", dev(i)).unwrap();
+    }
+    std::fs::write(dir.path().join("inventory.csv"), inv).unwrap();
+    let r = run_in(
+        dir.path(),
+        &["spikes", "alerts.csv", "-i", "inventory.csv", "-f", "json"],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let hubs: Vec<&serde_json::Value> = v["cohorts"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["dimension"] == "comms hub model")
+        .collect();
+    // The 80 extra alerts all come from meters behind HUB-A, 10% of the linked meters.
+    assert_eq!(hubs.len(), 1, "{hubs:?}");
+    assert_eq!(hubs[0]["name"], "HUB-A");
+    assert_eq!(hubs[0]["excess"], 80.0);
+    assert_eq!(hubs[0]["share_of_excess"], 1.0);
+    assert_eq!(hubs[0]["share_of_devices"], 0.1);
+}

@@ -12,6 +12,7 @@ pub mod ota;
 pub mod progress;
 pub mod report;
 pub mod spikes;
+pub mod spikes_hubs;
 pub mod whatif;
 
 use std::process::ExitCode;

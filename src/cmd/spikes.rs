@@ -75,12 +75,26 @@ pub fn run(cfg: SpikesConfig) -> Result<Status> {
     }
     let l = cfg.selection.load()?;
     let (report, errors) = fold(&cfg.selection, &l, &cfg.by);
-    let found = find(&report, &l.inventory, &cfg.by, &cfg.params);
+    let mut found = find(&report, &l.inventory, &cfg.by, &cfg.params);
     let shown = if cfg.top == 0 {
         found.spikes.len()
     } else {
         cfg.top.min(found.spikes.len())
     };
+    // Where the inventory links devices to hubs, the spikes shown are explained by hub model too.
+    if let Some(path) = &cfg.selection.inventory
+        && let Some(hubs) = super::spikes_hubs::read(path, &l.inventory)
+    {
+        let setting = super::spikes_hubs::Setting {
+            by: &cfg.by,
+            window: cfg.params.window,
+            first_day: report.period.map_or(0, |p| p.0),
+            inputs: &l.inputs,
+            inv: &l.inventory,
+            read: &cfg.selection.read,
+        };
+        super::spikes_hubs::explain(&mut found.spikes[..shown], hubs, &setting);
+    }
     eprintln!(
         "spikes: {} flagged days in {} of {} groups ({} group-days judged)",
         found.spikes.len(),
@@ -332,7 +346,7 @@ fn explain(c: &DayCheck, rows: &[&AlertRow], at: &Context) -> Vec<CohortShare> {
 /// One line for the analyst: is the excess one model or firmware (or a few), one device
 /// type, or the whole group? A cohort set is "concentrated" when at most three cohorts carry
 /// 80% of the excess on at most half that share of the group's devices.
-fn verdict(cohorts: &[CohortShare]) -> String {
+pub(crate) fn verdict(cohorts: &[CohortShare]) -> String {
     let of = |dim: &str| -> Vec<&CohortShare> {
         cohorts.iter().filter(|c| c.dimension == dim).collect()
     };
@@ -340,6 +354,7 @@ fn verdict(cohorts: &[CohortShare]) -> String {
         ("model+firmware", "model and firmware"),
         ("model", "model"),
         ("device type", "device type"),
+        ("comms hub model", "comms hub model"),
     ] {
         let list = of(dim);
         let mut share = 0.0;
