@@ -146,10 +146,11 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Who is behind a code's volume: the top devices, how concentrated the volume is (the
-    /// share from the top 1% and 10% of alerting devices), the rate per model and firmware
-    /// version per 1,000 devices, and whether the volume is steady (Mann-Kendall trend test on
-    /// the daily rate, with Sen's slope).
+    /// Who is behind a code's volume: top devices, concentration, rate per model, trend.
+    ///
+    /// The top devices, how concentrated the volume is (the share from the top 1% and 10% of
+    /// alerting devices), the rate per model and firmware version per 1,000 devices, and whether
+    /// the volume is steady (Mann-Kendall trend test on the daily rate, with Sen's slope).
     ///
     /// `--format csv` writes one table: the devices (default) or, with --show models, the
     /// models; the table and JSON forms hold everything.
@@ -168,8 +169,10 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// What if a remediation worked: the alerts and rate per group (CSP region by default)
-    /// and overall, before and after, if the devices a rule names stopped raising the code(s);
+    /// What if a remediation worked: alerts and rates before and after, per region.
+    ///
+    /// The alerts and rate per group (CSP region by default) and overall, before and after, if
+    /// the devices a rule names stopped raising the code(s);
     /// with the share of the fleet and of the volume the rule touches. With --labels, also the
     /// reclassification rules replayed over history: alerts per label before and after.
     ///
@@ -195,7 +198,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Track an OTA firmware campaign: the funnel (targeted -> delivered -> transferred ->
+    /// Track an OTA firmware campaign: funnel, failures, stragglers, guard rails, effect.
+    ///
+    /// The funnel (targeted -> delivered -> transferred ->
     /// verified -> activated -> running the target version) per campaign, region, model and
     /// source version; failures by stage and reason as a Pareto; time to upgrade; devices
     /// never heard from; devices that likely cannot be upgraded remotely; guard rails replayed
@@ -245,7 +250,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// SMETS1 migration per cohort (IOC, MOC, MOC Secure, FOC) and week: migrated, operated by
+    /// SMETS1 migration per cohort and week: pace, backlog, gaps, stalls, forecasts, charts.
+    ///
+    /// Per cohort (IOC, MOC, MOC Secure, FOC) and week: migrated, operated by
     /// suppliers (commissioned), failed, backlog; cumulative curves; the weekly pace with its
     /// changes flagged; failures by reason; reporting gaps (weekdays with no report); stalled
     /// cohorts and a forecast of each cohort's end at its recent pace; and, with --alerts, the
@@ -283,10 +290,11 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Decode GBCS messages (the device's own alert, as a DUIS GBCSPayload in base64 or as
-    /// hex from a log): protection, encoding, originating device, alert code, the device's
-    /// time, the command a future-dated alert reports on, firmware outcomes. Messages as
-    /// arguments, or one per line on stdin. Layout in docs/gbcs.md.
+    /// Decode GBCS messages (a DUIS GBCSPayload in base64, or hex from a log).
+    ///
+    /// Shows the protection, encoding, originating device, alert code, the device's time, the
+    /// command a future-dated alert reports on, and firmware outcomes. Messages as arguments, or
+    /// one per line on stdin. Layout in docs/gbcs.md.
     ///
     /// Example: fleetwatch gbcs DF090300000000000007D0...
     #[command(after_help = EXIT_HELP)]
@@ -297,7 +305,9 @@ enum Command {
         #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
-    /// Receive DUIS alerts over HTTP: POST one message (or several back to back) to /alerts.
+    /// Receive DUIS alerts over HTTP, durably, with live rates per region.
+    ///
+    /// POST one message (or several back to back) to /alerts.
     ///
     /// A 200 means the message is in the durable log in --data and synced to disk (many
     /// requests share one sync). Malformed bodies get 400 with the reason and go to
