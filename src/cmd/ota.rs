@@ -222,7 +222,7 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
         judged.push((id, c, o));
     }
     agg.finish();
-    let tables = build_tables(&cfg, &campaigns, &reasons, &models, &agg, &judged);
+    let mut tables = build_tables(&cfg, &campaigns, &reasons, &models, &agg, &judged);
     // The firmware's effect needs a second read of the alerts, with the upgrade days known.
     let mut effect_rows = Vec::new();
     if let Some(report) = &alert_report
@@ -260,9 +260,7 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
             size(b).total_cmp(&size(a)).then(a.code.cmp(&b.code))
         });
     }
-    let mut tables = tables;
     tables.effect = effect_table(&effect_rows);
-    let _ = outside;
     render(&cfg, &tables, &campaigns, &agg)?;
     // Totals: the outcome records', then the alerts'.
     if !outcome_inputs.is_empty() {

@@ -7,7 +7,10 @@ use crate::decode::{Collect, duis};
 use crate::inventory::{DenomDims, DenomKey, Denominators, Inventory};
 use crate::model::time::{day_of, format_day};
 use crate::model::{AlertCode, Day, DeviceType, Event, Region};
-use dashmap::{DashMap, DashSet};
+use dashmap::DashMap;
+
+/// Days a message id is remembered for duplicate detection (redeliveries come within hours).
+pub const DEDUP_DAYS: Day = 7;
 use rustc_hash::FxHashSet;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,9 +33,11 @@ pub struct Group {
 #[derive(Default)]
 pub struct Live {
     pub groups: DashMap<Key, Group>,
-    /// Message ids seen (hash of ResponseID/RequestID): a redelivery is acknowledged and
-    /// counted once.
-    pub seen: DashSet<u64>,
+    /// Message ids seen (hash of ResponseID/RequestID) and their day: a redelivery is
+    /// acknowledged and counted once. Ids older than `DEDUP_DAYS` before the newest day are
+    /// forgotten, so memory follows the traffic of a week, not all traffic ever received.
+    pub seen: DashMap<u64, Day>,
+    pub newest_day: std::sync::atomic::AtomicI64,
     pub accepted_messages: AtomicU64,
     pub accepted_alerts: AtomicU64,
     pub duplicates: AtomicU64,
@@ -64,16 +69,21 @@ impl Live {
         !events.is_empty()
             && events
                 .iter()
-                .all(|e| e.message_id != 0 && self.seen.contains(&e.message_id))
+                .all(|e| e.message_id != 0 && self.seen.contains_key(&e.message_id))
     }
 
     /// Counts the events of an accepted (durable) body; returns (new, duplicates).
     pub fn add(&self, events: &[Event], inv: &Inventory) -> (u64, u64) {
         let (mut new, mut dup) = (0, 0);
         for ev in events {
-            if ev.message_id != 0 && !self.seen.insert(ev.message_id) {
+            let day = day_of(ev.ts);
+            if ev.message_id != 0 && self.seen.insert(ev.message_id, day).is_some() {
                 dup += 1;
                 continue;
+            }
+            self.newest_day.fetch_max(day as i64, Ordering::Relaxed);
+            if self.accepted_messages.load(Ordering::Relaxed) % 100_000 == 99_999 {
+                self.prune();
             }
             new += 1;
             self.accepted_messages.fetch_add(1, Ordering::Relaxed);
@@ -104,6 +114,12 @@ impl Live {
         }
         self.duplicates.fetch_add(dup, Ordering::Relaxed);
         (new, dup)
+    }
+
+    /// Forgets message ids more than `DEDUP_DAYS` older than the newest day seen.
+    pub fn prune(&self) {
+        let horizon = self.newest_day.load(Ordering::Relaxed) - DEDUP_DAYS as i64;
+        self.seen.retain(|_, d| *d as i64 >= horizon);
     }
 
     /// Rows sorted by key, with installed devices and rates.
@@ -173,4 +189,30 @@ pub fn denominators(inv: &Inventory) -> (Denominators, Denominators) {
             },
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DeviceId;
+
+    fn ev(day: i64, id: u64) -> Event {
+        let mut e = Event::alert(day * 86_400_000, DeviceId(1), AlertCode::device(0x8F35));
+        e.message_id = id;
+        e
+    }
+
+    #[test]
+    fn duplicates_count_once_and_old_ids_are_forgotten() {
+        let live = Live::default();
+        let inv = Inventory::default();
+        assert_eq!(live.add(&[ev(100, 1), ev(100, 1)], &inv), (1, 1));
+        assert!(live.all_seen(&[ev(100, 1)]));
+        live.add(&[ev(110, 2)], &inv);
+        live.prune();
+        // Day 100 is more than 7 days before day 110: forgotten; day 110 remembered.
+        assert!(!live.all_seen(&[ev(100, 1)]));
+        assert!(live.all_seen(&[ev(110, 2)]));
+        assert_eq!(live.accepted_alerts.load(Ordering::Relaxed), 2);
+    }
 }
