@@ -221,3 +221,43 @@ fn html_report_in_headless_chromium() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+/// With reclassification rules, the bars and the heatmap show labels in place of codes.
+#[test]
+fn charts_group_by_label_with_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("top.svg");
+    let labels = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/labels.toml");
+    let r = run(&[
+        "chart",
+        "top-codes",
+        &samples("alerts.csv"),
+        "-i",
+        &samples("inventory.csv"),
+        "--labels",
+        s(&labels),
+        "--out",
+        s(&svg),
+    ]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("Top labels per CSP region"), "title");
+    assert!(
+        text.contains("reverse current"),
+        "the SMETS1 81B8 label is a stack"
+    );
+    let heat = dir.path().join("heat.svg");
+    run(&[
+        "chart",
+        "heatmap",
+        &samples("alerts.csv"),
+        "-i",
+        &samples("inventory.csv"),
+        "--labels",
+        s(&labels),
+        "--out",
+        s(&heat),
+    ]);
+    let text = std::fs::read_to_string(&heat).unwrap();
+    assert!(text.contains("by label and region") && text.contains("reverse current"));
+}

@@ -87,7 +87,7 @@ pub fn span(p: (Day, Day)) -> String {
 pub fn build(kind: ChartKind, report: &AlertReport, what: &str) -> ChartData {
     debug_assert_eq!(
         report.by,
-        kind.grouping(),
+        kind.grouping_with(!report.labels.is_empty()),
         "{kind:?} drawn from the wrong grouping"
     );
     match kind {
@@ -129,16 +129,47 @@ fn rate(r: &AlertReport, what: &str) -> LineChart {
     }
 }
 
-/// Regions with an installed base, and codes ranked by alerts over them.
-fn regions_and_codes(r: &AlertReport) -> (Vec<Region>, Vec<crate::model::AlertCode>) {
+/// What the code axis of the bars and the heatmap shows: a code, or a reclassification label
+/// when the report was grouped by label (`--labels`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Item {
+    Code(crate::model::AlertCode),
+    Label(crate::analyze::labels::LabelKey),
+}
+
+fn item_of(row: &crate::analyze::alerts::AlertRow) -> Option<Item> {
+    row.key
+        .code
+        .map(Item::Code)
+        .or(row.key.label.map(Item::Label))
+}
+
+fn item_name(r: &AlertReport, i: Item) -> String {
+    match i {
+        Item::Code(c) => c.to_string(),
+        Item::Label(l) => r.labels.label_name(l),
+    }
+}
+
+/// "codes" or "labels", for titles.
+fn items_word(r: &AlertReport) -> &'static str {
+    if r.by.contains(&crate::analyze::alerts::Dim::Label) {
+        "labels"
+    } else {
+        "codes"
+    }
+}
+
+/// Regions with an installed base, and codes (or labels) ranked by alerts over them.
+fn regions_and_codes(r: &AlertReport) -> (Vec<Region>, Vec<Item>) {
     let mut regions: Vec<Region> = Vec::new();
-    let mut totals: BTreeMap<crate::model::AlertCode, u64> = BTreeMap::new();
+    let mut totals: BTreeMap<Item, u64> = BTreeMap::new();
     for row in r.rows.iter().filter(|row| row.per_1000.is_some()) {
-        if let (Some(region), Some(code)) = (row.key.region, row.key.code) {
+        if let (Some(region), Some(item)) = (row.key.region, item_of(row)) {
             if !regions.contains(&region) {
                 regions.push(region);
             }
-            *totals.entry(code).or_default() += row.alerts;
+            *totals.entry(item).or_default() += row.alerts;
         }
     }
     regions.sort();
@@ -147,10 +178,10 @@ fn regions_and_codes(r: &AlertReport) -> (Vec<Region>, Vec<crate::model::AlertCo
     (regions, codes.into_iter().map(|c| c.0).collect())
 }
 
-fn rate_of(r: &AlertReport, region: Region, code: crate::model::AlertCode) -> Option<f64> {
+fn rate_of(r: &AlertReport, region: Region, item: Item) -> Option<f64> {
     r.rows
         .iter()
-        .find(|row| row.key.region == Some(region) && row.key.code == Some(code))
+        .find(|row| row.key.region == Some(region) && item_of(row) == Some(item))
         .and_then(|row| row.per_1000)
 }
 
@@ -165,7 +196,7 @@ fn top_codes(r: &AlertReport, what: &str) -> StackedBars {
                 .iter()
                 .map(|&g| rate_of(r, g, c).unwrap_or(0.0))
                 .collect();
-            (c.to_string(), CODE_COLORS[i % CODE_COLORS.len()], values)
+            (item_name(r, c), CODE_COLORS[i % CODE_COLORS.len()], values)
         })
         .collect();
     if codes.len() > top.len() {
@@ -182,7 +213,11 @@ fn top_codes(r: &AlertReport, what: &str) -> StackedBars {
     }
     StackedBars {
         x_label: "CSP region".into(),
-        title: format!("Top codes per CSP region: {what}, {}", span(period(r))),
+        title: format!(
+            "Top {} per CSP region: {what}, {}",
+            items_word(r),
+            span(period(r))
+        ),
         y_label: "alerts per 1,000 devices per day".into(),
         bars: regions.iter().map(|g| g.name().to_string()).collect(),
         stacks,
@@ -192,12 +227,14 @@ fn top_codes(r: &AlertReport, what: &str) -> StackedBars {
 fn heatmap(r: &AlertReport, what: &str) -> Heatmap {
     let (regions, codes) = regions_and_codes(r);
     let codes = &codes[..codes.len().min(HEATMAP_CODES)];
+    let word = items_word(r);
     Heatmap {
         title: format!(
-            "Alerts per 1,000 devices per day by code and region: {what}, {}",
+            "Alerts per 1,000 devices per day by {} and region: {what}, {}",
+            &word[..word.len() - 1],
             span(period(r))
         ),
-        rows: codes.iter().map(|c| c.to_string()).collect(),
+        rows: codes.iter().map(|&c| item_name(r, c)).collect(),
         cols: regions.iter().map(|g| g.name().to_string()).collect(),
         values: codes
             .iter()

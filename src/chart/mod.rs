@@ -51,6 +51,16 @@ impl ChartKind {
         }
     }
 
+    /// The grouping, with reclassification labels in place of codes when there are rules.
+    pub fn grouping_with(self, labels: bool) -> [Dim; 2] {
+        let g = self.grouping();
+        if labels {
+            g.map(|d| if d == Dim::Code { Dim::Label } else { d })
+        } else {
+            g
+        }
+    }
+
     pub fn file_stem(self) -> &'static str {
         match self {
             ChartKind::Rate => "rate_by_region",

@@ -48,10 +48,21 @@ impl Selection {
         })
     }
 
-    /// The alert report grouped by `by`, over the selected codes.
+    /// The alert report grouped by `by`, over the selected codes. With reclassification rules
+    /// (`--labels`), codes are grouped by their labels.
     pub fn report(&self, l: &Loaded, by: [Dim; 2]) -> (AlertReport, Vec<SourceError>) {
+        let labels = !self.labels.is_empty();
         let query = AlertQuery {
-            by: by.to_vec(),
+            by: by
+                .iter()
+                .map(|&d| {
+                    if labels && d == Dim::Code {
+                        Dim::Label
+                    } else {
+                        d
+                    }
+                })
+                .collect(),
             codes: self.codes.clone(),
             labels: self.labels.clone(),
             ..Default::default()
