@@ -56,14 +56,14 @@ impl Server {
     }
 
     fn stop(mut self) -> (i32, String) {
-        unsafe_kill(self.child.id(), "TERM");
+        send_signal(self.child.id(), "TERM");
         let status = wait_bounded(&mut self.child, Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(50));
         (status, self.stderr.lock().unwrap().clone())
     }
 }
 
-fn unsafe_kill(pid: u32, sig: &str) {
+fn send_signal(pid: u32, sig: &str) {
     Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])
         .status()
