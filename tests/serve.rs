@@ -56,18 +56,18 @@ impl Server {
     }
 
     fn stop(mut self) -> (i32, String) {
-        send_signal(self.child.id(), "TERM");
+        send_signal(self.child.id(), libc::SIGTERM);
         let status = wait_bounded(&mut self.child, Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(50));
         (status, self.stderr.lock().unwrap().clone())
     }
 }
 
-fn send_signal(pid: u32, sig: &str) {
-    Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
+/// Sends a signal with the libc call (a fresh machine may lack a `kill` program).
+fn send_signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill(2) on a child process this test started.
+    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig})");
 }
 
 fn wait_bounded(child: &mut Child, limit: Duration) -> i32 {
