@@ -141,6 +141,15 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     println!(
         "  fleetwatch whatif {a} --inventory {i} --remediate model=S1-ELSTER-AS300,firmware=1.2,code=81B8"
     );
+    let dir = cfg.out.display();
+    println!(
+        "  fleetwatch ota {a} --inventory {i} --campaign {dir}/{} --outcomes {dir}/{} --out ota/",
+        truth.files.ota_campaign, truth.files.ota_outcomes
+    );
+    println!(
+        "  fleetwatch migration {dir}/{} --inventory {i} --out migration/",
+        truth.files.migration
+    );
     // Rejects are planted on purpose: the demo itself succeeded.
     Ok(if status == Status::CompletedWithRejects {
         Status::Ok
