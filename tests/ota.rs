@@ -394,27 +394,7 @@ fn the_planted_campaign_is_measured_exactly() {
 #[test]
 fn duis_payloads_alone_give_upgrades_and_reasons() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run_in(
-        dir.path(),
-        &[
-            "generate",
-            "--devices",
-            "20000",
-            "--days",
-            "60",
-            "--seed",
-            "5",
-            "--format",
-            "duis",
-            "--out",
-            ".",
-        ],
-        None,
-    );
-    assert_eq!(r.status, 0, "{}", r.stderr);
-    let truth: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("truth.json")).unwrap())
-            .unwrap();
+    let truth = generate_fleet_as(dir.path(), 5, "duis");
     let t = &truth["ota"];
     let r = run_in(
         dir.path(),

@@ -169,21 +169,26 @@ pub fn browse_url(url: &str, extra: &[&str]) -> (String, String) {
 
 /// Generates a 20,000-device, 60-day fleet into `dir`; returns its truth.json.
 pub fn generate_fleet(dir: &Path, seed: u64) -> serde_json::Value {
-    let r = run_in(
-        dir,
-        &[
-            "generate",
-            "--devices",
-            "20000",
-            "--days",
-            "60",
-            "--seed",
-            &seed.to_string(),
-            "--out",
-            ".",
-        ],
-        None,
-    );
+    generate_fleet_as(dir, seed, "csv")
+}
+
+/// `generate_fleet` with the alerts in `format` (csv, jsonl, duis).
+pub fn generate_fleet_as(dir: &Path, seed: u64, format: &str) -> serde_json::Value {
+    let seed = seed.to_string();
+    let args = [
+        "generate",
+        "--devices",
+        "20000",
+        "--days",
+        "60",
+        "--seed",
+        &seed,
+        "--format",
+        format,
+        "--out",
+        ".",
+    ];
+    let r = run_in(dir, &args, None);
     assert_eq!(r.status, 0, "{}", r.stderr);
     serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap()
 }
