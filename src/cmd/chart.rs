@@ -51,23 +51,34 @@ impl Selection {
     /// The alert report grouped by `by`, over the selected codes. With reclassification rules
     /// (`--labels`), codes are grouped by their labels.
     pub fn report(&self, l: &Loaded, by: [Dim; 2]) -> (AlertReport, Vec<SourceError>) {
+        let (mut reports, errors) = self.reports(l, &[by]);
+        (reports.remove(0), errors)
+    }
+
+    /// Several groupings from one read of the inputs (the first report's totals are the run's).
+    pub fn reports(
+        &self,
+        l: &Loaded,
+        groupings: &[[Dim; 2]],
+    ) -> (Vec<AlertReport>, Vec<SourceError>) {
         let labels = !self.labels.is_empty();
-        let query = AlertQuery {
-            by: by
-                .iter()
-                .map(|&d| {
-                    if labels && d == Dim::Code {
-                        Dim::Label
-                    } else {
-                        d
-                    }
-                })
-                .collect(),
-            codes: self.codes.clone(),
-            labels: self.labels.clone(),
-            ..Default::default()
+        let label_for_code = |d: Dim| {
+            if labels && d == Dim::Code {
+                Dim::Label
+            } else {
+                d
+            }
         };
-        super::alerts::compute(&l.inputs, &l.inventory, &query, &self.read)
+        let queries: Vec<AlertQuery> = groupings
+            .iter()
+            .map(|by| AlertQuery {
+                by: by.iter().map(|&d| label_for_code(d)).collect(),
+                codes: self.codes.clone(),
+                labels: self.labels.clone(),
+                ..Default::default()
+            })
+            .collect();
+        super::alerts::compute_many(&l.inputs, &l.inventory, &queries, &self.read)
     }
 }
 

@@ -222,9 +222,14 @@ pub fn write_report(
     migration: Option<&super::migration::MigrationReport>,
 ) -> Result<Drawn> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let (by_day_region, mut errors) = sel.report(l, ChartKind::Rate.grouping());
-    let (by_region_code, more) = sel.report(l, ChartKind::TopCodes.grouping());
-    errors.extend(more);
+    // Both groupings from one read of the inputs.
+    let groupings = [ChartKind::Rate.grouping(), ChartKind::TopCodes.grouping()];
+    let (reports, errors) = sel.reports(l, &groupings);
+    let mut reports = reports.into_iter();
+    let (by_day_region, by_region_code) = (
+        reports.next().expect("two reports"),
+        reports.next().expect("two reports"),
+    );
     let r = Drawn {
         by_day_region,
         by_region_code,
