@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use fleetwatch::model::DeviceId;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -117,12 +118,7 @@ fn hand_docs() -> Vec<String> {
 /// A device alert from a device of its own, with a unique message id.
 fn unique_doc(n: u32) -> String {
     let device = 0x00DB_1200_0000_0000u64 | n as u64;
-    let id = format!("{:016X}", device)
-        .as_bytes()
-        .chunks(2)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect::<Vec<_>>()
-        .join("-");
+    let id = DeviceId(device).to_string();
     format!(
         "<?xml version=\"1.0\"?>\n<sr:Response xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\"><sr:Header>\
          <sr:ResponseID>{id}:90-B3-D5-1F-30-01-00-00:{n}</sr:ResponseID><sr:ResponseCode>I0</sr:ResponseCode>\
@@ -334,12 +330,7 @@ fn sigkill_mid_load_loses_nothing_acknowledged() {
     }
     for n in &acked {
         let device = 0x00DB_1200_0000_0000u64 | *n as u64;
-        let id = format!("{device:016X}")
-            .as_bytes()
-            .chunks(2)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join("-");
+        let id = DeviceId(device).to_string();
         assert_eq!(
             per_device.get(&id),
             Some(&1),

@@ -224,13 +224,18 @@ impl AlertQuery {
     }
 
     pub fn denom_dims(&self) -> DenomDims {
-        DenomDims {
-            region: self.has(Dim::Region),
-            device_type: self.has(Dim::DeviceType),
-            generation: self.has(Dim::Generation),
-            model: self.has(Dim::Model),
-            firmware: self.has(Dim::Firmware),
-        }
+        denom_dims(&self.by)
+    }
+}
+
+/// The device attributes among `by` that split the installed base (the denominators).
+pub fn denom_dims(by: &[Dim]) -> DenomDims {
+    DenomDims {
+        region: by.contains(&Dim::Region),
+        device_type: by.contains(&Dim::DeviceType),
+        generation: by.contains(&Dim::Generation),
+        model: by.contains(&Dim::Model),
+        firmware: by.contains(&Dim::Firmware),
     }
 }
 
@@ -676,6 +681,28 @@ pub struct AlertReport {
 }
 
 impl AlertReport {
+    /// A report of no alerts, for runs whose only inputs are side files.
+    pub fn empty() -> AlertReport {
+        AlertReport {
+            by: vec![],
+            rows: vec![],
+            totals: Totals::default(),
+            rejects: vec![],
+            period: None,
+            distinct: false,
+            labels: Default::default(),
+        }
+    }
+
+    /// Counts a side input's rejects (outcome records, migration logs) in the run's totals and
+    /// quarantine file.
+    pub fn add_rejects(&mut self, rejects: Vec<Reject>) {
+        let n = rejects.len() as u64;
+        self.totals.read += n;
+        self.totals.rejected += n;
+        self.rejects.extend(rejects);
+    }
+
     pub fn by_day(&self) -> bool {
         self.by.contains(&Dim::Day)
     }

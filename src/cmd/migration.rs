@@ -150,11 +150,8 @@ pub fn run(cfg: MigrationConfig) -> Result<Status> {
         );
     }
     eprintln!("{}", totals_line(&m.log));
-    let mut report = alert_report.unwrap_or_else(super::ota::empty_report);
-    let rejected = m.log.rejects.len() as u64;
-    report.totals.read += rejected;
-    report.totals.rejected += rejected;
-    report.rejects.append(&mut m.log.rejects);
+    let mut report = alert_report.unwrap_or_else(AlertReport::empty);
+    report.add_rejects(std::mem::take(&mut m.log.rejects));
     super::alerts::conclude(
         &report,
         &errors,
@@ -558,6 +555,6 @@ fn alert_rates(
         ]);
     }
     let mut iter = reports.into_iter();
-    let first_report = iter.next().unwrap_or_else(super::ota::empty_report);
+    let first_report = iter.next().unwrap_or_else(AlertReport::empty);
     (t, first_report, errors)
 }

@@ -7,16 +7,16 @@ use crate::analyze::change::ChangeSplit;
 use crate::analyze::whatif::DeviceRule;
 use crate::catalogue;
 use crate::chart::{self, ChartData, LineChart, Series, region_color};
+use crate::model::Interner;
 use crate::model::firmware::Stage;
-use crate::model::firmware::response_reason;
+use crate::model::firmware::{response_reason, version_octets};
 use crate::model::time::{day_of, format_day, format_timestamp};
 use crate::model::{AlertCode, Day, DeviceId, Region};
-use crate::ota::Interner;
 use crate::ota::campaign::Campaigns;
 use crate::ota::device::{DeviceOutcome, judge};
 use crate::ota::effect::{Effect, device_days, effects};
 use crate::ota::events::{
-    DeviceEvents, FIRMWARE_CODES, FirmwareTap, PayloadNames, is_hardware_reason, version_octets,
+    DeviceEvents, FIRMWARE_CODES, FirmwareTap, PayloadNames, is_hardware_reason,
 };
 use crate::ota::funnel::{Aggregate, Cohort, cannot_upgrade, percentile};
 use crate::ota::guard::{GuardResult, replay_all};
@@ -281,34 +281,15 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
             }
         );
     }
-    let mut report = alert_report.unwrap_or_else(empty_report);
-    report.totals.read += outcomes.rejects.len() as u64;
-    report.totals.rejected += outcomes.rejects.len() as u64;
-    report.rejects.extend(outcomes.rejects);
-    let mut status = super::alerts::conclude(
+    let mut report = alert_report.unwrap_or_else(AlertReport::empty);
+    report.add_rejects(outcomes.rejects);
+    super::alerts::conclude(
         &report,
         &errors,
         &names,
         &cfg.rejects,
         t0.elapsed().as_secs_f64(),
-    )?;
-    if cfg.alerts.is_empty() && status == Status::Ok && report.totals.rejected > 0 {
-        status = Status::CompletedWithRejects;
-    }
-    Ok(status)
-}
-
-/// A report of no alerts, for runs whose only inputs are side files.
-pub fn empty_report() -> AlertReport {
-    AlertReport {
-        by: vec![],
-        rows: vec![],
-        totals: Default::default(),
-        rejects: vec![],
-        period: None,
-        distinct: false,
-        labels: Default::default(),
-    }
+    )
 }
 
 fn period_of(judged: &[(u64, Cohort, DeviceOutcome)]) -> Option<(Day, Day)> {

@@ -130,10 +130,8 @@ pub fn run(cfg: ReportConfig) -> Result<Status> {
     if let Some(mut m) = migration {
         r.names
             .extend(cfg.migration.iter().map(|p| p.display().to_string()));
-        let n = m.log.rejects.len() as u64;
-        r.by_day_region.totals.read += n;
-        r.by_day_region.totals.rejected += n;
-        r.by_day_region.rejects.append(&mut m.log.rejects);
+        r.by_day_region
+            .add_rejects(std::mem::take(&mut m.log.rejects));
     }
     super::alerts::conclude(
         &r.by_day_region,

@@ -8,11 +8,11 @@
 
 use super::Status;
 use super::chart::{Loaded, Selection};
-use crate::analyze::alerts::{AlertQuery, AlertReport, AlertRow, Dim, GroupKey};
+use crate::analyze::alerts::{AlertQuery, AlertReport, AlertRow, Dim, GroupKey, denom_dims};
 use crate::analyze::labels::Labels;
 use crate::analyze::spikes::{DailySeries, DayCheck, SpikeParams, check, median};
 use crate::chart::{self, ChartData, LineChart, Series, region_color};
-use crate::inventory::{DenomDims, Denominators, Inventory};
+use crate::inventory::{Denominators, Inventory};
 use crate::model::Day;
 use crate::model::time::format_day;
 use crate::render::OutputFormat;
@@ -164,16 +164,6 @@ pub struct Found {
     pub flagged_groups: usize,
 }
 
-fn dims_of(by: &[Dim]) -> DenomDims {
-    DenomDims {
-        region: by.contains(&Dim::Region),
-        device_type: by.contains(&Dim::DeviceType),
-        generation: by.contains(&Dim::Generation),
-        model: by.contains(&Dim::Model),
-        firmware: by.contains(&Dim::Firmware),
-    }
-}
-
 /// Rolls the fold up to the groups' daily series, judges them and explains the flagged days.
 pub fn find(report: &AlertReport, inv: &Inventory, by: &[Dim], p: &SpikeParams) -> Found {
     let Some((first, last)) = report.period else {
@@ -185,7 +175,7 @@ pub fn find(report: &AlertReport, inv: &Inventory, by: &[Dim], p: &SpikeParams) 
         };
     };
     let days = (last - first + 1) as usize;
-    let denoms = Denominators::build(inv, dims_of(by));
+    let denoms = Denominators::build(inv, denom_dims(by));
     let mut groups: FxHashMap<GroupKey, (DailySeries, Vec<&AlertRow>)> = FxHashMap::default();
     for row in &report.rows {
         let Some(day) = row.key.day else { continue };
@@ -211,7 +201,7 @@ pub fn find(report: &AlertReport, inv: &Inventory, by: &[Dim], p: &SpikeParams) 
         .iter()
         .map(|(_, dims)| {
             let all: Vec<Dim> = by.iter().chain(dims.iter()).copied().collect();
-            Denominators::build(inv, dims_of(&all))
+            Denominators::build(inv, denom_dims(&all))
         })
         .collect();
     let mut spikes = Vec::new();

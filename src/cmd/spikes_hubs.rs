@@ -10,9 +10,9 @@ use super::spikes::{CohortShare, Spike};
 use crate::analyze::alerts::{AlertQuery, CodeFilter, Dim, GroupKey, Tap, TapFactory};
 use crate::analyze::spikes::median;
 use crate::inventory::{DeviceInfo, Inventory};
+use crate::model::Interner;
 use crate::model::time::day_of;
 use crate::model::{AlertCode, Day, DeviceId, Event};
-use crate::ota::Interner;
 use crate::scan::ReadOptions;
 use crate::source::Input;
 use crate::source::named::read_named;
@@ -72,6 +72,19 @@ pub fn read(path: &Path, inv: &Inventory) -> Option<HubModels> {
     Some(HubModels { of_device, names })
 }
 
+/// A device's attributes (and an alert's code) as a group key, to project on a grouping.
+fn attributes(i: &DeviceInfo, code: Option<AlertCode>) -> GroupKey {
+    GroupKey {
+        region: Some(i.region),
+        device_type: Some(i.device_type),
+        generation: Some(i.generation),
+        code,
+        model: Some(i.model),
+        firmware: Some(i.firmware),
+        ..Default::default()
+    }
+}
+
 /// Counts per (group, day, hub model), for the groups and days asked.
 struct HubTap {
     hubs: Arc<HubModels>,
@@ -87,16 +100,7 @@ impl Tap for HubTap {
         let Some(&hub) = self.hubs.of_device.get(&d.0) else {
             return;
         };
-        let key = GroupKey {
-            region: Some(i.region),
-            device_type: Some(i.device_type),
-            generation: Some(i.generation),
-            code: Some(code),
-            model: Some(i.model),
-            firmware: Some(i.firmware),
-            ..Default::default()
-        }
-        .project(&self.by);
+        let key = attributes(i, Some(code)).project(&self.by);
         *self.counts.entry((key, day_of(ev.ts), hub)).or_default() += ev.count as f64;
     }
 
@@ -174,22 +178,10 @@ pub fn explain(spikes: &mut [Spike], hubs: HubModels, at: &Setting) {
     // Linked devices per group and hub model (the fleet share).
     let mut linked: FxHashMap<(GroupKey, u16), f64> = FxHashMap::default();
     let mut linked_total: FxHashMap<GroupKey, f64> = FxHashMap::default();
+    let device_dims: Vec<Dim> = by.iter().copied().filter(|d| *d != Dim::Code).collect();
     for (&d, &hub) in &hubs.of_device {
         if let Some(i) = inv.lookup(DeviceId(d)) {
-            let g = GroupKey {
-                region: Some(i.region),
-                device_type: Some(i.device_type),
-                generation: Some(i.generation),
-                model: Some(i.model),
-                firmware: Some(i.firmware),
-                ..Default::default()
-            }
-            .project(
-                &by.iter()
-                    .copied()
-                    .filter(|d| *d != Dim::Code)
-                    .collect::<Vec<_>>(),
-            );
+            let g = attributes(&i, None).project(&device_dims);
             *linked.entry((g, hub)).or_default() += 1.0;
             *linked_total.entry(g).or_default() += 1.0;
         }

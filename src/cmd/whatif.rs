@@ -8,7 +8,7 @@
 
 use super::Status;
 use super::chart::Selection;
-use crate::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey};
+use crate::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey, denom_dims};
 use crate::analyze::labels::Labels;
 use crate::analyze::whatif::{DeviceRule, Remediation};
 use crate::chart::{self, ChartData, StackedBars};
@@ -215,14 +215,7 @@ fn remediation_table(
             e.1 += row.alerts;
         }
     }
-    let dims = DenomDims {
-        region: by.contains(&Dim::Region),
-        device_type: by.contains(&Dim::DeviceType),
-        generation: by.contains(&Dim::Generation),
-        model: by.contains(&Dim::Model),
-        firmware: by.contains(&Dim::Firmware),
-    };
-    let devices = matched_devices(inv, dims, rem);
+    let devices = matched_devices(inv, denom_dims(by), rem);
     let mut cols: Vec<(&str, bool)> = by.iter().map(|d| (d.column(), false)).collect();
     cols.extend([
         ("alerts_before", true),

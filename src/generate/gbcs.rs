@@ -32,11 +32,7 @@ fn push_len(out: &mut Vec<u8>, n: usize) {
 }
 
 fn version_bytes() -> [u8; 4] {
-    let mut v = [0u8; 4];
-    for (i, p) in TARGET_VERSION.split('.').take(4).enumerate() {
-        v[i] = p.parse().unwrap_or(0);
-    }
-    v
+    crate::model::firmware::version_octets(TARGET_VERSION).expect("a dotted target version")
 }
 
 fn cosem_datetime(ms: i64, out: &mut Vec<u8>) {

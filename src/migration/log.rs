@@ -4,9 +4,9 @@
 //! is a reject; an exact repeat a duplicate.
 
 use crate::analyze::totals::Reject;
+use crate::model::Interner;
 use crate::model::time::parse_timestamp;
 use crate::model::{DeviceId, Millis};
-use crate::ota::Interner;
 use crate::source::Input;
 use crate::source::named::{Field, read_named};
 use anyhow::Result;

@@ -111,6 +111,19 @@ pub fn response_reason(stage: Stage, code: u8) -> &'static str {
     }
 }
 
+/// The 4 octets of a dotted version (`4.0.0` -> 4, 0, 0, 0), if it has that form.
+pub fn version_octets(v: &str) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    let parts: Vec<&str> = v.trim().split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    for (i, p) in parts.iter().enumerate() {
+        out[i] = p.parse().ok()?;
+    }
+    Some(out)
+}
+
 /// Whether two dotted versions are the same once trailing `.0` parts are dropped
 /// (`4.0.0.0` from a payload is `4.0.0` in a campaign file).
 pub fn same_version(a: &str, b: &str) -> bool {

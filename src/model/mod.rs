@@ -5,10 +5,12 @@ mod code;
 mod device_id;
 mod event;
 pub mod firmware;
+mod interner;
 pub mod time;
 
 pub use attrs::{DeviceType, Generation, Region};
 pub use code::AlertCode;
 pub use device_id::DeviceId;
 pub use event::{Event, MessageKind, RecordAttrs, hash_bytes};
+pub use interner::Interner;
 pub use time::{Day, Millis};

@@ -6,10 +6,10 @@
 //! with `--target-version`), or, when neither is given, from the devices the outcome records
 //! name (then `--target-version` is required).
 
-use super::Interner;
 use crate::analyze::whatif::DeviceRule;
 use crate::inventory::{DeviceInfo, Inventory};
 use crate::model::DeviceId;
+use crate::model::Interner;
 use anyhow::{Context, Result, bail};
 use rustc_hash::FxHashMap;
 use std::path::Path;

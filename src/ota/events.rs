@@ -1,8 +1,8 @@
 //! A device's firmware events, from outcome records and from device alerts.
 
-use super::Interner;
 use crate::analyze::alerts::Tap;
 use crate::inventory::DeviceInfo;
+use crate::model::Interner;
 use crate::model::firmware::Stage;
 use crate::model::{AlertCode, Event, Millis};
 use rustc_hash::FxHashMap;
@@ -39,19 +39,6 @@ pub struct PayloadNames {
     pub versions: Vec<([u8; 4], u16)>,
     /// The id for any other version.
     pub other_version: u16,
-}
-
-/// The 4 octets of a dotted version (`4.0.0` -> 4, 0, 0, 0), if it has that form.
-pub fn version_octets(v: &str) -> Option<[u8; 4]> {
-    let mut out = [0u8; 4];
-    let parts: Vec<&str> = v.trim().split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    for (i, p) in parts.iter().enumerate() {
-        out[i] = p.parse().ok()?;
-    }
-    Some(out)
 }
 
 /// Collects the firmware alerts of targeted devices (one tap per worker).

@@ -8,9 +8,9 @@
 //! line and reason; a row repeated exactly (same device, stage, outcome, time, attempt and
 //! message id) is a duplicate.
 
-use super::Interner;
 use super::events::FwEvent;
 use crate::analyze::totals::Reject;
+use crate::model::Interner;
 use crate::model::firmware::Stage;
 use crate::model::time::parse_timestamp;
 use crate::model::{DeviceId, Millis};
