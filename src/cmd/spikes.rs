@@ -197,13 +197,9 @@ pub fn find(report: &AlertReport, inv: &Inventory, by: &[Dim], p: &SpikeParams) 
         })
         .collect();
     series.sort_by_key(|x| x.0);
-    let cohort_denoms: Vec<Denominators> = COHORTS
-        .iter()
-        .map(|(_, dims)| {
-            let all: Vec<Dim> = by.iter().chain(dims.iter()).copied().collect();
-            Denominators::build(inv, denom_dims(&all))
-        })
-        .collect();
+    // The installed base per group x cohort, built at the first flagged day (a pass over the
+    // inventory per cohort dimension: not worth it when nothing is flagged).
+    let mut cohort_denoms: Option<Vec<Denominators>> = None;
     let mut spikes = Vec::new();
     let mut judged = 0;
     let mut flagged_groups = 0;
@@ -213,12 +209,21 @@ pub fn find(report: &AlertReport, inv: &Inventory, by: &[Dim], p: &SpikeParams) 
         let before = spikes.len();
         for c in checks.into_iter().filter(|c| c.flagged) {
             let t = (c.day - first) as usize;
+            let cohort_denoms = cohort_denoms.get_or_insert_with(|| {
+                COHORTS
+                    .iter()
+                    .map(|(_, dims)| {
+                        let all: Vec<Dim> = by.iter().chain(dims.iter()).copied().collect();
+                        Denominators::build(inv, denom_dims(&all))
+                    })
+                    .collect()
+            });
             let at = Context {
                 by,
                 first,
                 window: p.window,
                 installed: s.installed[t],
-                cohort_denoms: &cohort_denoms,
+                cohort_denoms,
                 labels: &report.labels,
                 inv,
             };
