@@ -1,15 +1,10 @@
 pub mod analyze;
 pub mod catalogue;
-pub mod chart;
-pub mod cmd;
 pub mod decode;
+pub mod engine;
 pub mod generate;
 pub mod inventory;
-pub mod migration;
+pub mod live;
 pub mod model;
-pub mod ota;
-pub mod pipeline;
 pub mod render;
-pub mod scan;
-pub mod serve;
 pub mod source;

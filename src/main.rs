@@ -5,12 +5,15 @@ use clap::{Parser, Subcommand};
 use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dedup, GroupBy};
 use fleetwatch::analyze::labels::Labels;
 use fleetwatch::analyze::spikes::SpikeParams;
-use fleetwatch::cmd::{self, Status};
+mod cli;
+
+use cli::Status;
+use cli::commands as cmd;
 use fleetwatch::decode::ColumnMap;
 use fleetwatch::generate::Format;
 use fleetwatch::model::Day;
 use fleetwatch::render::OutputFormat;
-use fleetwatch::scan::ReadOptions;
+use fleetwatch::engine::scan::ReadOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -74,7 +77,7 @@ enum Command {
     #[command(after_help = EXIT_HELP)]
     Chart {
         #[arg(value_enum)]
-        kind: fleetwatch::chart::ChartKind,
+        kind: fleetwatch::render::chart::ChartKind,
         #[command(flatten)]
         selection: SelectionArgs,
         /// The chart file: .png or .svg.
@@ -549,22 +552,26 @@ fn run(command: Command) -> anyhow::Result<Status> {
             segment_bytes,
             fsync_each,
             threads,
-        } => fleetwatch::serve::run(fleetwatch::serve::ServeConfig {
-            listen,
-            data,
-            inventory,
-            max_body,
-            max_connections,
-            max_pending,
-            max_log_bytes,
-            segment_bytes,
-            sync: if fsync_each {
-                fleetwatch::serve::log::SyncMode::EachRecord
-            } else {
-                fleetwatch::serve::log::SyncMode::Group
-            },
-            threads,
-        }),
+        } => {
+            let inv = cmd::alerts::inventory_or_empty(inventory.as_deref(), threads)?;
+            let cfg = fleetwatch::live::ServeConfig {
+                listen,
+                data,
+                max_body,
+                max_connections,
+                max_pending,
+                max_log_bytes,
+                segment_bytes,
+                sync: if fsync_each {
+                    fleetwatch::live::log::SyncMode::EachRecord
+                } else {
+                    fleetwatch::live::log::SyncMode::Group
+                },
+                threads,
+            };
+            fleetwatch::live::run(cfg, inv)?;
+            Ok(Status::Ok)
+        }
         Command::Gbcs { messages, format } => cmd::gbcs::run(messages, format),
         Command::Migration {
             logs,
@@ -581,7 +588,7 @@ fn run(command: Command) -> anyhow::Result<Status> {
             inventory,
             sizes: cohort_size,
             alerts,
-            params: fleetwatch::migration::weekly::PaceParams {
+            params: fleetwatch::analyze::migration::weekly::PaceParams {
                 min_change,
                 min_pace,
                 until,

@@ -81,7 +81,7 @@ fn rate_chart_svg_has_one_line_per_region_with_a_point_per_day() {
     assert_eq!(got.len(), regions.len(), "{got:?} for {regions:?}");
     for region in &regions {
         let r = fleetwatch::model::Region::parse(region.as_bytes()).unwrap();
-        let color = fleetwatch::chart::css(fleetwatch::chart::region_color(r));
+        let color = fleetwatch::render::chart::css(fleetwatch::render::chart::region_color(r));
         let mine: Vec<_> = got
             .iter()
             .filter(|(c, _)| *c == color.to_uppercase() || *c == color)

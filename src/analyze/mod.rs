@@ -5,6 +5,8 @@ pub mod alerts;
 pub mod change;
 pub mod distinct;
 pub mod labels;
+pub mod migration;
+pub mod ota;
 pub mod spikes;
 pub mod totals;
 pub mod trend;

@@ -4,7 +4,7 @@ use super::{CountRow, DeviceInfo, DeviceTable, Inventory};
 use crate::decode::squash_name;
 use crate::model::time::parse_date;
 use crate::model::{DeviceId, DeviceType, Generation, Region};
-use crate::pipeline::{self, Plan};
+use crate::engine::pipeline::{self, Plan};
 use crate::source::{Boundary, Input};
 use anyhow::{Result, bail};
 use rustc_hash::FxHashMap;

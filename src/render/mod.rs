@@ -1,6 +1,7 @@
 //! Outputs: every renderer writes to any `io::Write`, so tests render into a `Vec<u8>`.
 
 pub mod alerts;
+pub mod chart;
 pub mod records;
 pub mod rejects;
 pub mod table;

@@ -312,7 +312,7 @@ pub fn analyse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migration::log::LogRow;
+    use crate::analyze::migration::log::LogRow;
     use crate::model::time::days_from_civil;
 
     /// 2024-01-01 is a Monday.

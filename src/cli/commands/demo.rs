@@ -4,11 +4,11 @@
 use super::Status;
 use super::chart::Selection;
 use super::report::write_csv;
-use crate::analyze::alerts::{AlertReport, Dim};
-use crate::generate::{Config, Format, Truth};
-use crate::model::time::format_day;
-use crate::render::thousands;
-use crate::scan::ReadOptions;
+use fleetwatch::analyze::alerts::{AlertReport, Dim};
+use fleetwatch::generate::{Config, Format, Truth};
+use fleetwatch::model::time::format_day;
+use fleetwatch::render::thousands;
+use fleetwatch::engine::scan::ReadOptions;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -251,7 +251,7 @@ fn summarize(truth: &Truth, by_day_region: &AlertReport, by_gen_code: &AlertRepo
             e.2 += r.alerts;
             if r.alerts > e.0 {
                 e.0 = r.alerts;
-                e.1 = format!("{c} {}", crate::catalogue::describe(c));
+                e.1 = format!("{c} {}", fleetwatch::catalogue::describe(c));
             }
         }
     }

@@ -7,13 +7,13 @@
 
 use super::Status;
 use super::chart::Selection;
-use crate::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey};
-use crate::analyze::trend::{Trend, mann_kendall};
-use crate::inventory::{DenomDims, DenomKey, Denominators, Inventory};
-use crate::model::time::format_day;
-use crate::model::{Day, DeviceId};
-use crate::render::records::Records;
-use crate::render::{OutputFormat, thousands};
+use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey};
+use fleetwatch::analyze::trend::{Trend, mann_kendall};
+use fleetwatch::inventory::{DenomDims, DenomKey, Denominators, Inventory};
+use fleetwatch::model::time::format_day;
+use fleetwatch::model::{Day, DeviceId};
+use fleetwatch::render::records::Records;
+use fleetwatch::render::{OutputFormat, thousands};
 use anyhow::{Result, bail};
 use serde_json::json;
 use std::collections::BTreeMap;

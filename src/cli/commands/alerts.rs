@@ -2,11 +2,11 @@
 
 use super::Status;
 use super::progress::ProgressDisplay;
-use crate::analyze::alerts::{AlertFold, AlertQuery, AlertReport, Folds, Tap};
-use crate::inventory::{Inventory, load_inventory};
-use crate::render::{self, OutputFormat};
-use crate::scan::{ReadOptions, scan};
-use crate::source::{Input, expand_inputs};
+use fleetwatch::analyze::alerts::{AlertFold, AlertQuery, AlertReport, Folds, Tap};
+use fleetwatch::inventory::{Inventory, load_inventory};
+use fleetwatch::render::{self, OutputFormat};
+use fleetwatch::engine::scan::{ReadOptions, scan};
+use fleetwatch::source::{Input, expand_inputs};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -29,7 +29,7 @@ pub fn inventory_or_empty(path: Option<&Path>, threads: usize) -> Result<Invento
     };
     let t0 = Instant::now();
     let threads = if threads == 0 {
-        crate::pipeline::default_threads()
+        fleetwatch::engine::pipeline::default_threads()
     } else {
         threads
     };
@@ -76,7 +76,7 @@ pub fn compute(
     inv: &Inventory,
     query: &AlertQuery,
     read: &ReadOptions,
-) -> (AlertReport, Vec<crate::pipeline::SourceError>) {
+) -> (AlertReport, Vec<fleetwatch::engine::pipeline::SourceError>) {
     let (report, _, errors) = compute_tapped(inputs, inv, query, read);
     (report, errors)
 }
@@ -90,7 +90,7 @@ pub fn compute_tapped(
 ) -> (
     AlertReport,
     Option<Box<dyn Tap>>,
-    Vec<crate::pipeline::SourceError>,
+    Vec<fleetwatch::engine::pipeline::SourceError>,
 ) {
     let progress = ProgressDisplay::start(Some(input_bytes(inputs)));
     let (folds, errors) = scan(inputs, read, Some(progress.counters.clone()), || {
@@ -113,7 +113,7 @@ pub fn compute_many(
     inv: &Inventory,
     queries: &[AlertQuery],
     read: &ReadOptions,
-) -> (Vec<AlertReport>, Vec<crate::pipeline::SourceError>) {
+) -> (Vec<AlertReport>, Vec<fleetwatch::engine::pipeline::SourceError>) {
     let progress = ProgressDisplay::start(Some(input_bytes(inputs)));
     let new = || Folds(queries.iter().map(|q| AlertFold::new(q, inv)).collect());
     let (workers, errors) = scan(inputs, read, Some(progress.counters.clone()), new);
@@ -142,7 +142,7 @@ fn input_bytes(inputs: &[Input]) -> u64 {
 /// Prints the totals, writes the quarantine file, and decides the exit status.
 pub fn conclude(
     report: &AlertReport,
-    errors: &[crate::pipeline::SourceError],
+    errors: &[fleetwatch::engine::pipeline::SourceError],
     names: &[String],
     rejects: &Path,
     secs: f64,

@@ -1,13 +1,13 @@
 //! `fleetwatch chart`: one chart, PNG or SVG.
 
 use super::Status;
-use crate::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim};
-use crate::analyze::labels::Labels;
-use crate::chart::{self, ChartKind};
-use crate::inventory::Inventory;
-use crate::pipeline::SourceError;
-use crate::scan::ReadOptions;
-use crate::source::{Input, expand_inputs};
+use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim};
+use fleetwatch::analyze::labels::Labels;
+use fleetwatch::render::chart::{self, ChartKind};
+use fleetwatch::inventory::Inventory;
+use fleetwatch::engine::pipeline::SourceError;
+use fleetwatch::engine::scan::ReadOptions;
+use fleetwatch::source::{Input, expand_inputs};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::sync::Arc;

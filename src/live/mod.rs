@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data: PathBuf,
-    pub inventory: Option<PathBuf>,
     /// Largest POST body accepted (bytes).
     pub max_body: usize,
     pub max_connections: usize,
@@ -52,10 +51,9 @@ pub struct State {
     pub recovered: log::Recovered,
 }
 
-pub fn run(cfg: ServeConfig) -> Result<crate::cmd::Status> {
+pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<()> {
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("cannot create {}", cfg.data.display()))?;
-    let inv = crate::cmd::alerts::inventory_or_empty(cfg.inventory.as_deref(), cfg.threads)?;
     let (denoms, region_denoms) = live::denominators(&inv);
     let live = live::Live::default();
     let recovered = log::recover(&cfg.data, |body| {
@@ -99,7 +97,7 @@ pub fn run(cfg: ServeConfig) -> Result<crate::cmd::Status> {
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if state.cfg.threads == 0 {
-            crate::pipeline::default_threads()
+            crate::engine::pipeline::default_threads()
         } else {
             state.cfg.threads
         })
@@ -115,5 +113,5 @@ pub fn run(cfg: ServeConfig) -> Result<crate::cmd::Status> {
         .join()
         .map_err(|_| anyhow::anyhow!("the log writer panicked"))?;
     eprintln!("stopped: every acknowledged message is on disk");
-    Ok(crate::cmd::Status::Ok)
+    Ok(())
 }

@@ -1,9 +1,9 @@
 //! `fleetwatch codes [CODE|WORD]`: explain alert codes from the embedded catalogue.
 
 use super::Status;
-use crate::catalogue;
-use crate::model::AlertCode;
-use crate::render::table::Table;
+use fleetwatch::catalogue;
+use fleetwatch::model::AlertCode;
+use fleetwatch::render::table::Table;
 use std::io::Write;
 
 pub fn run(query: Option<&str>) -> anyhow::Result<Status> {

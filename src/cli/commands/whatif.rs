@@ -8,15 +8,15 @@
 
 use super::Status;
 use super::chart::Selection;
-use crate::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey, denom_dims};
-use crate::analyze::labels::Labels;
-use crate::analyze::whatif::{DeviceRule, Remediation};
-use crate::chart::{self, ChartData, StackedBars};
-use crate::inventory::{DenomDims, DeviceInfo, Inventory};
-use crate::model::time::format_day;
-use crate::render::alerts::key_value;
-use crate::render::records::Records;
-use crate::render::{OutputFormat, thousands};
+use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey, denom_dims};
+use fleetwatch::analyze::labels::Labels;
+use fleetwatch::analyze::whatif::{DeviceRule, Remediation};
+use fleetwatch::render::chart::{self, ChartData, StackedBars};
+use fleetwatch::inventory::{DenomDims, DeviceInfo, Inventory};
+use fleetwatch::model::time::format_day;
+use fleetwatch::render::alerts::key_value;
+use fleetwatch::render::records::Records;
+use fleetwatch::render::{OutputFormat, thousands};
 use anyhow::{Result, bail};
 use plotters::style::RGBColor;
 use serde_json::json;
@@ -77,7 +77,7 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
     let mut queries = vec![AlertQuery {
         by: cfg.by.clone(),
         split: (!cfg.remediate.is_empty())
-            .then(|| remediation.clone() as Arc<dyn crate::analyze::alerts::Split>),
+            .then(|| remediation.clone() as Arc<dyn fleetwatch::analyze::alerts::Split>),
         ..base.clone()
     }];
     if relabel {
@@ -165,7 +165,7 @@ fn matched_devices(
     inv: &Inventory,
     dims: DenomDims,
     rem: &Remediation,
-) -> BTreeMap<crate::inventory::DenomKey, (u64, u64)> {
+) -> BTreeMap<fleetwatch::inventory::DenomKey, (u64, u64)> {
     let mut out: BTreeMap<_, (u64, u64)> = BTreeMap::new();
     for (id, packed) in inv.devices.iter() {
         let info = DeviceInfo::unpack(packed);
@@ -257,7 +257,7 @@ fn remediation_table(
     let all = matched_devices(inv, DenomDims::default(), rem);
     let (fleet, touched) = all.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
     let period_dd = r.period.and_then(|(a, b)| {
-        crate::inventory::Denominators::build(inv, DenomDims::default()).device_days(
+        fleetwatch::inventory::Denominators::build(inv, DenomDims::default()).device_days(
             &Default::default(),
             a,
             b,

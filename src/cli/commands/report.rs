@@ -3,11 +3,11 @@
 
 use super::Status;
 use super::chart::{Loaded, Selection};
-use crate::analyze::alerts::AlertReport;
-use crate::chart::{self, ChartKind};
-use crate::inventory::Inventory;
-use crate::pipeline::SourceError;
-use crate::render::{self, OutputFormat, thousands};
+use fleetwatch::analyze::alerts::AlertReport;
+use fleetwatch::render::chart::{self, ChartKind};
+use fleetwatch::inventory::Inventory;
+use fleetwatch::engine::pipeline::SourceError;
+use fleetwatch::render::{self, OutputFormat, thousands};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -152,7 +152,7 @@ pub fn migration_section(
     if logs.is_empty() {
         return Ok(None);
     }
-    let inputs = crate::source::expand_inputs(logs)?;
+    let inputs = fleetwatch::source::expand_inputs(logs)?;
     let m = super::migration::build(&inputs, first_source, inventory, sizes, &Default::default())?;
     eprintln!("{}", super::migration::totals_line(&m.log));
     Ok(Some(m))

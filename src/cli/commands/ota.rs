@@ -1,30 +1,30 @@
 //! `fleetwatch ota`: an OTA firmware campaign's funnel, failures, stragglers, guard rails and
-//! effect on alerts (see `crate::ota`).
+//! effect on alerts (see `fleetwatch::analyze::ota`).
 
 use super::Status;
-use crate::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim, TapFactory};
-use crate::analyze::change::ChangeSplit;
-use crate::analyze::whatif::DeviceRule;
-use crate::catalogue;
-use crate::chart::{self, ChartData, LineChart, Series, region_color};
-use crate::model::Interner;
-use crate::model::firmware::Stage;
-use crate::model::firmware::{response_reason, version_octets};
-use crate::model::time::{day_of, format_day, format_timestamp};
-use crate::model::{AlertCode, Day, DeviceId, Region};
-use crate::ota::campaign::Campaigns;
-use crate::ota::device::{DeviceOutcome, judge};
-use crate::ota::effect::{Effect, device_days, effects};
-use crate::ota::events::{
+use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim, TapFactory};
+use fleetwatch::analyze::change::ChangeSplit;
+use fleetwatch::analyze::whatif::DeviceRule;
+use fleetwatch::catalogue;
+use fleetwatch::render::chart::{self, ChartData, LineChart, Series, region_color};
+use fleetwatch::model::Interner;
+use fleetwatch::model::firmware::Stage;
+use fleetwatch::model::firmware::{response_reason, version_octets};
+use fleetwatch::model::time::{day_of, format_day, format_timestamp};
+use fleetwatch::model::{AlertCode, Day, DeviceId, Region};
+use fleetwatch::analyze::ota::campaign::Campaigns;
+use fleetwatch::analyze::ota::device::{DeviceOutcome, judge};
+use fleetwatch::analyze::ota::effect::{Effect, device_days, effects};
+use fleetwatch::analyze::ota::events::{
     DeviceEvents, FIRMWARE_CODES, FirmwareTap, PayloadNames, is_hardware_reason,
 };
-use crate::ota::funnel::{Aggregate, Cohort, cannot_upgrade, percentile};
-use crate::ota::guard::{GuardResult, replay_all};
-use crate::ota::outcomes::{Outcomes, read_file};
-use crate::render::records::Records;
-use crate::render::{OutputFormat, thousands};
-use crate::scan::ReadOptions;
-use crate::source::{Input, expand_inputs};
+use fleetwatch::analyze::ota::funnel::{Aggregate, Cohort, cannot_upgrade, percentile};
+use fleetwatch::analyze::ota::guard::{GuardResult, replay_all};
+use fleetwatch::analyze::ota::outcomes::{Outcomes, read_file};
+use fleetwatch::render::records::Records;
+use fleetwatch::render::{OutputFormat, thousands};
+use fleetwatch::engine::scan::ReadOptions;
+use fleetwatch::source::{Input, expand_inputs};
 use anyhow::{Result, bail};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::json;

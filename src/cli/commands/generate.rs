@@ -1,9 +1,9 @@
 //! `fleetwatch generate`: write a synthetic fleet and say what was written.
 
 use super::Status;
-use crate::generate::{Config, Truth, generate};
-use crate::model::time::format_day;
-use crate::render::thousands;
+use fleetwatch::generate::{Config, Truth, generate};
+use fleetwatch::model::time::format_day;
+use fleetwatch::render::thousands;
 use anyhow::Result;
 use std::io::IsTerminal;
 use std::path::Path;

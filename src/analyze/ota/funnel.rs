@@ -153,8 +153,8 @@ pub fn cannot_upgrade(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ota::device::judge;
-    use crate::ota::events::FwEvent;
+    use crate::analyze::ota::device::judge;
+    use crate::analyze::ota::events::FwEvent;
 
     fn ev(h: i64, stage: Stage, ok: bool, attempt: u8, reason: u16) -> FwEvent {
         FwEvent {

@@ -7,15 +7,15 @@
 //! day and hub model through a tap.
 
 use super::spikes::{CohortShare, Spike};
-use crate::analyze::alerts::{AlertQuery, CodeFilter, Dim, GroupKey, Tap, TapFactory};
-use crate::analyze::spikes::median;
-use crate::inventory::{DeviceInfo, Inventory};
-use crate::model::Interner;
-use crate::model::time::day_of;
-use crate::model::{AlertCode, Day, DeviceId, Event};
-use crate::scan::ReadOptions;
-use crate::source::Input;
-use crate::source::named::read_named;
+use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dim, GroupKey, Tap, TapFactory};
+use fleetwatch::analyze::spikes::median;
+use fleetwatch::inventory::{DeviceInfo, Inventory};
+use fleetwatch::model::Interner;
+use fleetwatch::model::time::day_of;
+use fleetwatch::model::{AlertCode, Day, DeviceId, Event};
+use fleetwatch::engine::scan::ReadOptions;
+use fleetwatch::source::Input;
+use fleetwatch::source::named::read_named;
 use rustc_hash::FxHashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub struct HubModels {
 /// Reads the inventory's `comms_hub` links; `None` when it has none.
 pub fn read(path: &Path, inv: &Inventory) -> Option<HubModels> {
     let mut links: Vec<(u64, u64)> = Vec::new();
-    let fields: &[crate::source::named::Field] = &[
+    let fields: &[fleetwatch::source::named::Field] = &[
         ("device_id", &["device_id", "device", "eui", "deviceid"]),
         (
             "comms_hub",

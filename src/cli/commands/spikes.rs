@@ -8,16 +8,16 @@
 
 use super::Status;
 use super::chart::{Loaded, Selection};
-use crate::analyze::alerts::{AlertQuery, AlertReport, AlertRow, Dim, GroupKey, denom_dims};
-use crate::analyze::labels::Labels;
-use crate::analyze::spikes::{DailySeries, DayCheck, SpikeParams, check, median};
-use crate::chart::{self, ChartData, LineChart, Series, region_color};
-use crate::inventory::{Denominators, Inventory};
-use crate::model::Day;
-use crate::model::time::format_day;
-use crate::render::OutputFormat;
-use crate::render::alerts::key_value;
-use crate::render::records::Records;
+use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, AlertRow, Dim, GroupKey, denom_dims};
+use fleetwatch::analyze::labels::Labels;
+use fleetwatch::analyze::spikes::{DailySeries, DayCheck, SpikeParams, check, median};
+use fleetwatch::render::chart::{self, ChartData, LineChart, Series, region_color};
+use fleetwatch::inventory::{Denominators, Inventory};
+use fleetwatch::model::Day;
+use fleetwatch::model::time::format_day;
+use fleetwatch::render::OutputFormat;
+use fleetwatch::render::alerts::key_value;
+use fleetwatch::render::records::Records;
 use anyhow::{Result, bail};
 use plotters::style::RGBColor;
 use rustc_hash::FxHashMap;
@@ -139,7 +139,7 @@ pub fn fold(
     sel: &Selection,
     l: &Loaded,
     by: &[Dim],
-) -> (AlertReport, Vec<crate::pipeline::SourceError>) {
+) -> (AlertReport, Vec<fleetwatch::engine::pipeline::SourceError>) {
     let mut dims = vec![Dim::Day];
     for &d in by.iter().chain(COHORTS.iter().flat_map(|c| c.1.iter())) {
         if !dims.contains(&d) {

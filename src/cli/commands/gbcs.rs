@@ -2,12 +2,12 @@
 //! per line on stdin: what an analyst pastes from a log.
 
 use super::Status;
-use crate::catalogue;
-use crate::decode::gbcs::{Encoding, Protection, decode, payload_bytes};
-use crate::model::time::format_timestamp;
-use crate::model::{AlertCode, DeviceId};
-use crate::render::OutputFormat;
-use crate::render::records::Records;
+use fleetwatch::catalogue;
+use fleetwatch::decode::gbcs::{Encoding, Protection, decode, payload_bytes};
+use fleetwatch::model::time::format_timestamp;
+use fleetwatch::model::{AlertCode, DeviceId};
+use fleetwatch::render::OutputFormat;
+use fleetwatch::render::records::Records;
 use anyhow::Result;
 use std::io::BufRead;
 

@@ -1,18 +1,18 @@
 //! `fleetwatch migration`: SMETS1 migration per cohort and week, with charts (see
-//! `crate::migration`).
+//! `fleetwatch::analyze::migration`).
 
 use super::Status;
-use crate::analyze::alerts::{AlertQuery, AlertReport};
-use crate::analyze::change::{AFTER, BEFORE, ChangeSplit};
-use crate::chart::{self, ChartData, LineChart, Series, StackedBars};
-use crate::migration::log::{Log, MigrationEvent, read_migrations};
-use crate::migration::weekly::{Analysis, Migrations, PaceParams, analyse};
-use crate::model::Day;
-use crate::model::time::{day_of, format_day};
-use crate::render::records::Records;
-use crate::render::{OutputFormat, thousands};
-use crate::scan::ReadOptions;
-use crate::source::{Input, expand_inputs};
+use fleetwatch::analyze::alerts::{AlertQuery, AlertReport};
+use fleetwatch::analyze::change::{AFTER, BEFORE, ChangeSplit};
+use fleetwatch::render::chart::{self, ChartData, LineChart, Series, StackedBars};
+use fleetwatch::analyze::migration::log::{Log, MigrationEvent, read_migrations};
+use fleetwatch::analyze::migration::weekly::{Analysis, Migrations, PaceParams, analyse};
+use fleetwatch::model::Day;
+use fleetwatch::model::time::{day_of, format_day};
+use fleetwatch::render::records::Records;
+use fleetwatch::render::{OutputFormat, thousands};
+use fleetwatch::engine::scan::ReadOptions;
+use fleetwatch::source::{Input, expand_inputs};
 use anyhow::{Result, bail};
 use plotters::style::RGBColor;
 use serde_json::json;
@@ -92,7 +92,7 @@ pub fn build(
             .trim()
             .parse()
             .map_err(|_| anyhow::anyhow!("--cohort-size `{s}`: `{n}` is not a number"))?;
-        size_of.insert(log.cohorts.id(&crate::migration::cohort_name(name)), n);
+        size_of.insert(log.cohorts.id(&fleetwatch::analyze::migration::cohort_name(name)), n);
     }
     let analysis = analyse(&log, migrations.as_ref(), &size_of, params);
     let tables = tables(&log, &analysis);
@@ -293,7 +293,7 @@ fn tables(log: &Log, a: &Analysis) -> Vec<(&'static str, &'static str, Records)>
         ];
         gaps.push(vec![
             format_day(d),
-            names[crate::model::time::weekday(d) as usize].to_string(),
+            names[fleetwatch::model::time::weekday(d) as usize].to_string(),
         ]);
     }
     vec![
@@ -404,7 +404,7 @@ pub fn charts(m: &MigrationReport) -> Vec<(&'static str, ChartData)> {
     for (&c, weeks) in &a.cohorts {
         let name = cohort(&m.log, c);
         let color = cohort_color(name);
-        let end = |w: &crate::migration::weekly::Week| (w.start + 6).min(a.last_day);
+        let end = |w: &fleetwatch::analyze::migration::weekly::Week| (w.start + 6).min(a.last_day);
         series.push(Series {
             name: format!("{name} migrated"),
             color,
@@ -465,9 +465,9 @@ pub fn charts(m: &MigrationReport) -> Vec<(&'static str, ChartData)> {
 fn alert_rates(
     m: &MigrationReport,
     inputs: &[Input],
-    inv: &crate::inventory::Inventory,
+    inv: &fleetwatch::inventory::Inventory,
     read: &ReadOptions,
-) -> (Records, AlertReport, Vec<crate::pipeline::SourceError>) {
+) -> (Records, AlertReport, Vec<fleetwatch::engine::pipeline::SourceError>) {
     let a = &m.analysis;
     let mut per_cohort: BTreeMap<u16, ChangeSplit> = BTreeMap::new();
     for r in m

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Once;
 
 pub const SIZE: (u32, u32) = (1100, 600);
-const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 /// Registers the embedded font under the family every chart uses.
 fn font() {

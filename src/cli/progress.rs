@@ -1,6 +1,6 @@
 //! Progress on stderr: bytes read and rate, redrawn a few times a second, only on a terminal.
 
-use crate::pipeline::Progress;
+use fleetwatch::engine::pipeline::Progress;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,19 +1,7 @@
 //! One module per subcommand: each turns parsed arguments into a run and an exit status.
 
-pub mod alerts;
-pub mod chart;
-pub mod codes;
-pub mod demo;
-pub mod gbcs;
-pub mod generate;
-pub mod migration;
-pub mod offenders;
-pub mod ota;
+pub mod commands;
 pub mod progress;
-pub mod report;
-pub mod spikes;
-pub mod spikes_hubs;
-pub mod whatif;
 
 use std::process::ExitCode;
 

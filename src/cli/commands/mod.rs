@@ -1,0 +1,17 @@
+//! One module per subcommand: each calls the library and hands its result to a renderer.
+
+pub mod alerts;
+pub mod chart;
+pub mod codes;
+pub mod demo;
+pub mod gbcs;
+pub mod generate;
+pub mod migration;
+pub mod offenders;
+pub mod ota;
+pub mod report;
+pub mod spikes;
+pub mod spikes_hubs;
+pub mod whatif;
+
+pub use super::{Status, progress, stdout_write};
