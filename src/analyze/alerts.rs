@@ -7,7 +7,8 @@
 
 use super::distinct::Distinct;
 use super::labels::{BoundLabels, LabelKey, Labels};
-use super::totals::{Reject, Totals};
+use super::totals::Totals;
+use crate::model::Reject;
 
 use crate::catalogue;
 use crate::decode::Sink;

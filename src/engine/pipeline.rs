@@ -168,7 +168,7 @@ fn map_plain(input: &Input) -> Option<Mapped> {
     let head = &map.bytes()[..4.min(map.bytes().len())];
     let compressed = head.starts_with(&[0x1f, 0x8b])
         || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || head.starts_with(crate::live::log::LOG_MAGIC);
+        || head.starts_with(crate::source::segment::LOG_MAGIC);
     (!compressed).then_some(map)
 }
 

@@ -1,44 +1,19 @@
 //! The receiver's durable log: segments of framed records, one accepted POST body each.
 //!
-//! A segment (`segment-00000001.fwlog`) starts with the magic `FWL\x01`; a record is its length
-//! (u32, little-endian), the CRC-32 of its bytes, and the bytes (DUIS XML as received). A
+//! The framing is `source::segment`'s. A
 //! request is acknowledged only after its record is written and the file is synced; many
 //! requests share one sync (group commit). Recovery reads every record back: a record cut
 //! short or failing its CRC at the end of the last segment is a torn write from a crash; it is
 //! cut off, counted and reported. The batch commands read segments directly (`Unframe`).
 
+use crate::source::segment::{HEADER, LOG_MAGIC, frame_header, record_at, segment_name, segments};
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-pub const LOG_MAGIC: &[u8; 4] = b"FWL\x01";
-const HEADER: usize = 8;
-
-fn segment_name(n: u64) -> String {
-    format!("segment-{n:08}.fwlog")
-}
-
-/// The segments of a log directory, in order.
-pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
-        let p = e?.path();
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Some(n) = name
-            .strip_prefix("segment-")
-            .and_then(|r| r.strip_suffix(".fwlog"))
-            .and_then(|n| n.parse().ok())
-        {
-            v.push((n, p));
-        }
-    }
-    v.sort();
-    Ok(v)
-}
 
 /// What recovery found.
 #[derive(Debug, Default, Clone)]
@@ -53,7 +28,7 @@ pub struct Recovered {
 /// Reads every record of every segment, calling `f` with each; cuts a torn tail off the last
 /// segment. A bad record elsewhere is an error (the log is damaged, not torn).
 pub fn recover(dir: &Path, mut f: impl FnMut(&[u8])) -> Result<Recovered> {
-    let segs = segments(dir)?;
+    let segs = segments(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
     let mut out = Recovered::default();
     for (k, (_, path)) in segs.iter().enumerate() {
         let last = k + 1 == segs.len();
@@ -88,93 +63,6 @@ pub fn recover(dir: &Path, mut f: impl FnMut(&[u8])) -> Result<Recovered> {
         }
     }
     Ok(out)
-}
-
-/// The record starting at `pos`, and where the next starts; `None` if cut short or corrupt.
-fn record_at(data: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let h = data.get(pos..pos + HEADER)?;
-    let len = u32::from_le_bytes(h[0..4].try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(h[4..8].try_into().ok()?);
-    let body = data.get(pos + HEADER..pos + HEADER + len)?;
-    (crc32fast::hash(body) == crc).then_some((body, pos + HEADER + len))
-}
-
-/// A segment stream as the concatenated records (each followed by a newline), for the batch
-/// commands. A torn tail ends the stream early, with a warning.
-pub struct Unframe<R> {
-    inner: R,
-    buf: Vec<u8>,
-    at: usize,
-    done: bool,
-}
-
-impl<R: Read> Unframe<R> {
-    pub fn new(inner: R) -> Unframe<R> {
-        Unframe {
-            inner,
-            buf: Vec::new(),
-            at: 0,
-            done: false,
-        }
-    }
-
-    fn next_record(&mut self) -> io::Result<bool> {
-        let mut h = [0u8; HEADER];
-        let n = read_full(&mut self.inner, &mut h)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        let torn = |what: &str| {
-            eprintln!(
-                "warning: fleetwatch log: {what} at the end (a torn write from a crash): ignored"
-            );
-            Ok(false)
-        };
-        if n < HEADER {
-            return torn("a record header cut short");
-        }
-        let len = u32::from_le_bytes(h[0..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
-        self.buf.clear();
-        self.buf.resize(len, 0);
-        if read_full(&mut self.inner, &mut self.buf)? < len {
-            return torn("a record cut short");
-        }
-        if crc32fast::hash(&self.buf) != crc {
-            return torn("a record failing its checksum");
-        }
-        self.buf.push(b'\n');
-        self.at = 0;
-        Ok(true)
-    }
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-impl<R: Read> Read for Unframe<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.at >= self.buf.len() {
-            if self.done || !self.next_record()? {
-                self.done = true;
-                return Ok(0);
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.at);
-        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
 }
 
 /// How the writer syncs.
@@ -237,7 +125,7 @@ impl Writer {
         stats: Arc<WriterStats>,
     ) -> Result<Writer> {
         std::fs::create_dir_all(dir)?;
-        let segs = segments(dir)?;
+        let segs = segments(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
         let total: u64 = segs
             .iter()
             .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
@@ -282,10 +170,7 @@ impl Writer {
         {
             self.rotate()?;
         }
-        let mut h = [0u8; HEADER];
-        h[0..4].copy_from_slice(&(body.len() as u32).to_le_bytes());
-        h[4..8].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
-        self.file.write_all(&h)?;
+        self.file.write_all(&frame_header(body))?;
         self.file.write_all(body)?;
         let n = (HEADER + body.len()) as u64;
         self.size += n;
@@ -361,6 +246,8 @@ fn open_segment(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::segment::Unframe;
+    use std::io::Read;
 
     fn write_records(dir: &Path, bodies: &[&[u8]]) {
         let stats = Arc::new(WriterStats::default());

@@ -6,6 +6,7 @@ mod device_id;
 mod event;
 pub mod firmware;
 mod interner;
+mod reject;
 pub mod time;
 
 pub use attrs::{DeviceType, Generation, Region};
@@ -13,4 +14,5 @@ pub use code::AlertCode;
 pub use device_id::DeviceId;
 pub use event::{Event, MessageKind, RecordAttrs, hash_bytes};
 pub use interner::Interner;
+pub use reject::Reject;
 pub use time::{Day, Millis};

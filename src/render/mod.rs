@@ -6,6 +6,8 @@ pub mod records;
 pub mod rejects;
 pub mod table;
 
+use crate::analyze::totals::Totals;
+
 /// `1234567` -> `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -17,6 +19,34 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// The one-paragraph summary printed after every run.
+/// The one-paragraph summary printed after every run.
+pub fn totals_summary(t: &Totals) -> String {
+    let n = crate::render::thousands;
+    let mut s = format!(
+        "records read {} = accepted {} + duplicates {} + rejected {}",
+        n(t.read),
+        n(t.accepted()),
+        n(t.duplicates),
+        n(t.rejected)
+    );
+    s += &format!(
+        "\n  accepted: {} alert records ({} alerts), {} outside the filters, {} non-alert messages",
+        n(t.accepted_alerts),
+        n(t.alerts),
+        n(t.out_of_scope),
+        n(t.non_alert)
+    );
+    if t.unknown_device_records > 0 {
+        s += &format!(
+            "\n  {} alert records from {} devices not in the inventory (counted under Unknown)",
+            n(t.unknown_device_records),
+            n(t.unknown_devices)
+        );
+    }
+    s
 }
 
 /// Output formats of the analysis commands.

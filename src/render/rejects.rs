@@ -4,7 +4,7 @@
 //! decompressed stream), `reason`, and `raw` (the record's bytes as text, lossily decoded, at
 //! most 4 KiB). JSON lines so that raw bytes with commas, quotes or newlines survive.
 
-use crate::analyze::totals::Reject;
+use crate::model::Reject;
 use serde::Serialize;
 use std::io::{self, Write};
 

@@ -9,6 +9,7 @@ mod chunk;
 pub mod mapped;
 pub mod named;
 mod open;
+pub mod segment;
 
 pub use chunk::{Boundary, Chunk, ChunkData, Chunker};
 pub use open::{Format, Input, Opened, expand_inputs, open_input, sniff_format};

@@ -129,12 +129,12 @@ pub fn decompress(mut raw: Box<dyn Read + Send>) -> io::Result<Opened> {
             compression: "gzip",
         });
     }
-    if head.starts_with(crate::live::log::LOG_MAGIC) {
+    if head.starts_with(crate::source::segment::LOG_MAGIC) {
         // A segment of the receiver's log: its records, unframed, are DUIS XML.
         let mut buf = buf;
         let mut magic = [0u8; 4];
         buf.read_exact(&mut magic)?;
-        let records = crate::live::log::Unframe::new(buf);
+        let records = crate::source::segment::Unframe::new(buf);
         return Ok(Opened {
             reader: Box::new(BufReader::with_capacity(1 << 20, records)),
             compression: "fleetwatch log",

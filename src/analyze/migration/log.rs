@@ -3,8 +3,8 @@
 //! (also `operated`, `operational`); `failed` (also `failure`, `migration failed`). A bad row
 //! is a reject; an exact repeat a duplicate.
 
-use crate::analyze::totals::Reject;
 use crate::model::Interner;
+use crate::model::Reject;
 use crate::model::time::parse_timestamp;
 use crate::model::{DeviceId, Millis};
 use crate::source::Input;

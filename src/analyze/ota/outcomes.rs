@@ -9,8 +9,8 @@
 //! message id) is a duplicate.
 
 use super::events::FwEvent;
-use crate::analyze::totals::Reject;
 use crate::model::Interner;
+use crate::model::Reject;
 use crate::model::firmware::Stage;
 use crate::model::time::parse_timestamp;
 use crate::model::{DeviceId, Millis};

@@ -2,12 +2,12 @@
 
 use super::Status;
 use super::progress::ProgressDisplay;
+use anyhow::{Context, Result};
 use fleetwatch::analyze::alerts::{AlertFold, AlertQuery, AlertReport, Folds, Tap};
+use fleetwatch::engine::scan::{ReadOptions, scan};
 use fleetwatch::inventory::{Inventory, load_inventory};
 use fleetwatch::render::{self, OutputFormat};
-use fleetwatch::engine::scan::{ReadOptions, scan};
 use fleetwatch::source::{Input, expand_inputs};
-use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -113,7 +113,10 @@ pub fn compute_many(
     inv: &Inventory,
     queries: &[AlertQuery],
     read: &ReadOptions,
-) -> (Vec<AlertReport>, Vec<fleetwatch::engine::pipeline::SourceError>) {
+) -> (
+    Vec<AlertReport>,
+    Vec<fleetwatch::engine::pipeline::SourceError>,
+) {
     let progress = ProgressDisplay::start(Some(input_bytes(inputs)));
     let new = || Folds(queries.iter().map(|q| AlertFold::new(q, inv)).collect());
     let (workers, errors) = scan(inputs, read, Some(progress.counters.clone()), new);
@@ -151,7 +154,7 @@ pub fn conclude(
         eprintln!("error: {}: {}", e.source, e.message);
     }
     let t = &report.totals;
-    eprintln!("{}", t.summary());
+    eprintln!("{}", render::totals_summary(t));
     eprintln!(
         "  {:.2}s, {} records/s",
         secs,

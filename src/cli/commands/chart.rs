@@ -1,14 +1,14 @@
 //! `fleetwatch chart`: one chart, PNG or SVG.
 
 use super::Status;
+use anyhow::Result;
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim};
 use fleetwatch::analyze::labels::Labels;
-use fleetwatch::render::chart::{self, ChartKind};
-use fleetwatch::inventory::Inventory;
 use fleetwatch::engine::pipeline::SourceError;
 use fleetwatch::engine::scan::ReadOptions;
+use fleetwatch::inventory::Inventory;
+use fleetwatch::render::chart::{self, ChartKind};
 use fleetwatch::source::{Input, expand_inputs};
-use anyhow::Result;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;

@@ -4,12 +4,12 @@
 use super::Status;
 use super::chart::Selection;
 use super::report::write_csv;
+use anyhow::Result;
 use fleetwatch::analyze::alerts::{AlertReport, Dim};
+use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::generate::{Config, Format, Truth};
 use fleetwatch::model::time::format_day;
 use fleetwatch::render::thousands;
-use fleetwatch::engine::scan::ReadOptions;
-use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;

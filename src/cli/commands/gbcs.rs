@@ -2,13 +2,13 @@
 //! per line on stdin: what an analyst pastes from a log.
 
 use super::Status;
+use anyhow::Result;
 use fleetwatch::catalogue;
 use fleetwatch::decode::gbcs::{Encoding, Protection, decode, payload_bytes};
 use fleetwatch::model::time::format_timestamp;
 use fleetwatch::model::{AlertCode, DeviceId};
 use fleetwatch::render::OutputFormat;
 use fleetwatch::render::records::Records;
-use anyhow::Result;
 use std::io::BufRead;
 
 pub fn run(messages: Vec<String>, format: OutputFormat) -> Result<Status> {

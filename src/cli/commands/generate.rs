@@ -1,10 +1,10 @@
 //! `fleetwatch generate`: write a synthetic fleet and say what was written.
 
 use super::Status;
+use anyhow::Result;
 use fleetwatch::generate::{Config, Truth, generate};
 use fleetwatch::model::time::format_day;
 use fleetwatch::render::thousands;
-use anyhow::Result;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;

@@ -2,18 +2,18 @@
 //! `fleetwatch::analyze::migration`).
 
 use super::Status;
+use anyhow::{Result, bail};
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport};
 use fleetwatch::analyze::change::{AFTER, BEFORE, ChangeSplit};
-use fleetwatch::render::chart::{self, ChartData, LineChart, Series, StackedBars};
 use fleetwatch::analyze::migration::log::{Log, MigrationEvent, read_migrations};
 use fleetwatch::analyze::migration::weekly::{Analysis, Migrations, PaceParams, analyse};
+use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::model::Day;
 use fleetwatch::model::time::{day_of, format_day};
+use fleetwatch::render::chart::{self, ChartData, LineChart, Series, StackedBars};
 use fleetwatch::render::records::Records;
 use fleetwatch::render::{OutputFormat, thousands};
-use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::source::{Input, expand_inputs};
-use anyhow::{Result, bail};
 use plotters::style::RGBColor;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -92,7 +92,11 @@ pub fn build(
             .trim()
             .parse()
             .map_err(|_| anyhow::anyhow!("--cohort-size `{s}`: `{n}` is not a number"))?;
-        size_of.insert(log.cohorts.id(&fleetwatch::analyze::migration::cohort_name(name)), n);
+        size_of.insert(
+            log.cohorts
+                .id(&fleetwatch::analyze::migration::cohort_name(name)),
+            n,
+        );
     }
     let analysis = analyse(&log, migrations.as_ref(), &size_of, params);
     let tables = tables(&log, &analysis);
@@ -467,7 +471,11 @@ fn alert_rates(
     inputs: &[Input],
     inv: &fleetwatch::inventory::Inventory,
     read: &ReadOptions,
-) -> (Records, AlertReport, Vec<fleetwatch::engine::pipeline::SourceError>) {
+) -> (
+    Records,
+    AlertReport,
+    Vec<fleetwatch::engine::pipeline::SourceError>,
+) {
     let a = &m.analysis;
     let mut per_cohort: BTreeMap<u16, ChangeSplit> = BTreeMap::new();
     for r in m

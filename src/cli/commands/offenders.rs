@@ -7,6 +7,7 @@
 
 use super::Status;
 use super::chart::Selection;
+use anyhow::{Result, bail};
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey};
 use fleetwatch::analyze::trend::{Trend, mann_kendall};
 use fleetwatch::inventory::{DenomDims, DenomKey, Denominators, Inventory};
@@ -14,7 +15,6 @@ use fleetwatch::model::time::format_day;
 use fleetwatch::model::{Day, DeviceId};
 use fleetwatch::render::records::Records;
 use fleetwatch::render::{OutputFormat, thousands};
-use anyhow::{Result, bail};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -2,16 +2,9 @@
 //! effect on alerts (see `fleetwatch::analyze::ota`).
 
 use super::Status;
+use anyhow::{Result, bail};
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim, TapFactory};
 use fleetwatch::analyze::change::ChangeSplit;
-use fleetwatch::analyze::whatif::DeviceRule;
-use fleetwatch::catalogue;
-use fleetwatch::render::chart::{self, ChartData, LineChart, Series, region_color};
-use fleetwatch::model::Interner;
-use fleetwatch::model::firmware::Stage;
-use fleetwatch::model::firmware::{response_reason, version_octets};
-use fleetwatch::model::time::{day_of, format_day, format_timestamp};
-use fleetwatch::model::{AlertCode, Day, DeviceId, Region};
 use fleetwatch::analyze::ota::campaign::Campaigns;
 use fleetwatch::analyze::ota::device::{DeviceOutcome, judge};
 use fleetwatch::analyze::ota::effect::{Effect, device_days, effects};
@@ -21,11 +14,18 @@ use fleetwatch::analyze::ota::events::{
 use fleetwatch::analyze::ota::funnel::{Aggregate, Cohort, cannot_upgrade, percentile};
 use fleetwatch::analyze::ota::guard::{GuardResult, replay_all};
 use fleetwatch::analyze::ota::outcomes::{Outcomes, read_file};
+use fleetwatch::analyze::whatif::DeviceRule;
+use fleetwatch::catalogue;
+use fleetwatch::engine::scan::ReadOptions;
+use fleetwatch::model::Interner;
+use fleetwatch::model::firmware::Stage;
+use fleetwatch::model::firmware::{response_reason, version_octets};
+use fleetwatch::model::time::{day_of, format_day, format_timestamp};
+use fleetwatch::model::{AlertCode, Day, DeviceId, Region};
+use fleetwatch::render::chart::{self, ChartData, LineChart, Series, region_color};
 use fleetwatch::render::records::Records;
 use fleetwatch::render::{OutputFormat, thousands};
-use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::source::{Input, expand_inputs};
-use anyhow::{Result, bail};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -3,12 +3,12 @@
 
 use super::Status;
 use super::chart::{Loaded, Selection};
-use fleetwatch::analyze::alerts::AlertReport;
-use fleetwatch::render::chart::{self, ChartKind};
-use fleetwatch::inventory::Inventory;
-use fleetwatch::engine::pipeline::SourceError;
-use fleetwatch::render::{self, OutputFormat, thousands};
 use anyhow::{Context, Result};
+use fleetwatch::analyze::alerts::AlertReport;
+use fleetwatch::engine::pipeline::SourceError;
+use fleetwatch::inventory::Inventory;
+use fleetwatch::render::chart::{self, ChartKind};
+use fleetwatch::render::{self, OutputFormat, thousands};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

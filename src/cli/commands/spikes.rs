@@ -8,17 +8,17 @@
 
 use super::Status;
 use super::chart::{Loaded, Selection};
+use anyhow::{Result, bail};
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, AlertRow, Dim, GroupKey, denom_dims};
 use fleetwatch::analyze::labels::Labels;
 use fleetwatch::analyze::spikes::{DailySeries, DayCheck, SpikeParams, check, median};
-use fleetwatch::render::chart::{self, ChartData, LineChart, Series, region_color};
 use fleetwatch::inventory::{Denominators, Inventory};
 use fleetwatch::model::Day;
 use fleetwatch::model::time::format_day;
 use fleetwatch::render::OutputFormat;
 use fleetwatch::render::alerts::key_value;
+use fleetwatch::render::chart::{self, ChartData, LineChart, Series, region_color};
 use fleetwatch::render::records::Records;
-use anyhow::{Result, bail};
 use plotters::style::RGBColor;
 use rustc_hash::FxHashMap;
 use serde_json::json;

@@ -9,11 +9,11 @@
 use super::spikes::{CohortShare, Spike};
 use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dim, GroupKey, Tap, TapFactory};
 use fleetwatch::analyze::spikes::median;
+use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::inventory::{DeviceInfo, Inventory};
 use fleetwatch::model::Interner;
 use fleetwatch::model::time::day_of;
 use fleetwatch::model::{AlertCode, Day, DeviceId, Event};
-use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::source::Input;
 use fleetwatch::source::named::read_named;
 use rustc_hash::FxHashMap;

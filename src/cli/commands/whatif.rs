@@ -8,16 +8,16 @@
 
 use super::Status;
 use super::chart::Selection;
+use anyhow::{Result, bail};
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey, denom_dims};
 use fleetwatch::analyze::labels::Labels;
 use fleetwatch::analyze::whatif::{DeviceRule, Remediation};
-use fleetwatch::render::chart::{self, ChartData, StackedBars};
 use fleetwatch::inventory::{DenomDims, DeviceInfo, Inventory};
 use fleetwatch::model::time::format_day;
 use fleetwatch::render::alerts::key_value;
+use fleetwatch::render::chart::{self, ChartData, StackedBars};
 use fleetwatch::render::records::Records;
 use fleetwatch::render::{OutputFormat, thousands};
-use anyhow::{Result, bail};
 use plotters::style::RGBColor;
 use serde_json::json;
 use std::collections::BTreeMap;
