@@ -8,6 +8,7 @@ pub mod labels;
 pub mod migration;
 pub mod ota;
 pub mod spikes;
+pub mod stats;
 pub mod totals;
 pub mod trend;
 pub mod whatif;

@@ -5,7 +5,7 @@
 //! or day-to-day persistence makes the test somewhat too eager, which is why a trend is also
 //! given as a size (change per week relative to the median level) to judge it by.
 
-use super::spikes::median;
+use super::stats::median;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Trend {

@@ -190,7 +190,7 @@ where
     };
     let meta = Arc::new(plan.meta);
     let map = Arc::new(map);
-    crate::source::mapped::chunks(
+    crate::source::mapped_cut::chunks(
         &map,
         index,
         plan.boundary,

@@ -57,7 +57,7 @@ fn cosem_datetime(ms: i64, out: &mut Vec<u8>) {
 fn generalized_time(ms: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(&[0x18, 0x0F]);
     out.extend_from_slice(
-        &super::write::timestamp(ms)[..]
+        &crate::model::time::timestamp_bytes(ms)[..]
             .iter()
             .filter(|b| b.is_ascii_digit() || **b == b'Z')
             .copied()

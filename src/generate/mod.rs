@@ -29,7 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use stream::Stream;
 pub use write::Format;
-use write::{AlertWriter, Out, timestamp};
+use write::{AlertWriter, Out};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -338,7 +338,7 @@ fn write_ota(
         writeln!(
             w.w(),
             "{},{},{},{},{},{},{},{},{},{}",
-            std::str::from_utf8(&timestamp(e.ts)).unwrap(),
+            std::str::from_utf8(&crate::model::time::timestamp_bytes(e.ts)).unwrap(),
             DeviceId(d.id),
             ota::CAMPAIGN,
             e.stage.service_request(),

@@ -193,10 +193,38 @@ pub fn format_timestamp(ms: Millis) -> String {
     format!("{}T{h:02}:{mi:02}:{s:02}.{milli:03}Z", format_day(day))
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` into a fixed buffer (no allocation per record).
+pub fn timestamp_bytes(ms: Millis) -> [u8; 20] {
+    let day = day_of(ms);
+    let (y, mo, d) = civil_from_days(day);
+    let s = (ms - day_start(day)) / 1000;
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let put = |b: &mut [u8; 20], at: usize, v: u32, n: usize| {
+        let mut v = v;
+        for i in (0..n).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(&mut b, 0, y as u32, 4);
+    put(&mut b, 5, mo, 2);
+    put(&mut b, 8, d, 2);
+    put(&mut b, 11, (s / 3600) as u32, 2);
+    put(&mut b, 14, (s / 60 % 60) as u32, 2);
+    put(&mut b, 17, (s % 60) as u32, 2);
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn timestamps_format_like_iso8601() {
+        let ms = parse_timestamp(b"2024-02-29T23:59:58Z").unwrap();
+        assert_eq!(&timestamp_bytes(ms), b"2024-02-29T23:59:58Z");
+    }
 
     #[test]
     fn known_values() {

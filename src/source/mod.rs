@@ -7,6 +7,7 @@
 
 mod chunk;
 pub mod mapped;
+pub mod mapped_cut;
 pub mod named;
 mod open;
 pub mod segment;

@@ -6,10 +6,11 @@
 use crate::model::Interner;
 use crate::model::Reject;
 use crate::model::time::parse_timestamp;
-use crate::model::{DeviceId, Millis};
+use crate::model::{Day, DeviceId, Millis};
 use crate::source::Input;
 use crate::source::named::{Field, read_named};
 use anyhow::Result;
+use rustc_hash::FxHashMap;
 use rustc_hash::FxHashSet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,13 +145,13 @@ const INVENTORY_FIELDS: &[Field] = &[
     ),
 ];
 
+/// What the inventory tells about a cohort's device: its cohort and migration day.
+pub type Migrations = FxHashMap<u64, (u16, Option<Day>)>;
+
 /// The cohort and migration day of every inventory device that has a cohort (SMETS1 meters
 /// in the DCC inventory). Rows without a readable id or date are skipped and counted.
-pub fn read_migrations(
-    input: &Input,
-    cohorts: &mut Interner,
-) -> Result<(super::weekly::Migrations, u64)> {
-    let mut out = super::weekly::Migrations::default();
+pub fn read_migrations(input: &Input, cohorts: &mut Interner) -> Result<(Migrations, u64)> {
+    let mut out = Migrations::default();
     let mut skipped = 0;
     read_named(input, INVENTORY_FIELDS, &[0, 1], |_, values, _| {
         let Ok(v) = values else {

@@ -13,8 +13,8 @@
 //! all. A cohort has stalled when its pace over the last two weeks is under a tenth of its peak
 //! while devices remain.
 
-use super::log::{Log, MigrationEvent};
-use crate::analyze::spikes::median;
+use super::log::{Log, MigrationEvent, Migrations};
+use crate::analyze::stats::median;
 use crate::model::Day;
 use crate::model::time::{day_of, weekday};
 use rustc_hash::FxHashMap;
@@ -106,9 +106,6 @@ pub struct Analysis {
     pub changes: Vec<PaceChange>,
     pub outlook: Vec<Outlook>,
 }
-
-/// What the inventory tells about a cohort's device: its cohort and migration day.
-pub type Migrations = FxHashMap<u64, (u16, Option<Day>)>;
 
 fn monday(d: Day) -> Day {
     d - weekday(d) as Day

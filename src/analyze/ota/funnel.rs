@@ -129,15 +129,6 @@ impl Aggregate {
     }
 }
 
-/// The `p` quantile (0..=1) of sorted samples, by the nearest-rank method.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
-    Some(sorted[rank.min(sorted.len()) - 1])
-}
-
 /// Whether a device likely cannot be upgraded remotely: not upgraded, and it failed with a
 /// hardware mismatch or failed `max_failures` attempts or more.
 pub fn cannot_upgrade(
@@ -155,6 +146,7 @@ mod tests {
     use super::*;
     use crate::analyze::ota::device::judge;
     use crate::analyze::ota::events::FwEvent;
+    use crate::analyze::stats::percentile;
 
     fn ev(h: i64, stage: Stage, ok: bool, attempt: u8, reason: u16) -> FwEvent {
         FwEvent {

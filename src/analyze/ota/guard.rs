@@ -8,21 +8,9 @@
 //! finished (the bound alone lets a single early failure trip a 20% rail: 1 of 1 gives 0.21). Replaying a finished campaign this
 //! way shows the day each guard rail would have stopped it.
 
+use crate::analyze::stats::wilson_lower;
 use crate::model::Day;
 use std::collections::BTreeMap;
-
-/// The lower end of the Wilson score interval for `failed` of `n` at normal quantile `z`.
-pub fn wilson_lower(failed: u64, n: u64, z: f64) -> f64 {
-    if n == 0 {
-        return 0.0;
-    }
-    let n = n as f64;
-    let p = failed as f64 / n;
-    let z2 = z * z;
-    let centre = p + z2 / (2.0 * n);
-    let margin = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    ((centre - margin) / (1.0 + z2 / n)).max(0.0)
-}
 
 /// One group's replay.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,15 +62,6 @@ pub fn replay_all<K: Ord + Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wilson_matches_a_hand_computation() {
-        // 1 of 1: p = 1, z = 1.96: lower = 1 / (1 + 3.8416) = 0.2065.
-        assert!((wilson_lower(1, 1, 1.96) - 1.0 / (1.0 + 3.8416)).abs() < 1e-9);
-        assert_eq!(wilson_lower(0, 10, 1.96), 0.0);
-        // 20 of 100: about 0.1333.
-        assert!((wilson_lower(20, 100, 1.96) - 0.1334).abs() < 1e-3);
-    }
 
     #[test]
     fn a_handful_of_early_failures_does_not_trip_but_a_bad_group_does() {

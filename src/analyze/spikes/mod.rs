@@ -11,6 +11,7 @@
 //! `threshold`, the count is at least `min_ratio` times the expected count, and the excess is
 //! at least `min_excess` alerts. Only rises are flagged: the question is "what went wrong".
 
+use crate::analyze::stats::median;
 use crate::model::Day;
 use crate::model::time::weekday;
 
@@ -104,19 +105,6 @@ impl DayCheck {
         } else {
             f64::INFINITY
         }
-    }
-}
-
-pub fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

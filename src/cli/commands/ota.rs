@@ -11,9 +11,10 @@ use fleetwatch::analyze::ota::effect::{Effect, device_days, effects};
 use fleetwatch::analyze::ota::events::{
     DeviceEvents, FIRMWARE_CODES, FirmwareTap, PayloadNames, is_hardware_reason,
 };
-use fleetwatch::analyze::ota::funnel::{Aggregate, Cohort, cannot_upgrade, percentile};
+use fleetwatch::analyze::ota::funnel::{Aggregate, Cohort, cannot_upgrade};
 use fleetwatch::analyze::ota::guard::{GuardResult, replay_all};
 use fleetwatch::analyze::ota::outcomes::{Outcomes, read_file};
+use fleetwatch::analyze::stats::percentile;
 use fleetwatch::analyze::whatif::DeviceRule;
 use fleetwatch::catalogue;
 use fleetwatch::engine::scan::ReadOptions;

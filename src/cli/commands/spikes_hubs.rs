@@ -8,7 +8,7 @@
 
 use super::spikes::{CohortShare, Spike};
 use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dim, GroupKey, Tap, TapFactory};
-use fleetwatch::analyze::spikes::median;
+use fleetwatch::analyze::stats::median;
 use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::inventory::{DeviceInfo, Inventory};
 use fleetwatch::model::Interner;
