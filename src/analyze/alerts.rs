@@ -12,7 +12,7 @@ use crate::model::Reject;
 
 use crate::catalogue;
 use crate::decode::Sink;
-use crate::inventory::{DenomDims, DenomKey, Denominators, DeviceInfo, Inventory};
+use crate::inventory::{DenomDims, DenomKey, Denominators, DeviceFilter, DeviceInfo, Inventory};
 use crate::model::time::day_of;
 use crate::model::{AlertCode, Day, DeviceType, Event, Generation, Region};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -166,15 +166,41 @@ impl std::fmt::Display for CodeFilter {
     }
 }
 
-/// When two records are the same alert delivered twice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Dedup {
-    /// Records with a message id (every DUIS message has one): same device, code, time and id.
-    Auto,
-    /// Also records without a message id: same device, code and time.
-    On,
-    /// Count every record.
-    Off,
+crate::keyword_enum!(
+    /// When two records are the same alert delivered twice.
+    pub enum Dedup {
+        Auto = "auto": "records with a message id (every DUIS message has one): same device, code, time and id",
+        On = "on": "also records without a message id: same device, code and time",
+        Off = "off": "count every record",
+    }
+);
+
+/// What the user selected with the shared filters (`--since/--until`, `--codes`, `--region`,
+/// `--type`, `--gen`, `--model`, `--firmware`), bound to the inventory. The engine stamps it on
+/// every query it runs, so every fold of a command, and every denominator, sees the same days,
+/// codes and devices. It narrows a query's own `codes`, `since` and `until`; it never widens them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub since: Option<Day>,
+    pub until: Option<Day>,
+    pub codes: Option<CodeFilter>,
+    pub devices: DeviceFilter,
+}
+
+impl Scope {
+    /// Whether the scope keeps everything.
+    pub fn is_all(&self) -> bool {
+        self.since.is_none()
+            && self.until.is_none()
+            && self.codes.is_none()
+            && self.devices.is_all()
+    }
+
+    /// Whether a code passes the scope's code filter.
+    #[inline]
+    pub fn keeps_code(&self, code: AlertCode) -> bool {
+        self.codes.as_ref().is_none_or(|f| f.matches(code))
+    }
 }
 
 /// What `alerts` computes.
@@ -195,6 +221,8 @@ pub struct AlertQuery {
     pub split: Option<Arc<dyn Split>>,
     /// Sees every accepted alert, for analyses that need more than group counts.
     pub tap: Option<TapFactory>,
+    /// The user's selection (set by the engine: see `Scope`).
+    pub scope: Scope,
 }
 
 impl Default for AlertQuery {
@@ -215,6 +243,7 @@ impl Default for AlertQuery {
             labels: Arc::new(Labels::none()),
             split: None,
             tap: None,
+            scope: Scope::default(),
         }
     }
 }
@@ -226,6 +255,19 @@ impl AlertQuery {
 
     pub fn denom_dims(&self) -> DenomDims {
         denom_dims(&self.by)
+    }
+
+    /// The first day kept: the later of the query's and the scope's.
+    pub fn first_day(&self) -> Option<Day> {
+        self.since.max(self.scope.since)
+    }
+
+    /// The last day kept: the earlier of the query's and the scope's.
+    pub fn last_day(&self) -> Option<Day> {
+        match (self.until, self.scope.until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -347,6 +389,11 @@ pub struct AlertFold<'a> {
     pub source: usize,
     min_day: Day,
     max_day: Day,
+    /// The days kept (`AlertQuery::first_day`, `last_day`).
+    since: Option<Day>,
+    until: Option<Day>,
+    /// Whether the scope keeps every device (no attribute check per record then).
+    all_devices: bool,
     /// Events waiting to be folded: their inventory slots were prefetched when they arrived,
     /// so by the time a batch is folded the lookups hit the cache instead of waiting on memory.
     batch: Vec<Event>,
@@ -380,6 +427,9 @@ impl<'a> AlertFold<'a> {
             source: 0,
             min_day: Day::MAX,
             max_day: Day::MIN,
+            since: q.first_day(),
+            until: q.last_day(),
+            all_devices: q.scope.devices.is_all(),
             batch: Vec::with_capacity(BATCH),
         }
     }
@@ -409,9 +459,11 @@ impl<'a> AlertFold<'a> {
             return;
         };
         let day = day_of(ev.ts);
-        let in_range =
-            self.q.since.is_none_or(|s| day >= s) && self.q.until.is_none_or(|u| day <= u);
-        if !in_range || self.q.codes.as_ref().is_some_and(|f| !f.matches(code)) {
+        let in_range = self.since.is_none_or(|s| day >= s) && self.until.is_none_or(|u| day <= u);
+        if !in_range
+            || self.q.codes.as_ref().is_some_and(|f| !f.matches(code))
+            || !self.q.scope.keeps_code(code)
+        {
             t.out_of_scope += 1;
             return;
         }
@@ -427,6 +479,10 @@ impl<'a> AlertFold<'a> {
             firmware: 0,
             installed: None,
         });
+        if !self.all_devices && !self.q.scope.devices.matches(&info) {
+            self.totals.out_of_scope += 1;
+            return;
+        }
         let q = self.q;
         let key = GroupKey {
             day: q.has(Dim::Day).then_some(day),
@@ -553,8 +609,9 @@ impl<'a> AlertFold<'a> {
     pub fn finish(mut self) -> AlertReport {
         self.flush();
         self.totals.unknown_devices = self.unknown_devices.len() as u64;
-        let denoms = Denominators::build(self.inv, self.q.denom_dims());
-        let period = match (self.q.since, self.q.until) {
+        let denoms =
+            Denominators::build_filtered(self.inv, self.q.denom_dims(), &self.q.scope.devices);
+        let period = match (self.since, self.until) {
             (Some(s), Some(u)) => Some((s, u)),
             _ if self.min_day > self.max_day => None,
             (s, u) => Some((s.unwrap_or(self.min_day), u.unwrap_or(self.max_day))),
@@ -597,6 +654,7 @@ impl<'a> AlertFold<'a> {
             period,
             distinct: self.q.distinct,
             labels: self.q.labels.clone(),
+            scope: self.q.scope.clone(),
         }
     }
 }
@@ -679,6 +737,8 @@ pub struct AlertReport {
     pub distinct: bool,
     /// The label and category names behind `GroupKey::label` and `GroupKey::category`.
     pub labels: Arc<Labels>,
+    /// The selection the report was computed over (its denominators count only these devices).
+    pub scope: Scope,
 }
 
 impl AlertReport {
@@ -692,6 +752,7 @@ impl AlertReport {
             period: None,
             distinct: false,
             labels: Default::default(),
+            scope: Scope::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Progress on stderr: bytes read and rate, redrawn a few times a second, only on a terminal.
 
-use fleetwatch::engine::pipeline::Progress;
+use fleetwatch::source::pipeline::Progress;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +49,31 @@ impl ProgressDisplay {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
+        }
+    }
+}
+
+/// The engine's `Watch`: a progress display per read of the inputs.
+#[derive(Default)]
+pub struct Watcher(std::sync::Mutex<Option<ProgressDisplay>>);
+
+impl fleetwatch::engine::Watch for Watcher {
+    fn started(&self, total: Option<u64>) -> Arc<Progress> {
+        let display = ProgressDisplay::start(total);
+        let counters = display.counters.clone();
+        if let Ok(mut slot) = self.0.lock()
+            && let Some(old) = slot.replace(display)
+        {
+            old.finish();
+        }
+        counters
+    }
+
+    fn finished(&self) {
+        if let Ok(mut slot) = self.0.lock()
+            && let Some(d) = slot.take()
+        {
+            d.finish();
         }
     }
 }

@@ -3,7 +3,7 @@
 use crate::decode::csv::{CsvLayout, CsvScratch};
 use crate::decode::jsonl::JsonScratch;
 use crate::decode::{ColumnMap, Sink, duis, jsonl};
-use crate::engine::pipeline::{self, Plan, Progress, SourceError};
+use crate::source::pipeline::{self, Plan, Progress, SourceError};
 use crate::source::{Boundary, Chunk, Format, Input, sniff_format};
 use std::io::BufRead;
 use std::sync::Arc;

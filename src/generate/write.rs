@@ -9,13 +9,16 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Csv,
-    Jsonl,
-    Duis,
-}
+crate::keyword_enum!(
+    /// The format of a generated alert stream.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Format {
+        Csv = "csv": "CSV with a header row",
+        Jsonl = "jsonl": "JSON lines",
+        Duis = "duis": "DUIS XML documents back to back, with GBCS payloads",
+    }
+);
 
 impl Format {
     pub fn extension(self) -> &'static str {

@@ -5,7 +5,7 @@
 //! table it is the latest snapshot on or before `d` (or the undated count); before the first
 //! snapshot it is unknown, and the rate says so rather than dividing by a guess.
 
-use super::{DeviceInfo, Inventory};
+use super::{DeviceFilter, DeviceInfo, Inventory};
 use crate::model::{Day, DeviceType, Generation, Region};
 use rustc_hash::FxHashMap;
 
@@ -82,6 +82,11 @@ pub struct Denominators {
 
 impl Denominators {
     pub fn build(inv: &Inventory, dims: DenomDims) -> Denominators {
+        Denominators::build_filtered(inv, dims, &DeviceFilter::default())
+    }
+
+    /// The denominators of the devices `filter` keeps (the other devices count nowhere).
+    pub fn build_filtered(inv: &Inventory, dims: DenomDims, filter: &DeviceFilter) -> Denominators {
         let mut series = FxHashMap::default();
         if inv.is_count_table() {
             // Sum the rows of each coarse key per date; undated rows form a constant.
@@ -96,6 +101,9 @@ impl Denominators {
                     firmware: 0,
                     installed: None,
                 };
+                if !filter.matches_attrs(&info) {
+                    continue;
+                }
                 let k = dims.key(&info);
                 match r.date {
                     Some(d) => *dated.entry(k).or_default().entry(d).or_default() += r.count,
@@ -120,12 +128,15 @@ impl Denominators {
             return Denominators {
                 dims,
                 series,
-                unsupported: dims.model || dims.firmware,
+                unsupported: dims.model || dims.firmware || filter.needs_models(),
             };
         }
         let mut hist: FxHashMap<DenomKey, (u64, FxHashMap<Day, u64>)> = FxHashMap::default();
         for (_, v) in inv.devices.iter() {
             let info = DeviceInfo::unpack(v);
+            if !filter.matches(&info) {
+                continue;
+            }
             let e = hist.entry(dims.key(&info)).or_default();
             match info.installed {
                 Some(d) => *e.1.entry(d).or_default() += 1,

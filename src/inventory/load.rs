@@ -2,9 +2,9 @@
 
 use super::{CountRow, DeviceInfo, DeviceTable, Inventory};
 use crate::decode::squash_name;
-use crate::engine::pipeline::{self, Plan};
 use crate::model::time::parse_date;
 use crate::model::{DeviceId, DeviceType, Generation, Region};
+use crate::source::pipeline::{self, Plan};
 use crate::source::{Boundary, Input};
 use anyhow::{Result, bail};
 use rustc_hash::FxHashMap;

@@ -6,10 +6,12 @@
 //! device costs about 20 bytes; models and firmware versions are interned to `u16`.
 
 mod denominators;
+mod filter;
 mod load;
 mod table;
 
 pub use denominators::{DenomDims, DenomKey, Denominators};
+pub use filter::{DeviceFilter, UnknownName};
 pub use load::{InventoryReject, load_inventory};
 pub use table::DeviceTable;
 

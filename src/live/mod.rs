@@ -97,7 +97,7 @@ pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<()> {
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if state.cfg.threads == 0 {
-            crate::engine::pipeline::default_threads()
+            crate::source::pipeline::default_threads()
         } else {
             state.cfg.threads
         })

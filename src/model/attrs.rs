@@ -6,7 +6,7 @@
 //! unrecognised value is an error for the caller to report, never a silent `Unknown`.
 
 macro_rules! small_enum {
-    ($name:ident { $($var:ident = $text:literal),+ $(,)? }) => {
+    ($name:ident, $what:literal { $($var:ident = $text:literal),+ $(,)? }) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(u8)]
         pub enum $name { $($var),+ }
@@ -26,10 +26,21 @@ macro_rules! small_enum {
                 f.pad(self.name())
             }
         }
+
+        /// Parses as `parse` does; the error lists the values there are.
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<$name, String> {
+                $name::parse(s.as_bytes()).ok_or_else(|| {
+                    let names: Vec<&str> = Self::ALL.iter().map(|v| v.name()).collect();
+                    format!("`{s}` is not a {}; use one of: {}", $what, names.join(", "))
+                })
+            }
+        }
     };
 }
 
-small_enum!(Region {
+small_enum!(Region, "CSP region" {
     North = "North",
     Central = "Central",
     South = "South",
@@ -40,7 +51,7 @@ small_enum!(Region {
     Unknown = "Unknown",
 });
 
-small_enum!(DeviceType {
+small_enum!(DeviceType, "device type" {
     Esme = "ESME",
     Gsme = "GSME",
     Chf = "CHF",
@@ -53,7 +64,7 @@ small_enum!(DeviceType {
     Unknown = "Unknown",
 });
 
-small_enum!(Generation {
+small_enum!(Generation, "generation" {
     Smets1 = "SMETS1",
     Smets2 = "SMETS2",
     Unknown = "Unknown",
@@ -165,6 +176,13 @@ mod tests {
         assert_eq!(Region::parse(b"Mars"), None);
         assert_eq!(DeviceType::parse(b"toaster"), None);
         assert_eq!(Generation::parse(b"3"), None);
+        assert_eq!("4G South".parse::<Region>(), Ok(Region::South4G));
+        assert!(
+            "Mars"
+                .parse::<Region>()
+                .unwrap_err()
+                .contains("not a CSP region; use one of: North, Central")
+        );
     }
 
     #[test]

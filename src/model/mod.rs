@@ -6,6 +6,7 @@ mod device_id;
 mod event;
 pub mod firmware;
 mod interner;
+mod keyword;
 mod reject;
 pub mod time;
 
@@ -14,5 +15,6 @@ pub use code::AlertCode;
 pub use device_id::DeviceId;
 pub use event::{Event, MessageKind, RecordAttrs, hash_bytes};
 pub use interner::Interner;
+pub use keyword::Keyword;
 pub use reject::Reject;
 pub use time::{Day, Millis};

@@ -5,6 +5,7 @@ use super::{OutputFormat, rate, thousands};
 use crate::analyze::alerts::{AlertReport, AlertRow, Dim, GroupKey};
 use crate::analyze::labels::Labels;
 use crate::catalogue;
+use crate::engine::Filters;
 use crate::inventory::Inventory;
 use crate::model::time::format_day;
 use serde_json::{Map, Value, json};
@@ -56,16 +57,24 @@ fn denominator_column(r: &AlertReport) -> &'static str {
     }
 }
 
+/// Writes the report; the filters it was computed under head the table and sit in the JSON
+/// (CSV stays one plain table for other tools).
 pub fn write(
     w: &mut impl Write,
     r: &AlertReport,
     inv: &Inventory,
+    filters: &Filters,
     fmt: OutputFormat,
 ) -> io::Result<()> {
     match fmt {
-        OutputFormat::Table => write_table(w, r, inv),
+        OutputFormat::Table => {
+            if !filters.is_empty() {
+                writeln!(w, "selection: {}", filters.describe())?;
+            }
+            write_table(w, r, inv)
+        }
         OutputFormat::Csv => write_csv(w, r, inv),
-        OutputFormat::Json => write_json(w, r, inv),
+        OutputFormat::Json => write_json(w, r, inv, filters),
     }
 }
 
@@ -141,7 +150,7 @@ pub fn csv_header(r: &AlertReport) -> Vec<String> {
     h
 }
 
-fn write_csv(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result<()> {
+pub fn write_csv(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(csv_header(r))?;
     for row in &r.rows {
@@ -160,7 +169,12 @@ fn write_csv(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result
     Ok(())
 }
 
-fn write_json(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Result<()> {
+fn write_json(
+    w: &mut impl Write,
+    r: &AlertReport,
+    inv: &Inventory,
+    filters: &Filters,
+) -> io::Result<()> {
     let rows: Vec<Value> = r
         .rows
         .iter()
@@ -182,6 +196,7 @@ fn write_json(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resul
         .collect();
     let doc = json!({
         "group_by": r.by.iter().map(|d| d.column()).collect::<Vec<_>>(),
+        "filters": filters.to_json(),
         "period": r.period.map(|(a, b)| json!({"from": format_day(a), "to": format_day(b)})),
         "totals": r.totals,
         "rows": rows,

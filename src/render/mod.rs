@@ -49,16 +49,14 @@ pub fn totals_summary(t: &Totals) -> String {
     s
 }
 
-/// Output formats of the analysis commands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// Aligned columns for reading in a terminal.
-    Table,
-    /// Comma-separated, with a header row, for spreadsheets and other tools.
-    Csv,
-    /// One JSON document with the rows and the totals.
-    Json,
-}
+crate::keyword_enum!(
+    /// Output formats of the analysis commands.
+    pub enum OutputFormat {
+        Table = "table": "aligned columns for reading in a terminal",
+        Csv = "csv": "comma-separated, with a header row, for spreadsheets and other tools",
+        Json = "json": "one JSON document with the rows, the filters and the totals",
+    }
+);
 
 /// A rate with 4 decimals, or `n/a` when the denominator is unknown or zero.
 pub fn rate(v: Option<f64>) -> String {

@@ -6,11 +6,14 @@
 //! parallel; each chunk knows its first line and byte offset, so rejects name their position.
 
 mod chunk;
+mod error;
 pub mod mapped;
 pub mod mapped_cut;
 pub mod named;
 mod open;
+pub mod pipeline;
 pub mod segment;
 
 pub use chunk::{Boundary, Chunk, ChunkData, Chunker};
+pub use error::InputError;
 pub use open::{Format, Input, Opened, expand_inputs, open_input, sniff_format};

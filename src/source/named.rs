@@ -2,8 +2,8 @@
 //! plain or compressed. For side inputs (OTA outcome records, migration logs) whose columns
 //! vary between exporters: each field has aliases, matched without regard to case.
 
+use super::InputError;
 use super::{Input, open_input};
-use anyhow::{Context, Result, bail};
 use std::io::BufRead;
 
 /// A field and the column names (or JSON keys) it goes by, lower case.
@@ -45,7 +45,7 @@ pub fn read_named(
     fields: &[Field],
     required: &[usize],
     mut row: impl FnMut(u64, Result<&[String], String>, &str),
-) -> Result<u64> {
+) -> Result<u64, InputError> {
     let mut reader = open_input(input)?.reader;
     let mut header: Vec<Option<usize>> = Vec::new();
     let mut json = None;
@@ -56,7 +56,7 @@ pub fn read_named(
         buf.clear();
         if reader
             .read_line(&mut buf)
-            .with_context(|| format!("{}: cannot read", input.name()))?
+            .map_err(InputError::io_named(input.name(), "read"))?
             == 0
         {
             break;
@@ -74,12 +74,15 @@ pub fn read_named(
                 .collect();
             for &r in required {
                 if !header.contains(&Some(r)) {
-                    bail!(
-                        "{}: no `{}` column (found: {text}); names accepted: {}",
+                    return Err(InputError::content(
                         input.name(),
-                        fields[r].0,
-                        fields[r].1.join(", ")
-                    );
+                        Some(line_no),
+                        format!(
+                            "no `{}` column (found: {text}); names accepted: {}",
+                            fields[r].0,
+                            fields[r].1.join(", ")
+                        ),
+                    ));
                 }
             }
             continue;

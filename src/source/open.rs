@@ -1,6 +1,6 @@
 //! Opening inputs: directory walking, decompression and format sniffing.
 
-use anyhow::{Context, Result, bail};
+use super::InputError;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -24,17 +24,19 @@ impl Input {
 
 /// Turns command-line arguments into inputs: `-` is stdin, directories are walked recursively
 /// (files in name order, hidden files skipped), and a missing path is an error.
-pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<Input>> {
+pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<Input>, InputError> {
     let mut out = Vec::new();
     for a in args {
         if a.as_os_str() == "-" {
             out.push(Input::Stdin);
         } else if a.is_dir() {
-            walk(a, &mut out).with_context(|| format!("{}: cannot read directory", a.display()))?;
+            walk(a, &mut out).map_err(InputError::io(a, "read directory"))?;
         } else if a.exists() {
             out.push(Input::File(a.clone()));
         } else {
-            bail!("{}: no such file or directory", a.display());
+            return Err(InputError::NotFound {
+                path: a.display().to_string(),
+            });
         }
     }
     Ok(out)
@@ -96,14 +98,12 @@ const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
 /// Opens an input and wraps it in the decompressor its magic bytes call for.
-pub fn open_input(input: &Input) -> Result<Opened> {
+pub fn open_input(input: &Input) -> Result<Opened, InputError> {
     let raw: Box<dyn Read + Send> = match input {
-        Input::File(p) => {
-            Box::new(File::open(p).with_context(|| format!("{}: cannot open", p.display()))?)
-        }
+        Input::File(p) => Box::new(File::open(p).map_err(InputError::io(p, "open"))?),
         Input::Stdin => Box::new(io::stdin()),
     };
-    decompress(raw).with_context(|| format!("{}: cannot read", input.name()))
+    decompress(raw).map_err(InputError::io_named(input.name(), "read"))
 }
 
 /// Sniffs gzip/zstd magic and returns a buffered, decompressed stream.

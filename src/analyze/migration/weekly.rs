@@ -26,8 +26,11 @@ pub struct PaceParams {
     pub min_pace: f64,
     /// Weeks the forecast's pace is averaged over.
     pub recent_weeks: usize,
-    /// The last day the log should cover (default: the day of its last row), so that missing
-    /// reports at the end are seen too.
+    /// The first day of the period (default: the day of the log's first row); rows before it
+    /// are left out.
+    pub since: Option<Day>,
+    /// The last day of the period (default: the day of the log's last row); rows after it are
+    /// left out, and a report missing at the very end of the period is a gap too.
     pub until: Option<Day>,
 }
 
@@ -37,6 +40,7 @@ impl Default for PaceParams {
             min_change: 0.4,
             min_pace: 10.0,
             recent_weeks: 4,
+            since: None,
             until: None,
         }
     }
@@ -119,15 +123,21 @@ pub fn analyse(
     sizes: &BTreeMap<u16, u64>,
     p: &PaceParams,
 ) -> Analysis {
-    let Some(first) = log.rows.iter().map(|r| day_of(r.ts)).min() else {
+    let in_period = |d: Day| p.since.is_none_or(|s| d >= s) && p.until.is_none_or(|u| d <= u);
+    let log_rows: Vec<&super::log::LogRow> = log
+        .rows
+        .iter()
+        .filter(|r| in_period(day_of(r.ts)))
+        .collect();
+    let Some(first) = log_rows.iter().map(|r| day_of(r.ts)).min() else {
         return Analysis::default();
     };
-    let last = log.rows.iter().map(|r| day_of(r.ts)).max().unwrap_or(first);
-    let last = p.until.map_or(last, |u| u.max(last));
+    let last = log_rows.iter().map(|r| day_of(r.ts)).max().unwrap_or(first);
+    let last = p.until.unwrap_or(last);
     let weeks: Vec<Day> = (monday(first)..=last).step_by(7).collect();
     let week_of = |d: Day| ((monday(d) - monday(first)) / 7) as usize;
     // Reported weekdays per week, and the gaps.
-    let reported: BTreeSet<Day> = log.rows.iter().map(|r| day_of(r.ts)).collect();
+    let reported: BTreeSet<Day> = log_rows.iter().map(|r| day_of(r.ts)).collect();
     let gaps: Vec<Day> = (first..=last)
         .filter(|&d| weekday(d) < 5 && !reported.contains(&d))
         .collect();
@@ -136,7 +146,7 @@ pub fn analyse(
         reported_weekdays[week_of(d)] += 1;
     }
     // First migration and commissioning per device, failures per event.
-    let mut rows = log.rows.clone();
+    let mut rows: Vec<super::log::LogRow> = log_rows.into_iter().cloned().collect();
     rows.sort_by_key(|r| (r.ts, r.device, r.event));
     let mut migrated: FxHashMap<u64, (u16, Day)> = FxHashMap::default();
     let mut commissioned: FxHashMap<u64, (u16, Day)> = FxHashMap::default();

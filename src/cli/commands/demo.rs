@@ -2,10 +2,12 @@
 //! found and where each output is. The first command a newcomer runs.
 
 use super::Status;
-use super::chart::Selection;
 use super::report::write_csv;
+use crate::cli::{Selection, conclude};
 use anyhow::Result;
-use fleetwatch::analyze::alerts::{AlertReport, Dim};
+use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim};
+use fleetwatch::analyze::reader::Reader;
+use fleetwatch::engine::Engine;
 use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::generate::{Config, Format, Truth};
 use fleetwatch::model::time::format_day;
@@ -45,15 +47,15 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     );
     let inv_path = cfg.out.join(&truth.files.inventory);
     let alerts = cfg.out.join(&truth.files.alerts);
+    let rejects = cfg.out.join("rejects.jsonl");
     let selection = Selection {
         inputs: vec![alerts.clone()],
         inventory: Some(inv_path.clone()),
-        codes: None,
         read: ReadOptions::default(),
-        labels: Default::default(),
+        rejects: rejects.clone(),
+        ..Default::default()
     };
-    let l = selection.load()?;
-    let rejects = cfg.out.join("rejects.jsonl");
+    let engine = selection.engine()?;
     // The migration log joins the report; the cohort sizes a user would take from the DCC's
     // figures come from the generator's truth here.
     let sizes: Vec<String> = truth
@@ -70,30 +72,34 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     )?;
     let drawn = super::report::write_report(
         &selection,
-        &l,
+        &engine,
         &cfg.out.join("report"),
         &rejects,
         migration.as_ref(),
     )?;
-    let (codes, errors) = selection.report(&l, [Dim::Generation, Dim::Code]);
-    if let Some(e) = drawn.errors.iter().chain(&errors).next() {
+    let codes = engine
+        .answer_one(AlertQuery {
+            by: vec![Dim::Generation, Dim::Code],
+            ..Default::default()
+        })
+        .report;
+    if let Some(e) = drawn.errors.iter().chain(&engine.errors()).next() {
         anyhow::bail!("{}: {}", e.source, e.message);
     }
     let report = drawn.by_day_region;
     write_csv(
         &cfg.out.join("alerts_by_day_region.csv"),
         &report,
-        &l.inventory,
+        engine.inventory(),
     )?;
     write_csv(
         &cfg.out.join("alerts_by_generation_code.csv"),
         &codes,
-        &l.inventory,
+        engine.inventory(),
     )?;
-    let status =
-        super::alerts::conclude(&report, &[], &l.names, &rejects, t0.elapsed().as_secs_f64())?;
+    let status = conclude(&report, &[], engine.names(), &rejects, t0)?;
     summarize(&truth, &report, &codes);
-    spike_summary(&selection, &l)?;
+    spike_summary(&engine)?;
     println!();
     println!("Outputs in {}:", cfg.out.display());
     for (f, what) in [
@@ -159,13 +165,10 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
 }
 
 /// The top spikes (`fleetwatch spikes`) with their explanations.
-fn spike_summary(selection: &Selection, l: &super::chart::Loaded) -> Result<()> {
+fn spike_summary(engine: &Engine) -> Result<()> {
     let by = [Dim::Region, Dim::Code, Dim::DeviceType];
-    let (fine, errors) = super::spikes::fold(selection, l, &by);
-    if let Some(e) = errors.first() {
-        anyhow::bail!("{}: {}", e.source, e.message);
-    }
-    let found = super::spikes::find(&fine, &l.inventory, &by, &Default::default());
+    let fine = super::spikes::fold(engine, &Default::default(), &by);
+    let found = super::spikes::find(&fine, engine.inventory(), &by, &Default::default());
     println!(
         "  spikes: {} flagged days in {} of {} region x code x type groups; the largest:",
         found.spikes.len(),

@@ -2,13 +2,14 @@
 //! `fleetwatch::analyze::migration`).
 
 use super::Status;
+use crate::cli::{Selection, conclude, stdout_write};
 use anyhow::{Result, bail};
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport};
 use fleetwatch::analyze::change::{AFTER, BEFORE, ChangeSplit};
 use fleetwatch::analyze::migration::log::Migrations;
 use fleetwatch::analyze::migration::log::{Log, MigrationEvent, read_migrations};
 use fleetwatch::analyze::migration::weekly::{Analysis, PaceParams, analyse};
-use fleetwatch::engine::scan::ReadOptions;
+use fleetwatch::analyze::reader::Reader;
 use fleetwatch::model::Day;
 use fleetwatch::model::time::{day_of, format_day};
 use fleetwatch::render::chart::{self, ChartData, LineChart, Series, StackedBars};
@@ -25,15 +26,13 @@ use std::time::Instant;
 
 pub struct MigrationConfig {
     pub logs: Vec<PathBuf>,
-    pub inventory: Option<PathBuf>,
+    /// The alert inputs (`--alerts`) and inventory, filters and read options.
+    pub selection: Selection,
     /// `FOC=3132`: devices per cohort, for the remaining devices and the forecast.
     pub sizes: Vec<String>,
-    pub alerts: Vec<PathBuf>,
     pub params: PaceParams,
     pub out: Option<PathBuf>,
     pub format: OutputFormat,
-    pub read: ReadOptions,
-    pub rejects: PathBuf,
 }
 
 /// Cohort colours, in migration order (others grey).
@@ -113,30 +112,31 @@ pub fn build(
 pub fn run(cfg: MigrationConfig) -> Result<Status> {
     let t0 = Instant::now();
     let logs = expand_inputs(&cfg.logs)?;
-    let alert_inputs = if cfg.alerts.is_empty() {
-        Vec::new()
+    let alert_count = if cfg.selection.inputs.is_empty() {
+        0
     } else {
-        expand_inputs(&cfg.alerts)?
+        expand_inputs(&cfg.selection.inputs)?.len()
     };
-    let mut names: Vec<String> = alert_inputs.iter().map(Input::name).collect();
-    names.extend(logs.iter().map(Input::name));
     let mut m = build(
         &logs,
-        alert_inputs.len(),
-        cfg.inventory.as_deref(),
+        alert_count,
+        cfg.selection.inventory.as_deref(),
         &cfg.sizes,
         &cfg.params,
     )?;
     let mut alert_report = None;
+    let mut names: Vec<String> = Vec::new();
     let mut errors = Vec::new();
-    if !alert_inputs.is_empty() {
-        let inv = super::alerts::inventory_or_empty(cfg.inventory.as_deref(), cfg.read.threads)?;
-        let (table, report, errs) = alert_rates(&m, &alert_inputs, &inv, &cfg.read);
+    if alert_count > 0 {
+        let engine = cfg.selection.engine()?;
+        let (table, report) = alert_rates(&m, &engine);
         m.tables.push(("alert_rates", "SMETS1 alerts per 1,000 device-days before and after migration, per cohort (devices migrated in the log)", table));
         alert_report = Some(report);
-        errors = errs;
+        names = engine.names().to_vec();
+        errors = engine.errors();
     }
-    super::stdout_write(|w| write(w, &m, cfg.format))?;
+    names.extend(logs.iter().map(Input::name));
+    stdout_write(|w| write(w, &m, cfg.format))?;
     if let Some(dir) = &cfg.out {
         std::fs::create_dir_all(dir)?;
         for (key, _, r) in &m.tables {
@@ -157,13 +157,7 @@ pub fn run(cfg: MigrationConfig) -> Result<Status> {
     eprintln!("{}", totals_line(&m.log));
     let mut report = alert_report.unwrap_or_else(AlertReport::empty);
     report.add_rejects(std::mem::take(&mut m.log.rejects));
-    super::alerts::conclude(
-        &report,
-        &errors,
-        &names,
-        &cfg.rejects,
-        t0.elapsed().as_secs_f64(),
-    )
+    conclude(&report, &errors, &names, &cfg.selection.rejects, t0)
 }
 
 /// `migration log rows read N = accepted A + duplicates D + rejected R`.
@@ -467,16 +461,7 @@ pub fn charts(m: &MigrationReport) -> Vec<(&'static str, ChartData)> {
 /// Alerts per 1,000 device-days of each cohort's devices before and after their migration day
 /// (devices migrated in the log; the migration day itself excluded). SMETS1 meters join the
 /// DCC's alert traffic when they migrate, so "before" is usually empty: said as n/a.
-fn alert_rates(
-    m: &MigrationReport,
-    inputs: &[Input],
-    inv: &fleetwatch::inventory::Inventory,
-    read: &ReadOptions,
-) -> (
-    Records,
-    AlertReport,
-    Vec<fleetwatch::engine::pipeline::SourceError>,
-) {
+fn alert_rates(m: &MigrationReport, reader: &dyn Reader) -> (Records, AlertReport) {
     let a = &m.analysis;
     let mut per_cohort: BTreeMap<u16, ChangeSplit> = BTreeMap::new();
     for r in m
@@ -514,7 +499,11 @@ fn alert_rates(
             ..Default::default()
         });
     }
-    let (reports, errors) = super::alerts::compute_many(inputs, inv, &queries, read);
+    let reports: Vec<AlertReport> = reader
+        .answer(&queries)
+        .into_iter()
+        .map(|a| a.report)
+        .collect();
     let (first, last) = reports
         .first()
         .and_then(|r| r.period)
@@ -565,5 +554,5 @@ fn alert_rates(
     }
     let mut iter = reports.into_iter();
     let first_report = iter.next().unwrap_or_else(AlertReport::empty);
-    (t, first_report, errors)
+    (t, first_report)
 }

@@ -10,8 +10,9 @@ pub mod migration;
 pub mod offenders;
 pub mod ota;
 pub mod report;
+pub mod serve;
 pub mod spikes;
 pub mod spikes_hubs;
 pub mod whatif;
 
-pub use super::{Status, progress, stdout_write};
+pub use super::{Status, stdout_write};

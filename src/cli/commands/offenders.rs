@@ -6,9 +6,10 @@
 //! the inputs answers two folds: by device, and by day x model x firmware.
 
 use super::Status;
-use super::chart::Selection;
-use anyhow::{Result, bail};
+use crate::cli::{Selection, conclude_run, stdout_write};
+use anyhow::Result;
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey};
+use fleetwatch::analyze::reader::Reader;
 use fleetwatch::analyze::trend::{Trend, mann_kendall};
 use fleetwatch::inventory::{DenomDims, DenomKey, Denominators, Inventory};
 use fleetwatch::model::time::format_day;
@@ -18,22 +19,22 @@ use fleetwatch::render::{OutputFormat, thousands};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+
 use std::time::Instant;
 
-/// Which table `--format csv` writes (the table and JSON forms hold all).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Show {
-    Devices,
-    Models,
-}
+fleetwatch::keyword_enum!(
+    /// Which table `--format csv` writes (the table and JSON forms hold all).
+    pub enum Show {
+        Devices = "devices": "the top devices",
+        Models = "models": "the rate per model and firmware version",
+    }
+);
 
 pub struct OffendersConfig {
     pub selection: Selection,
     pub top: usize,
     pub show: Show,
     pub format: OutputFormat,
-    pub rejects: PathBuf,
 }
 
 /// The answer, ready to render.
@@ -52,29 +53,29 @@ pub struct Offenders {
 
 pub fn run(cfg: OffendersConfig) -> Result<Status> {
     let t0 = Instant::now();
-    if cfg.selection.codes.is_none() {
-        bail!("say which code(s): --codes 81B8 (or a category, e.g. --codes tamper)");
-    }
-    let l = cfg.selection.load()?;
+    let engine = cfg.selection.engine()?;
     let queries = [
         AlertQuery {
             by: vec![Dim::Device],
-            codes: cfg.selection.codes.clone(),
             distinct: false,
             ..Default::default()
         },
         AlertQuery {
             by: vec![Dim::Day, Dim::Model, Dim::Firmware],
-            codes: cfg.selection.codes.clone(),
             distinct: false,
             ..Default::default()
         },
     ];
-    let (reports, errors) =
-        super::alerts::compute_many(&l.inputs, &l.inventory, &queries, &cfg.selection.read);
-    let o = analyse(&reports[0], &reports[1], &l.inventory, cfg.top);
+    let reports: Vec<AlertReport> = engine
+        .answer(&queries)
+        .into_iter()
+        .map(|a| a.report)
+        .collect();
+    let o = analyse(&reports[0], &reports[1], engine.inventory(), cfg.top);
+    let what = cfg.selection.what();
     let meta = json!({
-        "codes": l.what,
+        "codes": what,
+        "filters": engine.filters().to_json(),
         "period": o.period.map(|(a, b)| json!({"from": format_day(a), "to": format_day(b)})),
         "alerts": o.alerts,
         "alerting_devices": o.alerting_devices,
@@ -89,21 +90,15 @@ pub fn run(cfg: OffendersConfig) -> Result<Status> {
         "models": o.models.json_rows(),
         "totals": reports[0].totals,
     });
-    super::stdout_write(|w| match cfg.format {
-        OutputFormat::Table => write_table(w, &o, &l.what),
+    stdout_write(|w| match cfg.format {
+        OutputFormat::Table => write_table(w, &o, &what),
         OutputFormat::Csv => match cfg.show {
             Show::Devices => o.devices.write(w, cfg.format, meta.clone()),
             Show::Models => o.models.write(w, cfg.format, meta.clone()),
         },
         OutputFormat::Json => o.devices.write(w, cfg.format, meta.clone()),
     })?;
-    super::alerts::conclude(
-        &reports[0],
-        &errors,
-        &l.names,
-        &cfg.rejects,
-        t0.elapsed().as_secs_f64(),
-    )
+    conclude_run(&reports[0], &engine, &cfg.selection.rejects, t0)
 }
 
 /// Share of `total` from the largest `ceil(fraction * n)` of `sorted` (descending) values.

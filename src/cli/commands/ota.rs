@@ -2,6 +2,7 @@
 //! effect on alerts (see `fleetwatch::analyze::ota`).
 
 use super::Status;
+use crate::cli::{Selection, conclude, stdout_write};
 use anyhow::{Result, bail};
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim, TapFactory};
 use fleetwatch::analyze::change::ChangeSplit;
@@ -14,10 +15,10 @@ use fleetwatch::analyze::ota::events::{
 use fleetwatch::analyze::ota::funnel::{Aggregate, Cohort, cannot_upgrade};
 use fleetwatch::analyze::ota::guard::{GuardResult, replay_all};
 use fleetwatch::analyze::ota::outcomes::{Outcomes, read_file};
+use fleetwatch::analyze::reader::Reader;
 use fleetwatch::analyze::stats::percentile;
 use fleetwatch::analyze::whatif::DeviceRule;
 use fleetwatch::catalogue;
-use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::model::Interner;
 use fleetwatch::model::firmware::Stage;
 use fleetwatch::model::firmware::{response_reason, version_octets};
@@ -26,7 +27,7 @@ use fleetwatch::model::{AlertCode, Day, DeviceId, Region};
 use fleetwatch::render::chart::{self, ChartData, LineChart, Series, region_color};
 use fleetwatch::render::records::Records;
 use fleetwatch::render::{OutputFormat, thousands};
-use fleetwatch::source::{Input, expand_inputs};
+use fleetwatch::source::expand_inputs;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -36,8 +37,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub struct OtaConfig {
-    pub alerts: Vec<PathBuf>,
-    pub inventory: Option<PathBuf>,
+    /// The alert inputs (evidence and the effect), inventory, filters and read options.
+    pub selection: Selection,
     pub campaign: Option<PathBuf>,
     pub targets: Option<String>,
     pub target_version: Option<String>,
@@ -48,8 +49,6 @@ pub struct OtaConfig {
     pub guard_min_devices: u64,
     pub out: Option<PathBuf>,
     pub format: OutputFormat,
-    pub read: ReadOptions,
-    pub rejects: PathBuf,
 }
 
 /// Everything the command found, as tables.
@@ -65,21 +64,21 @@ struct Tables {
 
 pub fn run(cfg: OtaConfig) -> Result<Status> {
     let t0 = Instant::now();
-    let inv = super::alerts::inventory_or_empty(cfg.inventory.as_deref(), cfg.read.threads)?;
-    let alert_inputs = if cfg.alerts.is_empty() {
-        Vec::new()
-    } else {
-        expand_inputs(&cfg.alerts)?
+    // The evidence is a fixed set of firmware codes: --codes narrows the effect table instead.
+    let codes = cfg.selection.filters.codes.clone();
+    let selection = Selection {
+        filters: cfg.selection.filters.without_codes(),
+        ..cfg.selection.clone()
     };
+    let engine = selection.engine()?;
+    let inv = engine.inventory();
     let outcome_inputs = if cfg.outcomes.is_empty() {
         Vec::new()
     } else {
         expand_inputs(&cfg.outcomes)?
     };
-    if alert_inputs.is_empty() && outcome_inputs.is_empty() {
-        bail!("no evidence: give alert inputs and/or --outcomes FILE");
-    }
-    let mut names: Vec<String> = alert_inputs.iter().map(Input::name).collect();
+    let mut names: Vec<String> = engine.names().to_vec();
+    let alert_count = names.len();
     // Outcome records.
     let (mut reasons, mut versions) = (Interner::default(), Interner::default());
     let mut outcomes = Outcomes::default();
@@ -87,7 +86,7 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
         names.push(input.name());
         read_file(
             input,
-            alert_inputs.len() + i,
+            alert_count + i,
             &mut outcomes,
             &mut reasons,
             &mut versions,
@@ -101,14 +100,14 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
                 bail!("--targets needs --target-version");
             };
             let (rule, unknown) =
-                DeviceRule::parse(rule, &inv).map_err(|e| anyhow::anyhow!("--targets: {e}"))?;
+                DeviceRule::parse(rule, inv).map_err(|e| anyhow::anyhow!("--targets: {e}"))?;
             if !unknown.is_empty() {
                 eprintln!(
                     "warning: --targets: no device in the inventory has {}",
                     unknown.join(", ")
                 );
             }
-            Campaigns::from_rule(&rule, &inv, &cfg.name, v)
+            Campaigns::from_rule(&rule, inv, &cfg.name, v)
         }
         (None, None) => {
             let Some(v) = &cfg.target_version else {
@@ -123,6 +122,14 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
         // An explicit version overrides the file's for every campaign.
         let id = campaigns.versions.id(v);
         campaigns.target_version.iter_mut().for_each(|t| *t = id);
+    }
+    // The device filters narrow the targets.
+    let devices = &engine.scope().devices;
+    if !devices.is_all() {
+        campaigns.targets.retain(|&id, _| {
+            inv.lookup(DeviceId(id))
+                .is_some_and(|i| devices.matches(&i))
+        });
     }
     if campaigns.targets.is_empty() {
         bail!("the campaign targets no device");
@@ -161,8 +168,7 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
     payload_names.other_version = campaigns.versions.id("(another version)");
     let payload_names = Arc::new(payload_names);
     let mut alert_report = None;
-    let mut errors = Vec::new();
-    if !alert_inputs.is_empty() {
+    if engine.has_inputs() {
         let (t, n) = (targets.clone(), payload_names.clone());
         let query = AlertQuery {
             by: vec![],
@@ -183,15 +189,13 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
             }))),
             ..Default::default()
         };
-        let (report, tap, errs) =
-            super::alerts::compute_tapped(&alert_inputs, &inv, &query, &cfg.read);
-        errors = errs;
-        if let Some(tap) = tap.and_then(|t| t.into_any().downcast::<FirmwareTap>().ok()) {
+        let mut answer = engine.answer_one(query);
+        if let Some(tap) = answer.tap_as::<FirmwareTap>() {
             for (d, mut v) in tap.events {
                 events.entry(d).or_default().append(&mut v);
             }
         }
-        alert_report = Some(report);
+        alert_report = Some(answer.report);
     }
     // Judge every targeted device.
     let mut models = Interner::default();
@@ -241,7 +245,7 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
             split: Some(split.clone()),
             ..Default::default()
         };
-        let (by_day, _) = super::alerts::compute(&alert_inputs, &inv, &query, &cfg.read);
+        let by_day = engine.answer_one(query).report;
         let dd = device_days(
             &split,
             |d| {
@@ -255,6 +259,7 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
             .into_iter()
             .filter(|e| e.code.device_code().and_then(Stage::from_code).is_none())
             .filter(|e| e.alerts_after + e.alerts_before >= 30)
+            .filter(|e| codes.as_ref().is_none_or(|f| f.matches(e.code)))
             .collect();
         effect_rows.sort_by(|a, b| {
             let size = |e: &Effect| e.ratio().map_or(0.0, f64::abs);
@@ -284,12 +289,12 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
     }
     let mut report = alert_report.unwrap_or_else(AlertReport::empty);
     report.add_rejects(outcomes.rejects);
-    super::alerts::conclude(
+    conclude(
         &report,
-        &errors,
+        &engine.errors(),
         &names,
-        &cfg.rejects,
-        t0.elapsed().as_secs_f64(),
+        &cfg.selection.rejects,
+        t0,
     )
 }
 
@@ -590,7 +595,7 @@ fn render(cfg: &OtaConfig, t: &Tables, campaigns: &Campaigns, agg: &Aggregate) -
             &t.effect,
         ),
     ];
-    super::stdout_write(|w| match cfg.format {
+    stdout_write(|w| match cfg.format {
         OutputFormat::Json => {
             let mut doc = serde_json::Map::new();
             doc.insert("summary".into(), json!(t.summary));

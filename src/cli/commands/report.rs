@@ -2,13 +2,15 @@
 //! and sortable tables, plus the charts as PNG and SVG and the tables as CSV.
 
 use super::Status;
-use super::chart::{Loaded, Selection};
+use crate::cli::{Selection, conclude};
 use anyhow::{Context, Result};
 use fleetwatch::analyze::alerts::AlertReport;
-use fleetwatch::engine::pipeline::SourceError;
+use fleetwatch::analyze::reader::Reader;
+use fleetwatch::engine::Engine;
 use fleetwatch::inventory::Inventory;
 use fleetwatch::render::chart::{self, ChartKind};
 use fleetwatch::render::{self, OutputFormat, thousands};
+use fleetwatch::source::pipeline::SourceError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -56,7 +58,7 @@ fn caption(kind: ChartKind) -> String {
 /// Writes a report as a CSV table; returns the text written.
 pub fn write_csv(path: &Path, report: &AlertReport, inv: &Inventory) -> Result<String> {
     let mut buf = Vec::new();
-    render::alerts::write(&mut buf, report, inv, OutputFormat::Csv)?;
+    render::alerts::write_csv(&mut buf, report, inv)?;
     std::fs::write(path, &buf).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
@@ -118,28 +120,28 @@ document.body.dataset.visibleCharts=String(visible);
 
 pub fn run(cfg: ReportConfig) -> Result<Status> {
     let t0 = Instant::now();
-    let l = cfg.selection.load()?;
+    let engine = cfg.selection.engine()?;
     let rejects = cfg.out.join(REJECTS);
     let migration = migration_section(
         &cfg.migration,
-        l.inputs.len(),
+        engine.names().len(),
         cfg.selection.inventory.as_deref(),
         &cfg.cohort_sizes,
     )?;
-    let mut r = write_report(&cfg.selection, &l, &cfg.out, &rejects, migration.as_ref())?;
+    let mut r = write_report(
+        &cfg.selection,
+        &engine,
+        &cfg.out,
+        &rejects,
+        migration.as_ref(),
+    )?;
     if let Some(mut m) = migration {
         r.names
             .extend(cfg.migration.iter().map(|p| p.display().to_string()));
         r.by_day_region
             .add_rejects(std::mem::take(&mut m.log.rejects));
     }
-    super::alerts::conclude(
-        &r.by_day_region,
-        &r.errors,
-        &r.names,
-        &rejects,
-        t0.elapsed().as_secs_f64(),
-    )
+    conclude(&r.by_day_region, &r.errors, &r.names, &rejects, t0)
 }
 
 /// Reads and analyses the migration logs, if any (rejects point past the alert inputs).
@@ -214,15 +216,14 @@ fn migration_html(out: &Path, m: &super::migration::MigrationReport) -> Result<S
 /// `rejects` is where the caller writes the quarantine file, which the report names.
 pub fn write_report(
     sel: &Selection,
-    l: &Loaded,
+    engine: &Engine,
     out: &Path,
     rejects: &Path,
     migration: Option<&super::migration::MigrationReport>,
 ) -> Result<Drawn> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     // Both groupings from one read of the inputs.
-    let groupings = [ChartKind::Rate.grouping(), ChartKind::TopCodes.grouping()];
-    let (reports, errors) = sel.reports(l, &groupings);
+    let reports = super::chart::chart_reports(engine, sel, &[ChartKind::Rate, ChartKind::TopCodes]);
     let mut reports = reports.into_iter();
     let (by_day_region, by_region_code) = (
         reports.next().expect("two reports"),
@@ -231,10 +232,10 @@ pub fn write_report(
     let r = Drawn {
         by_day_region,
         by_region_code,
-        errors,
-        names: l.names.clone(),
+        errors: engine.errors(),
+        names: engine.names().to_vec(),
     };
-    let (inv, what) = (&l.inventory, &l.what);
+    let (inv, what) = (engine.inventory(), &sel.what());
     let mut figures = String::new();
     for kind in ChartKind::ALL {
         let data = chart::build(kind, r.report_for(kind), what);

@@ -7,10 +7,12 @@
 //! days are explained from the same fold.
 
 use super::Status;
-use super::chart::{Loaded, Selection};
-use anyhow::{Result, bail};
+use crate::cli::{Selection, conclude_run, stdout_write};
+use anyhow::Result;
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, AlertRow, Dim, GroupKey, denom_dims};
+use fleetwatch::analyze::labels::Labels as LabelRules;
 use fleetwatch::analyze::labels::Labels;
+use fleetwatch::analyze::reader::Reader;
 use fleetwatch::analyze::spikes::{DailySeries, DayCheck, SpikeParams, check};
 use fleetwatch::analyze::stats::median;
 use fleetwatch::inventory::{Denominators, Inventory};
@@ -24,6 +26,7 @@ use plotters::style::RGBColor;
 use rustc_hash::FxHashMap;
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub struct SpikesConfig {
@@ -35,7 +38,6 @@ pub struct SpikesConfig {
     pub top: usize,
     pub charts: Option<PathBuf>,
     pub format: OutputFormat,
-    pub rejects: PathBuf,
 }
 
 /// The cohort dimensions a spike is explained by, and their names in the output.
@@ -71,12 +73,9 @@ pub struct CohortShare {
 
 pub fn run(cfg: SpikesConfig) -> Result<Status> {
     let t0 = Instant::now();
-    if cfg.by.contains(&Dim::Day) {
-        bail!("--by names the dimensions of a group; `day` is always the series axis");
-    }
-    let l = cfg.selection.load()?;
-    let (report, errors) = fold(&cfg.selection, &l, &cfg.by);
-    let mut found = find(&report, &l.inventory, &cfg.by, &cfg.params);
+    let engine = cfg.selection.engine()?;
+    let report = fold(&engine, &cfg.selection.labels, &cfg.by);
+    let mut found = find(&report, engine.inventory(), &cfg.by, &cfg.params);
     let shown = if cfg.top == 0 {
         found.spikes.len()
     } else {
@@ -84,15 +83,13 @@ pub fn run(cfg: SpikesConfig) -> Result<Status> {
     };
     // Where the inventory links devices to hubs, the spikes shown are explained by hub model too.
     if let Some(path) = &cfg.selection.inventory
-        && let Some(hubs) = super::spikes_hubs::read(path, &l.inventory)
+        && let Some(hubs) = super::spikes_hubs::read(path, engine.inventory())
     {
         let setting = super::spikes_hubs::Setting {
             by: &cfg.by,
             window: cfg.params.window,
             first_day: report.period.map_or(0, |p| p.0),
-            inputs: &l.inputs,
-            inv: &l.inventory,
-            read: &cfg.selection.read,
+            reader: &engine,
         };
         super::spikes_hubs::explain(&mut found.spikes[..shown], hubs, &setting);
     }
@@ -103,8 +100,9 @@ pub fn run(cfg: SpikesConfig) -> Result<Status> {
         found.series.len(),
         found.judged
     );
-    let records = records(&found.spikes[..shown], &cfg.by, &report, &l.inventory);
+    let records = records(&found.spikes[..shown], &cfg.by, &report, engine.inventory());
     let meta = json!({
+        "filters": engine.filters().to_json(),
         "group_by": cfg.by.iter().map(|d| d.column()).collect::<Vec<_>>(),
         "period": report.period.map(|(a, b)| json!({"from": format_day(a), "to": format_day(b)})),
         "params": {
@@ -121,26 +119,16 @@ pub fn run(cfg: SpikesConfig) -> Result<Status> {
         })).collect::<Vec<_>>()).collect::<Vec<_>>(),
         "totals": report.totals,
     });
-    super::stdout_write(|w| records.write(w, cfg.format, meta))?;
+    stdout_write(|w| records.write(w, cfg.format, meta))?;
     if let Some(dir) = &cfg.charts {
-        let n = draw_charts(&found, shown, &cfg, &report, &l.inventory, dir)?;
+        let n = draw_charts(&found, shown, &cfg, &report, engine.inventory(), dir)?;
         eprintln!("  {n} charts written to {}", dir.display());
     }
-    super::alerts::conclude(
-        &report,
-        &errors,
-        &l.names,
-        &cfg.rejects,
-        t0.elapsed().as_secs_f64(),
-    )
+    conclude_run(&report, &engine, &cfg.selection.rejects, t0)
 }
 
 /// The fold behind spikes: by day, the group dimensions and the cohort dimensions.
-pub fn fold(
-    sel: &Selection,
-    l: &Loaded,
-    by: &[Dim],
-) -> (AlertReport, Vec<fleetwatch::engine::pipeline::SourceError>) {
+pub fn fold(reader: &dyn Reader, labels: &Arc<LabelRules>, by: &[Dim]) -> AlertReport {
     let mut dims = vec![Dim::Day];
     for &d in by.iter().chain(COHORTS.iter().flat_map(|c| c.1.iter())) {
         if !dims.contains(&d) {
@@ -149,12 +137,11 @@ pub fn fold(
     }
     let query = AlertQuery {
         by: dims,
-        codes: sel.codes.clone(),
         distinct: false,
-        labels: sel.labels.clone(),
+        labels: labels.clone(),
         ..Default::default()
     };
-    super::alerts::compute(&l.inputs, &l.inventory, &query, &sel.read)
+    reader.answer_one(query).report
 }
 
 /// Everything found: the groups' series and the flagged days, ranked by excess.

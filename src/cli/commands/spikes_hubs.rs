@@ -8,8 +8,8 @@
 
 use super::spikes::{CohortShare, Spike};
 use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dim, GroupKey, Tap, TapFactory};
+use fleetwatch::analyze::reader::Reader;
 use fleetwatch::analyze::stats::median;
-use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::inventory::{DeviceInfo, Inventory};
 use fleetwatch::model::Interner;
 use fleetwatch::model::time::day_of;
@@ -123,9 +123,7 @@ pub struct Setting<'a> {
     pub window: usize,
     /// The first day of the data: trailing windows start no earlier.
     pub first_day: Day,
-    pub inputs: &'a [Input],
-    pub inv: &'a Inventory,
-    pub read: &'a ReadOptions,
+    pub reader: &'a dyn Reader,
 }
 
 /// Adds each spike's hub-model cohorts (its excess over each hub model's trailing median, and
@@ -136,10 +134,9 @@ pub fn explain(spikes: &mut [Spike], hubs: HubModels, at: &Setting) {
         by,
         window,
         first_day,
-        inputs,
-        inv,
-        read,
+        reader,
     } = *at;
+    let inv = reader.inventory();
     if spikes.is_empty() || by.iter().any(|d| matches!(d, Dim::Label | Dim::Category)) {
         return;
     }
@@ -171,8 +168,7 @@ pub fn explain(spikes: &mut [Spike], hubs: HubModels, at: &Setting) {
         }))),
         ..Default::default()
     };
-    let (_, tap, _) = super::alerts::compute_tapped(inputs, inv, &query, read);
-    let Some(tap) = tap.and_then(|t| t.into_any().downcast::<HubTap>().ok()) else {
+    let Some(tap) = reader.answer_one(query).tap_as::<HubTap>() else {
         return;
     };
     // Linked devices per group and hub model (the fleet share).

@@ -7,10 +7,11 @@
 //! folds group by label and category without rules and with them.
 
 use super::Status;
-use super::chart::Selection;
+use crate::cli::{Selection, conclude_run, stdout_write};
 use anyhow::{Result, bail};
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim, GroupKey, denom_dims};
 use fleetwatch::analyze::labels::Labels;
+use fleetwatch::analyze::reader::Reader;
 use fleetwatch::analyze::whatif::{DeviceRule, Remediation};
 use fleetwatch::inventory::{DenomDims, DeviceInfo, Inventory};
 use fleetwatch::model::time::format_day;
@@ -34,34 +35,25 @@ pub struct WhatifConfig {
     pub by: Vec<Dim>,
     pub chart: Option<PathBuf>,
     pub format: OutputFormat,
-    pub rejects: PathBuf,
 }
 
 pub fn run(cfg: WhatifConfig) -> Result<Status> {
     let t0 = Instant::now();
     let relabel = !cfg.selection.labels.is_empty();
-    if cfg.remediate.is_empty() && !relabel {
-        bail!(
-            "nothing to compare: give --remediate RULE (e.g. model=EDMI-ES2,firmware=2.0.1,code=81B8) and/or --labels FILE"
-        );
-    }
-    if cfg.by.contains(&Dim::Day) || cfg.by.contains(&Dim::Device) {
-        bail!(
-            "--by takes device attributes and codes (region, type, gen, code, category, model, firmware, label)"
-        );
-    }
-    let l = cfg.selection.load()?;
+    let engine = cfg.selection.engine()?;
+    let inv = engine.inventory();
+    let what = cfg.selection.what();
     let mut rules = Vec::new();
     for text in &cfg.remediate {
-        let (rule, unknown) = DeviceRule::parse(text, &l.inventory)
-            .map_err(|e| anyhow::anyhow!("--remediate {text}: {e}"))?;
+        let (rule, unknown) =
+            DeviceRule::parse(text, inv).map_err(|e| anyhow::anyhow!("--remediate {text}: {e}"))?;
         if !unknown.is_empty() {
             eprintln!(
                 "warning: --remediate {text}: no device in the inventory has {}: that part matches nothing",
                 unknown.join(", ")
             );
         }
-        if rule.needs_devices() && l.inventory.devices.is_empty() {
+        if rule.needs_devices() && inv.devices.is_empty() {
             bail!(
                 "--remediate {text} names devices by their attributes: give the per-device --inventory"
             );
@@ -70,7 +62,6 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
     }
     let remediation = Arc::new(Remediation { rules });
     let base = AlertQuery {
-        codes: cfg.selection.codes.clone(),
         distinct: false,
         ..Default::default()
     };
@@ -89,15 +80,19 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
             });
         }
     }
-    let (reports, errors) =
-        super::alerts::compute_many(&l.inputs, &l.inventory, &queries, &cfg.selection.read);
+    let reports: Vec<AlertReport> = engine
+        .answer(&queries)
+        .into_iter()
+        .map(|a| a.report)
+        .collect();
     let mut meta = json!({
-        "codes": l.what,
+        "codes": what,
+        "filters": engine.filters().to_json(),
         "period": reports[0].period.map(|(a, b)| json!({"from": format_day(a), "to": format_day(b)})),
         "totals": reports[0].totals,
     });
     let remediation_records = (!cfg.remediate.is_empty()).then(|| {
-        let (records, summary) = remediation_table(&reports[0], &cfg.by, &remediation, &l.inventory);
+        let (records, summary) = remediation_table(&reports[0], &cfg.by, &remediation, inv);
         meta["remediation"] = json!({"rule": remediation.describe(), "summary": summary, "rows": records.json_rows()});
         (records, summary)
     });
@@ -106,7 +101,7 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
         meta["relabel"] = json!({"rows": r.json_rows()});
         r
     });
-    super::stdout_write(|w| {
+    stdout_write(|w| {
         match cfg.format {
             OutputFormat::Json => {
                 serde_json::to_writer_pretty(&mut *w, &meta)?;
@@ -126,7 +121,7 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
                         w,
                         "What if the alerts matching {} stopped (of {}):",
                         remediation.describe(),
-                        l.what
+                        what
                     )?;
                     writeln!(w, "  {summary}\n")?;
                     r.write(w, cfg.format, json!(null))?;
@@ -138,7 +133,7 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
                     writeln!(
                         w,
                         "Reclassification replayed over {}: alerts per label and category, before and after the rules",
-                        l.what
+                        what
                     )?;
                     r.write(w, cfg.format, json!(null))?;
                 }
@@ -147,17 +142,11 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
         Ok(())
     })?;
     if let (Some(path), Some((records, _))) = (&cfg.chart, &remediation_records) {
-        let data = before_after_chart(records, &cfg.by, &remediation.describe(), &l.what);
+        let data = before_after_chart(records, &cfg.by, &remediation.describe(), &what);
         chart::save(&data, path)?;
         eprintln!("chart written to {}", path.display());
     }
-    super::alerts::conclude(
-        &reports[0],
-        &errors,
-        &l.names,
-        &cfg.rejects,
-        t0.elapsed().as_secs_f64(),
-    )
+    conclude_run(&reports[0], &engine, &cfg.selection.rejects, t0)
 }
 
 /// Installed devices per group, and how many of them the remediation touches.

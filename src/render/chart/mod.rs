@@ -23,18 +23,15 @@ use crate::analyze::alerts::Dim;
 use crate::model::Region;
 use plotters::style::RGBColor;
 
-/// Which chart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ChartKind {
-    /// Alerts per 1,000 devices per day, one line per CSP region.
-    Rate,
-    /// Top codes per region as stacked bars (alerts per 1,000 devices per day).
-    TopCodes,
-    /// Rate by code and region as a heatmap.
-    Heatmap,
-    /// Alert count and installed base on twin axes, per day.
-    Growth,
-}
+crate::keyword_enum!(
+    /// Which chart.
+    pub enum ChartKind {
+        Rate = "rate": "alerts per 1,000 devices per day, one line per CSP region",
+        TopCodes = "top-codes": "top codes per region as stacked bars (alerts per 1,000 devices per day)",
+        Heatmap = "heatmap": "rate by code and region as a heatmap",
+        Growth = "growth": "alert count and installed base on twin axes, per day",
+    }
+);
 
 impl ChartKind {
     pub const ALL: [ChartKind; 4] = [

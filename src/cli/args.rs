@@ -1,0 +1,789 @@
+//! The command line as clap parses it: one `Args` struct per subcommand, and the argument groups
+//! the analysis commands share (inputs, filters, common options). Doc comments are the help.
+//! Each `Args` resolves itself, once, into its command's configuration (`resolve`): nothing
+//! downstream looks at a raw flag.
+
+use super::Selection;
+use super::commands;
+use anyhow::{Result, bail};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand};
+use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dedup, Dim, GroupBy};
+use fleetwatch::analyze::labels::Labels;
+use fleetwatch::analyze::spikes::SpikeParams;
+use fleetwatch::decode::ColumnMap;
+use fleetwatch::engine::Filters;
+use fleetwatch::engine::scan::ReadOptions;
+use fleetwatch::model::{Day, DeviceType, Generation, Keyword, Region};
+use fleetwatch::render::OutputFormat;
+use fleetwatch::render::chart::ChartKind;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const EXIT_HELP: &str = "\
+Exit status: 0 ok; 1 failed (an input could not be read, or another error);
+2 usage error; 3 completed, but some records were rejected (see the quarantine file).";
+
+/// Smart-meter fleet alert analytics: alerts per 1,000 devices per CSP region, from DUIS XML,
+/// CSV and JSON lines (plain, gzip or zstd).
+#[derive(Parser)]
+#[command(name = "fleetwatch", version, after_help = EXIT_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Alert counts, distinct alerting devices, installed devices and alerts per 1,000 devices
+    /// per day, per group.
+    ///
+    /// Inputs are files, directories (read recursively) or `-` for stdin, in DUIS XML, CSV or
+    /// JSON lines, plain or compressed with gzip or zstd: the format is detected from the content.
+    ///
+    /// Example: fleetwatch alerts samples/alerts.csv --inventory samples/inventory.csv --by region,code
+    #[command(after_help = EXIT_HELP)]
+    Alerts(AlertsArgs),
+    /// Draw one chart as PNG or SVG (by the extension of --out).
+    ///
+    /// Kinds: rate (alerts per 1,000 devices per day, a line per CSP region), top-codes
+    /// (stacked bars per region), heatmap (code x region), growth (alerts and installed base on
+    /// twin axes). Each region keeps its colour in every chart.
+    ///
+    /// Example: fleetwatch chart rate samples/alerts.csv -i samples/inventory.csv --codes supply --out supply.png
+    #[command(after_help = EXIT_HELP)]
+    Chart(ChartArgs),
+    /// Write a self-contained HTML report (inline charts, totals, sortable tables) with the
+    /// charts as PNG and SVG and the tables as CSV, into a directory.
+    ///
+    /// Example: fleetwatch report samples/alerts.csv -i samples/inventory.csv --out report/
+    #[command(after_help = EXIT_HELP)]
+    Report(ReportArgs),
+    /// Find spikes: days on which a group's alert rate rose well above its own baseline.
+    ///
+    /// Per group (CSP region x code x device type by default) the baseline of each day is the
+    /// median rate of the trailing --window days, with the group's weekday pattern divided out;
+    /// the spread is their median absolute deviation, floored by Poisson noise. A day is flagged
+    /// when its robust z-score reaches --threshold, its count is --min-ratio times the expected
+    /// count, and the excess is at least --min-excess alerts. Spikes are ranked by excess
+    /// alerts; each is explained by the cohorts (model, model and firmware, device type,
+    /// generation) that carry the excess, against their share of the group's devices.
+    ///
+    /// Example: fleetwatch spikes samples/alerts.csv -i samples/inventory.csv --charts spikes/
+    #[command(after_help = EXIT_HELP)]
+    Spikes(SpikesArgs),
+    /// Who is behind a code's volume: top devices, concentration, rate per model, trend.
+    ///
+    /// The top devices, how concentrated the volume is (the share from the top 1% and 10% of
+    /// alerting devices), the rate per model and firmware version per 1,000 devices, and whether
+    /// the volume is steady (Mann-Kendall trend test on the daily rate, with Sen's slope).
+    ///
+    /// `--format csv` writes one table: the devices (default) or, with --show models, the
+    /// models; the table and JSON forms hold everything.
+    ///
+    /// Example: fleetwatch offenders samples/alerts.csv -i samples/inventory.csv --code 81B8
+    #[command(after_help = EXIT_HELP)]
+    Offenders(OffendersArgs),
+    /// What if a remediation worked: alerts and rates before and after, per region.
+    ///
+    /// The alerts and rate per group (CSP region by default) and overall, before and after, if
+    /// the devices a rule names stopped raising the code(s);
+    /// with the share of the fleet and of the volume the rule touches. With --labels, also the
+    /// reclassification rules replayed over history: alerts per label before and after.
+    ///
+    /// A rule is conditions that must all hold, comma-separated: model, firmware, gen, region,
+    /// type, code (the codes it stops; all when absent), devices=FILE (one id per line). Join
+    /// alternatives with `+`. Give --remediate more than once for the union of rules.
+    ///
+    /// Example: fleetwatch whatif samples/alerts.csv -i samples/inventory.csv --remediate model=S1-ELSTER-AS300,firmware=1.2,code=81B8
+    #[command(after_help = EXIT_HELP)]
+    Whatif(WhatifArgs),
+    /// Track an OTA firmware campaign: funnel, failures, stragglers, guard rails, effect.
+    ///
+    /// The funnel (targeted -> delivered -> transferred ->
+    /// verified -> activated -> running the target version) per campaign, region, model and
+    /// source version; failures by stage and reason as a Pareto; time to upgrade; devices
+    /// never heard from; devices that likely cannot be upgraded remotely; guard rails replayed
+    /// day by day; and the firmware's effect on every alert code (difference in differences).
+    ///
+    /// Evidence: service-request outcome records (--outcomes) and/or the firmware alerts in
+    /// the alert stream (the positional inputs). Devices are counted once however their events
+    /// arrive: out of order, twice, or with stages missing. "Running the target version" needs
+    /// a record or alert carrying that version. The device filters narrow the targets, the
+    /// period the evidence, and --codes the firmware-effect table. Formats in docs/ota.md.
+    ///
+    /// Example: fleetwatch ota samples/alerts.csv -i samples/inventory.csv --campaign samples/ota_campaign.csv --outcomes samples/ota_outcomes.csv
+    #[command(after_help = EXIT_HELP)]
+    Ota(OtaArgs),
+    /// SMETS1 migration per cohort and week: pace, backlog, gaps, stalls, forecasts, charts.
+    ///
+    /// Per cohort (IOC, MOC, MOC Secure, FOC) and week: migrated, operated by
+    /// suppliers (commissioned), failed, backlog; cumulative curves; the weekly pace with its
+    /// changes flagged; failures by reason; reporting gaps (weekdays with no report); stalled
+    /// cohorts and a forecast of each cohort's end at its recent pace; and, with --alerts, the
+    /// cohorts' alert rates before and after migration. --since/--until bound the log's period
+    /// (a report missing at the very end is a gap too); the device filters narrow --alerts.
+    ///
+    /// Example: fleetwatch migration samples/migration.csv -i samples/inventory.csv --out migration/
+    #[command(after_help = EXIT_HELP)]
+    Migration(MigrationArgs),
+    /// Decode GBCS messages (a DUIS GBCSPayload in base64, or hex from a log).
+    ///
+    /// Shows the protection, encoding, originating device, alert code, the device's time, the
+    /// command a future-dated alert reports on, and firmware outcomes. Messages as arguments, or
+    /// one per line on stdin. Layout in docs/gbcs.md.
+    ///
+    /// Example: fleetwatch gbcs DF090300000000000007D0...
+    #[command(after_help = EXIT_HELP)]
+    Gbcs(GbcsArgs),
+    /// Receive DUIS alerts over HTTP, durably, with live rates per region.
+    ///
+    /// POST one message (or several back to back) to /alerts.
+    ///
+    /// A 200 means the message is in the durable log in --data and synced to disk (many
+    /// requests share one sync). Malformed bodies get 400 with the reason and go to
+    /// DATA/quarantine.jsonl; bodies over --max-body get 413; a redelivered message (same
+    /// ResponseID) gets 200 and is counted once. When --max-pending bodies wait for the disk or
+    /// the log reaches --max-log-bytes, the answer is 503 with Retry-After: backpressure, never
+    /// deletion. GET / is a live dashboard, /metrics Prometheus text, /api/summary JSON,
+    /// /healthz a liveness check. The batch commands read DATA directly. SIGTERM stops
+    /// accepting, finishes requests in flight, syncs and exits 0. Design in docs/serve.md.
+    ///
+    /// Example: fleetwatch serve --listen 127.0.0.1:8080 --data received/ --inventory inventory.csv
+    #[command(after_help = EXIT_HELP)]
+    Serve(ServeArgs),
+    /// Explain alert codes: the official name and category of a code, or every code whose name
+    /// or category contains a word. Without an argument, list the whole catalogue.
+    Codes {
+        /// A code (81B8, N24) or a word (polarity, firmware, supply).
+        query: Option<String>,
+    },
+    /// Write a realistic synthetic fleet: inventory, alert stream, OTA campaign and outcomes,
+    /// SMETS1 migration log, and truth.json (what was planted, for checking analyses).
+    ///
+    /// The same seed gives the same bytes. Assumptions are listed in docs/generator.md.
+    ///
+    /// Example: fleetwatch generate --devices 100000 --days 30 --seed 1 --out fleet --format duis --gzip
+    Generate(GenerateArgs),
+    /// Generate a medium synthetic fleet, run every analysis on it, and print what was found
+    /// and where each output is. Start here.
+    Demo {
+        /// Where the data and outputs go.
+        #[arg(long, short = 'o', default_value = "fleetwatch-demo")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        devices: usize,
+        #[arg(long, default_value_t = 60)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// A clap parser for a `Keyword` enum: the choices listed in `--help`, with their help.
+fn keyword<T: Keyword + std::str::FromStr + Clone + Send + Sync>()
+-> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(
+        T::ALL
+            .iter()
+            .map(|v| PossibleValue::new(v.keyword()).help(v.help())),
+    )
+    .map(|s| {
+        s.parse::<T>()
+            .unwrap_or_else(|_| unreachable!("a listed keyword"))
+    })
+}
+
+fn parse_day(s: &str) -> Result<Day, String> {
+    fleetwatch::model::time::parse_date(s.as_bytes())
+        .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+}
+
+/// Where the alerts are, and the inventory they are joined to.
+#[derive(clap::Args)]
+pub struct InputArgs {
+    /// Alert inputs: files, directories, or `-` for stdin.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Device inventory (one row per device, or a count table). Without it, rates are n/a.
+    #[arg(long, short = 'i')]
+    pub inventory: Option<PathBuf>,
+}
+
+/// The filters every analysis command takes. Values are comma-separated; the rates' installed
+/// bases follow the device filters (a North ESME rate divides by North ESME devices).
+#[derive(clap::Args, Clone, Default)]
+#[command(next_help_heading = "Filters")]
+pub struct FilterArgs {
+    /// First day to include (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_day)]
+    pub since: Option<Day>,
+    /// Last day to include (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_day)]
+    pub until: Option<Day>,
+    /// Keep only these codes and/or categories, e.g. `81B8,8F35` or `supply,tamper`.
+    #[arg(long, alias = "code", value_parser = CodeFilter::parse)]
+    pub codes: Option<CodeFilter>,
+    /// Keep only devices in these CSP regions (North, Central, South, 4G North, ..., SMETS1).
+    #[arg(long, value_delimiter = ',')]
+    pub region: Vec<Region>,
+    /// Keep only these device types (ESME, GSME, CHF, GPF, PPMID, IHD, ...).
+    #[arg(long = "type", value_delimiter = ',')]
+    pub device_type: Vec<DeviceType>,
+    /// Keep only these generations (SMETS1, SMETS2).
+    #[arg(long = "gen", value_delimiter = ',')]
+    pub generation: Vec<Generation>,
+    /// Keep only these models (as the inventory names them).
+    #[arg(long, value_delimiter = ',')]
+    pub model: Vec<String>,
+    /// Keep only devices on these firmware versions (as the inventory names them).
+    #[arg(long, value_delimiter = ',')]
+    pub firmware: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn filters(&self) -> Filters {
+        Filters {
+            since: self.since,
+            until: self.until,
+            codes: self.codes.clone(),
+            regions: self.region.clone(),
+            device_types: self.device_type.clone(),
+            generations: self.generation.clone(),
+            models: self.model.clone(),
+            firmwares: self.firmware.clone(),
+        }
+    }
+}
+
+/// Options shared by the commands that read alert inputs.
+#[derive(clap::Args)]
+pub struct Common {
+    /// Output format.
+    #[arg(long, short = 'f', value_parser = keyword::<OutputFormat>(), default_value = "table")]
+    pub format: OutputFormat,
+    /// Where rejected records go (JSON lines: source, line, offset, reason, raw). Written only
+    /// when something is rejected.
+    #[arg(long, default_value = "fleetwatch-rejects.jsonl")]
+    pub rejects: PathBuf,
+    /// Map CSV columns or JSON keys to fields when their names are not recognised, e.g.
+    /// `code=Alert Type,device=Meter EUI,timestamp=When`. Fields: timestamp, device, code,
+    /// message_id, count, region, device_type, generation, payload (a GBCS message, hex or
+    /// base64: it fills a missing code, device or time, and must agree with the code).
+    #[arg(long, default_value = "")]
+    pub columns: ColumnMap,
+    /// Duplicate detection: `auto` drops repeats of records that carry a message id (same
+    /// device, code, time and id), `on` also repeats of rows without one, `off` keeps all.
+    #[arg(long, value_parser = keyword::<Dedup>(), default_value = "auto")]
+    pub dedup: Dedup,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Reclassification rules (TOML): give codes, per generation or model, a label and a
+    /// category of your own (81B8 on SMETS1 -> "reverse current"). Group by `label` to use
+    /// them; `category` follows them too. Format in docs/investigation.md.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+}
+
+impl Common {
+    fn read(&self) -> ReadOptions {
+        ReadOptions {
+            columns: self.columns.clone(),
+            threads: self.threads,
+        }
+    }
+
+    /// The selection of an analysis command: its inputs, filters and these options.
+    fn selection(
+        &self,
+        inputs: Vec<PathBuf>,
+        inventory: Option<PathBuf>,
+        filters: &FilterArgs,
+    ) -> Result<Selection> {
+        Ok(Selection {
+            inputs,
+            inventory,
+            read: self.read(),
+            filters: filters.filters(),
+            labels: Arc::new(match &self.labels {
+                Some(p) => Labels::load(p)?,
+                None => Labels::none(),
+            }),
+            rejects: self.rejects.clone(),
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct AlertsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Dimensions to group by, comma-separated: day, region, type, gen, code, category, model,
+    /// firmware, label, device.
+    #[arg(long, default_value = "day,region,type,gen,code")]
+    pub by: GroupBy,
+    /// Skip the distinct alerting-device count (the `devices` column): counts and rates are
+    /// unchanged, and big inputs read faster (no per-group sketch to update per record).
+    #[arg(long)]
+    pub no_distinct: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl AlertsArgs {
+    pub fn resolve(self) -> Result<commands::alerts::AlertsConfig> {
+        let selection =
+            self.common
+                .selection(self.input.inputs, self.input.inventory, &self.filters)?;
+        Ok(commands::alerts::AlertsConfig {
+            query: AlertQuery {
+                by: self.by.0,
+                dedup: self.common.dedup,
+                distinct: !self.no_distinct,
+                labels: selection.labels.clone(),
+                ..Default::default()
+            },
+            selection,
+            format: self.common.format,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ChartArgs {
+    #[arg(value_parser = keyword::<ChartKind>())]
+    pub kind: ChartKind,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The chart file: .png or .svg.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl ChartArgs {
+    pub fn resolve(self) -> Result<commands::chart::ChartConfig> {
+        Ok(commands::chart::ChartConfig {
+            kind: self.kind,
+            selection: self.common.selection(
+                self.input.inputs,
+                self.input.inventory,
+                &self.filters,
+            )?,
+            out: self.out,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output directory (created if needed).
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// SMETS1 migration log(s): adds the migration charts and tables.
+    #[arg(long, value_name = "FILE")]
+    pub migration: Vec<PathBuf>,
+    /// Devices in a cohort for the migration forecast, e.g. `FOC=3132` (repeatable).
+    #[arg(long, value_name = "COHORT=DEVICES")]
+    pub cohort_size: Vec<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl ReportArgs {
+    pub fn resolve(self) -> Result<commands::report::ReportConfig> {
+        Ok(commands::report::ReportConfig {
+            selection: self.common.selection(
+                self.input.inputs,
+                self.input.inventory,
+                &self.filters,
+            )?,
+            out: self.out,
+            migration: self.migration,
+            cohort_sizes: self.cohort_size,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct SpikesArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The dimensions of a group, comma-separated (day is the series axis): region, type,
+    /// gen, code, category, model, firmware, label.
+    #[arg(long, default_value = "region,code,type")]
+    pub by: GroupBy,
+    /// Trailing days the baseline is taken over.
+    #[arg(long, default_value_t = 28)]
+    pub window: usize,
+    /// Fewest trailing days before a day is judged.
+    #[arg(long, default_value_t = 7)]
+    pub min_history: usize,
+    /// Robust z-score (excess over spread) a spike must reach.
+    #[arg(long, default_value_t = 5.0)]
+    pub threshold: f64,
+    /// Count over expected count a spike must reach.
+    #[arg(long, default_value_t = 1.3)]
+    pub min_ratio: f64,
+    /// Alerts above the expected count a spike must reach.
+    #[arg(long, default_value_t = 10.0)]
+    pub min_excess: f64,
+    /// Spikes to show, largest excess first (0: all).
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Write a chart per flagged group (rate, baseline, flagged days) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl SpikesArgs {
+    pub fn resolve(self) -> Result<commands::spikes::SpikesConfig> {
+        if self.by.0.contains(&Dim::Day) {
+            bail!("--by names the dimensions of a group; `day` is always the series axis");
+        }
+        Ok(commands::spikes::SpikesConfig {
+            selection: self.common.selection(
+                self.input.inputs,
+                self.input.inventory,
+                &self.filters,
+            )?,
+            by: self.by.0,
+            params: SpikeParams {
+                window: self.window.max(1),
+                min_history: self.min_history,
+                threshold: self.threshold,
+                min_ratio: self.min_ratio,
+                min_excess: self.min_excess,
+            },
+            top: self.top,
+            charts: self.charts,
+            format: self.common.format,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct OffendersArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Devices to list, most alerts first (0: all).
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// The table `--format csv` writes.
+    #[arg(long, value_parser = keyword::<commands::offenders::Show>(), default_value = "devices")]
+    pub show: commands::offenders::Show,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl OffendersArgs {
+    pub fn resolve(self) -> Result<commands::offenders::OffendersConfig> {
+        if self.filters.codes.is_none() {
+            bail!("say which code(s): --codes 81B8 (or a category, e.g. --codes tamper)");
+        }
+        Ok(commands::offenders::OffendersConfig {
+            selection: self.common.selection(
+                self.input.inputs,
+                self.input.inventory,
+                &self.filters,
+            )?,
+            top: self.top,
+            show: self.show,
+            format: self.common.format,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct WhatifArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// A remediation rule, e.g. `model=EDMI-ES2,firmware=2.0.1,code=81B8`.
+    #[arg(long, value_name = "RULE")]
+    pub remediate: Vec<String>,
+    /// The groups of the before/after table: region, type, gen, code, category, model,
+    /// firmware, label.
+    #[arg(long, default_value = "region")]
+    pub by: GroupBy,
+    /// Draw the before/after bars into this file (.png or .svg).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl WhatifArgs {
+    pub fn resolve(self) -> Result<commands::whatif::WhatifConfig> {
+        if self.remediate.is_empty() && self.common.labels.is_none() {
+            bail!(
+                "nothing to compare: give --remediate RULE (e.g. model=EDMI-ES2,firmware=2.0.1,code=81B8) and/or --labels FILE"
+            );
+        }
+        if self.by.0.contains(&Dim::Day) || self.by.0.contains(&Dim::Device) {
+            bail!(
+                "--by takes device attributes and codes (region, type, gen, code, category, model, firmware, label)"
+            );
+        }
+        Ok(commands::whatif::WhatifConfig {
+            selection: self.common.selection(
+                self.input.inputs,
+                self.input.inventory,
+                &self.filters,
+            )?,
+            remediate: self.remediate,
+            by: self.by.0,
+            chart: self.chart,
+            format: self.common.format,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct OtaArgs {
+    /// Alert inputs (files, directories, `-`): their firmware alerts are evidence, and all
+    /// their alerts feed the firmware-effect comparison. Optional with --outcomes.
+    pub alerts: Vec<PathBuf>,
+    /// Device inventory: region and model of each device.
+    #[arg(long, short = 'i')]
+    pub inventory: Option<PathBuf>,
+    /// Campaign file (CSV: campaign, device_id, model, source_version, target_version).
+    #[arg(long, value_name = "FILE")]
+    pub campaign: Option<PathBuf>,
+    /// Instead of a campaign file, a rule over the inventory, e.g. `model=EDMI-ES2+SEC-LIB110,type=ESME`.
+    #[arg(long, value_name = "RULE", conflicts_with = "campaign")]
+    pub targets: Option<String>,
+    /// The version the campaign brings (overrides the campaign file's).
+    #[arg(long, value_name = "VERSION")]
+    pub target_version: Option<String>,
+    /// The campaign's name with --targets.
+    #[arg(long, default_value = "campaign")]
+    pub name: String,
+    /// Service-request outcome records (CSV or JSON lines; gzip/zstd welcome).
+    #[arg(long, value_name = "FILE")]
+    pub outcomes: Vec<PathBuf>,
+    /// Failed attempts after which a device is listed as likely not upgradable remotely.
+    #[arg(long, default_value_t = 3)]
+    pub max_failures: u32,
+    /// Guard-rail threshold: the failure rate whose 95% Wilson lower bound trips it.
+    #[arg(long, default_value_t = 0.2)]
+    pub guard_threshold: f64,
+    /// Devices that must have finished an attempt before a guard rail may trip.
+    #[arg(long, default_value_t = 30)]
+    pub guard_min_devices: u64,
+    /// Write every table as CSV and the cumulative-upgrades chart into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl OtaArgs {
+    pub fn resolve(self) -> Result<commands::ota::OtaConfig> {
+        if self.alerts.is_empty() && self.outcomes.is_empty() {
+            bail!("no evidence: give alert inputs and/or --outcomes FILE");
+        }
+        if self.targets.is_some() && self.target_version.is_none() {
+            bail!("--targets needs --target-version");
+        }
+        if self.campaign.is_none() && self.targets.is_none() && self.target_version.is_none() {
+            bail!(
+                "without --campaign or --targets, the targets are the devices the outcome records name, and --target-version is needed"
+            );
+        }
+        Ok(commands::ota::OtaConfig {
+            selection: self
+                .common
+                .selection(self.alerts, self.inventory, &self.filters)?,
+            campaign: self.campaign,
+            targets: self.targets,
+            target_version: self.target_version,
+            name: self.name,
+            outcomes: self.outcomes,
+            max_failures: self.max_failures,
+            guard_threshold: self.guard_threshold,
+            guard_min_devices: self.guard_min_devices,
+            out: self.out,
+            format: self.common.format,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct MigrationArgs {
+    /// Migration logs (CSV or JSON lines: timestamp, device_id, cohort, event, reason).
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+    /// Device inventory with `cohort` and `migration_date` columns: migrations before the log.
+    #[arg(long, short = 'i')]
+    pub inventory: Option<PathBuf>,
+    /// Devices in a cohort, e.g. `FOC=3132` (repeatable): for the remaining devices and the
+    /// forecast.
+    #[arg(long, value_name = "COHORT=DEVICES")]
+    pub cohort_size: Vec<String>,
+    /// Alert inputs: the cohorts' alert rates per 1,000 devices before and after migration.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Vec<PathBuf>,
+    /// A pace change is at least this fraction away from the three weeks before.
+    #[arg(long, default_value_t = 0.4)]
+    pub min_change: f64,
+    /// ... and at least this many devices a week.
+    #[arg(long, default_value_t = 10.0)]
+    pub min_pace: f64,
+    /// Write every table as CSV and the charts (PNG, SVG) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl MigrationArgs {
+    pub fn resolve(self) -> Result<commands::migration::MigrationConfig> {
+        Ok(commands::migration::MigrationConfig {
+            params: fleetwatch::analyze::migration::weekly::PaceParams {
+                min_change: self.min_change,
+                min_pace: self.min_pace,
+                since: self.filters.since,
+                until: self.filters.until,
+                ..Default::default()
+            },
+            selection: self
+                .common
+                .selection(self.alerts, self.inventory, &self.filters)?,
+            logs: self.logs,
+            sizes: self.cohort_size,
+            out: self.out,
+            format: self.common.format,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct GbcsArgs {
+    /// Messages, hex or base64 (none or `-`: read stdin).
+    pub messages: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_parser = keyword::<OutputFormat>(), default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Directory of the durable log (created if needed; recovered at start).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Device inventory: regions, types and installed bases for the live rates.
+    #[arg(long, short = 'i')]
+    pub inventory: Option<PathBuf>,
+    /// Largest POST body, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body: usize,
+    /// Connections served at once (more wait to be accepted).
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
+    /// Bodies waiting for the disk before new ones get 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_pending: usize,
+    /// Log size in bytes at which new bodies get 503 (fleetwatch never deletes the log).
+    #[arg(long, default_value_t = u64::MAX)]
+    pub max_log_bytes: u64,
+    /// Segment file size in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub segment_bytes: u64,
+    /// Sync after every message instead of once per group (for comparison; slower).
+    #[arg(long)]
+    pub fsync_each: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> commands::serve::ServeRun {
+        use fleetwatch::live::log::SyncMode;
+        commands::serve::ServeRun {
+            inventory: self.inventory,
+            config: fleetwatch::live::ServeConfig {
+                listen: self.listen,
+                data: self.data,
+                max_body: self.max_body,
+                max_connections: self.max_connections,
+                max_pending: self.max_pending,
+                max_log_bytes: self.max_log_bytes,
+                segment_bytes: self.segment_bytes,
+                sync: if self.fsync_each {
+                    SyncMode::EachRecord
+                } else {
+                    SyncMode::Group
+                },
+                threads: self.threads,
+            },
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// Devices in the fleet (SMETS1 devices not yet migrated included).
+    #[arg(long, default_value_t = 10_000)]
+    pub devices: usize,
+    /// Days of alert traffic.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_day, default_value = "2024-01-01")]
+    pub start: Day,
+    /// Output directory (created if needed).
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Format of the alert stream.
+    #[arg(long, value_parser = keyword::<fleetwatch::generate::Format>(), default_value = "csv")]
+    pub format: fleetwatch::generate::Format,
+    /// Compress the alert stream with gzip.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Share of records preceded by a malformed record (to exercise rejects).
+    #[arg(long, default_value_t = 0.001)]
+    pub malformed: f64,
+    /// Share of records delivered twice (same message id).
+    #[arg(long, default_value_t = 0.001)]
+    pub duplicates: f64,
+}
+
+impl GenerateArgs {
+    pub fn resolve(self) -> (fleetwatch::generate::Config, PathBuf) {
+        let mut cfg = fleetwatch::generate::Config::new(self.devices, self.days, self.seed);
+        cfg.start = self.start;
+        cfg.format = self.format;
+        cfg.gzip = self.gzip;
+        cfg.malformed = self.malformed.clamp(0.0, 1.0);
+        cfg.duplicates = self.duplicates.clamp(0.0, 1.0);
+        (cfg, self.out)
+    }
+}
