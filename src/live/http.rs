@@ -136,7 +136,7 @@ async fn ingest(req: Request<Incoming>, state: &State) -> Resp {
             "the log reached its configured size bound (--max-log-bytes)",
         );
     }
-    let decoded = super::live::decode(&body);
+    let decoded = super::aggregate::decode(&body);
     if !decoded.rejects.is_empty() || decoded.events.is_empty() {
         let reasons: Vec<String> = if decoded.rejects.is_empty() {
             vec!["no DUIS message in the body".into()]

@@ -9,8 +9,8 @@
 //! Live aggregates (`live.rs`) are updated after the sync and rebuilt from the log on restart.
 //! SIGTERM (or Ctrl-C) stops accepting, lets requests in flight finish, syncs and exits 0.
 
+pub mod aggregate;
 mod http;
-pub mod live;
 pub mod log;
 
 use crate::inventory::{Denominators, Inventory};
@@ -41,7 +41,7 @@ pub struct State {
     pub inv: Inventory,
     pub denoms: Denominators,
     pub region_denoms: Denominators,
-    pub live: live::Live,
+    pub live: aggregate::Live,
     pub stats: Arc<log::WriterStats>,
     pub queue: crossbeam_channel::Sender<log::Pending>,
     pub pending: AtomicU64,
@@ -54,10 +54,10 @@ pub struct State {
 pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<()> {
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("cannot create {}", cfg.data.display()))?;
-    let (denoms, region_denoms) = live::denominators(&inv);
-    let live = live::Live::default();
+    let (denoms, region_denoms) = aggregate::denominators(&inv);
+    let live = aggregate::Live::default();
     let recovered = log::recover(&cfg.data, |body| {
-        live.add(&live::decode(body).events, &inv);
+        live.add(&aggregate::decode(body).events, &inv);
     })?;
     live.torn_records.store(recovered.torn, Ordering::Relaxed);
     eprintln!(
