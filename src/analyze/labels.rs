@@ -100,10 +100,12 @@ impl Labels {
         }
     }
 
-    pub fn load(path: &Path) -> anyhow::Result<Labels> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read the rule file {}: {e}", path.display()))?;
-        Labels::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Labels, crate::model::ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            crate::model::ConfigError::new(&origin, format!("cannot read the rule file: {e}"))
+        })?;
+        Labels::parse(&text).map_err(|e| crate::model::ConfigError::new(origin, e))
     }
 
     /// Parses a rule file; errors name the rule (1-based) and what is wrong with it.

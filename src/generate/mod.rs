@@ -20,11 +20,11 @@ pub mod write;
 
 use crate::model::time::{format_day, format_timestamp};
 use crate::model::{Day, DeviceId};
-use anyhow::Result;
 use fleet::{Fleet, MODELS, NO_HUB};
 use rng::Rng;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
+use std::io::Result;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use stream::Stream;
@@ -128,8 +128,29 @@ fn name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Why a fleet could not be written: the output directory, and the I/O error (which names the
+/// file when one was open).
+#[derive(Debug, thiserror::Error)]
+#[error("{dir}: cannot write the generated fleet: {source}")]
+pub struct GenerateError {
+    pub dir: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Generates everything into `dir` (created if needed) and returns the truth it also wrote.
-pub fn generate(cfg: &Config, dir: &Path, mut progress: impl FnMut(Day, u64)) -> Result<Truth> {
+pub fn generate(
+    cfg: &Config,
+    dir: &Path,
+    progress: impl FnMut(Day, u64),
+) -> std::result::Result<Truth, GenerateError> {
+    generate_into(cfg, dir, progress).map_err(|source| GenerateError {
+        dir: dir.display().to_string(),
+        source,
+    })
+}
+
+fn generate_into(cfg: &Config, dir: &Path, mut progress: impl FnMut(Day, u64)) -> Result<Truth> {
     std::fs::create_dir_all(dir)?;
     let mut fleet = Fleet::build(cfg.seed, cfg.devices, cfg.start, cfg.days);
     let incident_day = stream::incident_day(&fleet, cfg.seed);

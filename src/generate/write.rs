@@ -4,8 +4,8 @@
 use super::stream::Rec;
 use crate::model::DeviceId;
 use crate::model::time::timestamp_bytes;
-use anyhow::{Context, Result};
 use std::fs::File;
+use std::io::Result;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,11 @@ pub struct Out {
     pub path: PathBuf,
 }
 
+/// An I/O error that names the file (the generator's errors are plain I/O errors).
+fn named(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 impl Out {
     pub fn create(dir: &Path, name: &str, gzip: bool) -> Result<Out> {
         let path = dir.join(if gzip {
@@ -48,7 +53,7 @@ impl Out {
         } else {
             name.to_string()
         });
-        let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let f = File::create(&path).map_err(|e| named(&path, e))?;
         let w: Box<dyn Write> = if gzip {
             Box::new(flate2::write::GzEncoder::new(
                 f,
@@ -72,7 +77,7 @@ impl Out {
         let w = self
             .inner
             .into_inner()
-            .map_err(|e| anyhow::anyhow!("writing {}: {}", path.display(), e.error()))?;
+            .map_err(|e| named(&path, e.into_error()))?;
         drop(w); // GzEncoder writes its trailer on drop
         Ok(path)
     }

@@ -6,7 +6,6 @@ use crate::model::time::parse_date;
 use crate::model::{DeviceId, DeviceType, Generation, Region};
 use crate::source::pipeline::{self, Plan};
 use crate::source::{Boundary, Input};
-use anyhow::{Result, bail};
 use rustc_hash::FxHashMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -276,11 +275,29 @@ fn global_ids(
     local: &[Vec<u8>],
     list: &mut Vec<Vec<u8>>,
     ids: &mut FxHashMap<Vec<u8>, u16>,
-) -> Result<Vec<u16>> {
+) -> Result<Vec<u16>, String> {
     std::iter::once(Ok(0))
         .chain(local.iter().map(|m| intern(m, list, ids)))
         .collect::<Result<_, _>>()
-        .map_err(anyhow::Error::msg)
+}
+
+/// Why an inventory could not be loaded; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// The file could not be opened or read, or its header is not an inventory's.
+    #[error("{0}")]
+    Unreadable(String),
+    /// More distinct models or firmware versions than the compact table holds.
+    #[error("{path}: {message}")]
+    TooManyNames { path: String, message: String },
+    /// Every row was rejected.
+    #[error("{path}: the inventory has no usable rows ({rejected} rejected{first})")]
+    NoRows {
+        path: String,
+        rejected: u64,
+        /// `; line N: reason` of the first rejected row.
+        first: String,
+    },
 }
 
 /// How many rejected inventory rows are kept with their reason (the rest are only counted).
@@ -290,8 +307,12 @@ const KEEP_REJECTS: usize = 1000;
 pub fn load_inventory(
     path: &Path,
     threads: usize,
-) -> Result<(Inventory, Vec<InventoryReject>, u64)> {
+) -> Result<(Inventory, Vec<InventoryReject>, u64), InventoryError> {
     let input = Input::File(path.to_path_buf());
+    let too_many = |message| InventoryError::TooManyNames {
+        path: path.display().to_string(),
+        message,
+    };
     let plan =
         |_: usize, input: &Input, r: &mut dyn BufRead| -> Result<Option<Plan<Layout>>, String> {
             let mut header = Vec::new();
@@ -337,8 +358,8 @@ pub fn load_inventory(
             p.order.push((chunk.offset, start, p.entries.len()));
         },
     );
-    if let Some(e) = errors.first() {
-        bail!("{}", e.message);
+    if let Some(e) = errors.into_iter().next() {
+        return Err(InventoryError::Unreadable(e.message));
     }
     // Merge: one global dictionary per column, then remap each part's ids.
     let mut inv = Inventory {
@@ -354,8 +375,8 @@ pub fn load_inventory(
     let mut entries = Vec::new();
     let mut order: Vec<(u64, usize, usize, usize)> = Vec::new();
     for mut p in parts {
-        let model_map = global_ids(&p.models, &mut model_list, &mut models)?;
-        let fw_map = global_ids(&p.firmwares, &mut fw_list, &mut firmwares)?;
+        let model_map = global_ids(&p.models, &mut model_list, &mut models).map_err(too_many)?;
+        let fw_map = global_ids(&p.firmwares, &mut fw_list, &mut firmwares).map_err(too_many)?;
         for e in &mut p.entries {
             let mut info = DeviceInfo::unpack(e.1);
             info.model = model_map[info.model as usize];
@@ -399,15 +420,14 @@ pub fn load_inventory(
         .collect();
     rejects.sort_by_key(|r| r.line);
     if inv.devices.is_empty() && inv.counts.is_empty() {
-        bail!(
-            "{}: the inventory has no usable rows ({} rejected{})",
-            path.display(),
+        return Err(InventoryError::NoRows {
+            path: path.display().to_string(),
             rejected,
-            rejects
+            first: rejects
                 .first()
                 .map(|r| format!("; line {}: {}", r.line, r.reason))
-                .unwrap_or_default()
-        );
+                .unwrap_or_default(),
+        });
     }
     Ok((inv, rejects, rejected))
 }

@@ -12,7 +12,7 @@ mod table;
 
 pub use denominators::{DenomDims, DenomKey, Denominators};
 pub use filter::{DeviceFilter, UnknownName};
-pub use load::{InventoryReject, load_inventory};
+pub use load::{InventoryError, InventoryReject, load_inventory};
 pub use table::DeviceTable;
 
 use crate::model::{Day, DeviceId, DeviceType, Generation, Region};

@@ -31,7 +31,7 @@ fn json_reply(status: StatusCode, v: serde_json::Value) -> Resp {
 }
 
 /// Accepts connections until SIGTERM or Ctrl-C, then waits for requests in flight.
-pub async fn serve(state: Arc<State>) -> anyhow::Result<()> {
+pub async fn serve(state: Arc<State>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.cfg.listen).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
     let connections = Arc::new(tokio::sync::Semaphore::new(

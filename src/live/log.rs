@@ -6,8 +6,8 @@
 //! short or failing its CRC at the end of the last segment is a torn write from a crash; it is
 //! cut off, counted and reported. The batch commands read segments directly (`Unframe`).
 
+use super::error::LiveError;
 use crate::source::segment::{HEADER, LOG_MAGIC, frame_header, record_at, segment_name, segments};
-use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -27,19 +27,20 @@ pub struct Recovered {
 
 /// Reads every record of every segment, calling `f` with each; cuts a torn tail off the last
 /// segment. A bad record elsewhere is an error (the log is damaged, not torn).
-pub fn recover(dir: &Path, mut f: impl FnMut(&[u8])) -> Result<Recovered> {
-    let segs = segments(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
+pub fn recover(dir: &Path, mut f: impl FnMut(&[u8])) -> Result<Recovered, LiveError> {
+    let segs = segments(dir).map_err(LiveError::io(dir, "list"))?;
     let mut out = Recovered::default();
     for (k, (_, path)) in segs.iter().enumerate() {
         let last = k + 1 == segs.len();
-        let data =
-            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let data = std::fs::read(path).map_err(LiveError::io(path, "read"))?;
         if data.len() < LOG_MAGIC.len() || &data[..4] != LOG_MAGIC {
             if last && data.len() < LOG_MAGIC.len() {
-                std::fs::write(path, LOG_MAGIC)?;
+                std::fs::write(path, LOG_MAGIC).map_err(LiveError::io(path, "write"))?;
                 continue;
             }
-            anyhow::bail!("{}: not a fleetwatch log segment", path.display());
+            return Err(LiveError::NotASegment {
+                path: path.display().to_string(),
+            });
         }
         let mut pos = LOG_MAGIC.len();
         while pos < data.len() {
@@ -53,12 +54,20 @@ pub fn recover(dir: &Path, mut f: impl FnMut(&[u8])) -> Result<Recovered> {
                 None if last => {
                     out.torn += 1;
                     out.torn_bytes += (data.len() - pos) as u64;
-                    let file = OpenOptions::new().write(true).open(path)?;
-                    file.set_len(pos as u64)?;
-                    file.sync_all()?;
+                    let cut = || -> io::Result<()> {
+                        let file = OpenOptions::new().write(true).open(path)?;
+                        file.set_len(pos as u64)?;
+                        file.sync_all()
+                    };
+                    cut().map_err(LiveError::io(path, "cut the torn tail of"))?;
                     break;
                 }
-                None => anyhow::bail!("{}: damaged record at byte {pos}", path.display()),
+                None => {
+                    return Err(LiveError::Damaged {
+                        path: path.display().to_string(),
+                        offset: pos as u64,
+                    });
+                }
             }
         }
     }
@@ -123,9 +132,9 @@ impl Writer {
         segment_bytes: u64,
         sync: SyncMode,
         stats: Arc<WriterStats>,
-    ) -> Result<Writer> {
-        std::fs::create_dir_all(dir)?;
-        let segs = segments(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
+    ) -> Result<Writer, LiveError> {
+        std::fs::create_dir_all(dir).map_err(LiveError::io(dir, "create"))?;
+        let segs = segments(dir).map_err(LiveError::io(dir, "list"))?;
         let total: u64 = segs
             .iter()
             .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
@@ -138,14 +147,17 @@ impl Writer {
         };
         let mut w = Writer {
             dir: dir.to_path_buf(),
-            file: open_segment(&path)?,
+            file: open_segment(&path).map_err(LiveError::io(&path, "open"))?,
             segment,
             size: 0,
             segment_bytes,
             sync,
             stats,
         };
-        w.size = w.file.seek(io::SeekFrom::End(0))?;
+        w.size = w
+            .file
+            .seek(io::SeekFrom::End(0))
+            .map_err(LiveError::io(&path, "seek in"))?;
         if segs.is_empty() {
             w.stats.segments.store(1, Ordering::Relaxed);
             w.stats.bytes.fetch_add(w.size, Ordering::Relaxed);

@@ -10,11 +10,12 @@
 //! SIGTERM (or Ctrl-C) stops accepting, lets requests in flight finish, syncs and exits 0.
 
 pub mod aggregate;
+mod error;
 mod http;
 pub mod log;
 
 use crate::inventory::{Denominators, Inventory};
-use anyhow::{Context, Result};
+pub use error::LiveError;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,9 +52,8 @@ pub struct State {
     pub recovered: log::Recovered,
 }
 
-pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<()> {
-    std::fs::create_dir_all(&cfg.data)
-        .with_context(|| format!("cannot create {}", cfg.data.display()))?;
+pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
+    std::fs::create_dir_all(&cfg.data).map_err(LiveError::io(&cfg.data, "create"))?;
     let (denoms, region_denoms) = aggregate::denominators(&inv);
     let live = aggregate::Live::default();
     let recovered = log::recover(&cfg.data, |body| {
@@ -107,11 +107,9 @@ pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<()> {
     rt.block_on(http::serve(state.clone()))?;
     drop(rt);
     // Every request has had its answer; closing the queue lets the writer sync and stop.
-    let State { queue, .. } = Arc::into_inner(state).context("requests still hold the state")?;
+    let State { queue, .. } = Arc::into_inner(state).ok_or(LiveError::StateInUse)?;
     drop(queue);
-    writer_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("the log writer panicked"))?;
+    writer_thread.join().map_err(|_| LiveError::WriterLost)?;
     eprintln!("stopped: every acknowledged message is on disk");
     Ok(())
 }

@@ -38,7 +38,7 @@ macro_rules! keyword_enum {
 
         impl std::str::FromStr for $name {
             type Err = String;
-            fn from_str(s: &str) -> Result<$name, String> {
+            fn from_str(s: &str) -> ::std::result::Result<$name, String> {
                 use $crate::model::Keyword;
                 $name::ALL
                     .iter()

@@ -2,6 +2,7 @@
 
 mod attrs;
 mod code;
+mod config_error;
 mod device_id;
 mod event;
 pub mod firmware;
@@ -12,6 +13,7 @@ pub mod time;
 
 pub use attrs::{DeviceType, Generation, Region};
 pub use code::AlertCode;
+pub use config_error::ConfigError;
 pub use device_id::DeviceId;
 pub use event::{Event, MessageKind, RecordAttrs, hash_bytes};
 pub use interner::Interner;

@@ -8,7 +8,6 @@
 
 use crate::source::mapped::{MIN_MAPPED, Mapped};
 use crate::source::{Boundary, Chunk, ChunkData, Chunker, Input, open_input};
-use anyhow::Result;
 use crossbeam_channel::{bounded, unbounded};
 use std::io::BufRead;
 use std::sync::Arc;

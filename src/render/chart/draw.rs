@@ -2,7 +2,6 @@
 
 use super::data::{ChartData, Growth, Heatmap, LineChart, StackedBars};
 use crate::model::time::format_day;
-use anyhow::{Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -27,37 +26,57 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
-/// Writes a chart to `path`: PNG or SVG by its extension.
-pub fn save(data: &ChartData, path: &Path) -> Result<()> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => {
-            let svg = render_svg_string(data)?;
-            std::fs::write(path, svg)?;
-            Ok(())
+/// A chart that could not be drawn or written: which file, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ChartError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ChartError {
+    fn new(path: &Path, message: impl Into<String>) -> ChartError {
+        ChartError {
+            path: path.display().to_string(),
+            message: message.into(),
         }
-        Some("png") => render_png(data, path),
-        _ => bail!(
-            "{}: the chart file must end in .png or .svg",
-            path.display()
-        ),
     }
 }
 
-pub fn render_png(data: &ChartData, path: &Path) -> Result<()> {
-    font();
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    draw(data, &root).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
-    root.present()
-        .map_err(|e| anyhow!("writing {}: {e:?}", path.display()))
+/// Writes a chart to `path`: PNG or SVG by its extension.
+pub fn save(data: &ChartData, path: &Path) -> Result<(), ChartError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("svg") => {
+            let svg = render_svg_string(data).map_err(|e| ChartError::new(path, e.message))?;
+            std::fs::write(path, svg)
+                .map_err(|e| ChartError::new(path, format!("cannot write: {e}")))
+        }
+        Some("png") => render_png(data, path),
+        _ => Err(ChartError::new(
+            path,
+            "the chart file must end in .png or .svg",
+        )),
+    }
 }
 
-pub fn render_svg_string(data: &ChartData) -> Result<String> {
+pub fn render_png(data: &ChartData, path: &Path) -> Result<(), ChartError> {
     font();
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    draw(data, &root).map_err(|e| ChartError::new(path, format!("cannot draw: {e}")))?;
+    root.present()
+        .map_err(|e| ChartError::new(path, format!("cannot write: {e:?}")))
+}
+
+/// The chart as an SVG document, for inlining (an error names no file: "inline SVG").
+pub fn render_svg_string(data: &ChartData) -> Result<String, ChartError> {
+    font();
+    let inline = Path::new("inline SVG");
     let mut s = String::new();
     {
         let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
-        draw(data, &root).map_err(|e| anyhow!("drawing: {e}"))?;
-        root.present().map_err(|e| anyhow!("{e:?}"))?;
+        draw(data, &root).map_err(|e| ChartError::new(inline, format!("cannot draw: {e}")))?;
+        root.present()
+            .map_err(|e| ChartError::new(inline, err(e)))?;
     }
     Ok(s)
 }

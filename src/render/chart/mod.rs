@@ -9,7 +9,7 @@ mod data;
 mod draw;
 
 pub use data::{ChartData, Growth, Heatmap, LineChart, Series, StackedBars, build, span};
-pub use draw::{render_png, render_svg_string, save};
+pub use draw::{ChartError, render_png, render_svg_string, save};
 
 /// How many codes the stacked bars show, and the heatmap (for captions).
 pub fn data_top_codes() -> usize {

@@ -1,0 +1,38 @@
+//! Why the receiver could not start or stop cleanly: each error names the file it concerns.
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("{path}: cannot {action}: {source}")]
+    Io {
+        path: String,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a fleetwatch log segment")]
+    NotASegment { path: String },
+    #[error("{path}: damaged record at byte {offset}")]
+    Damaged { path: String, offset: u64 },
+    /// The listener, the runtime or a signal handler could not be set up.
+    #[error("the receiver: {0}")]
+    Runtime(#[from] std::io::Error),
+    #[error("the log writer stopped unexpectedly")]
+    WriterLost,
+    #[error("requests still held the receiver's state at shutdown")]
+    StateInUse,
+}
+
+impl LiveError {
+    /// `map_err(LiveError::io(path, "read"))`.
+    pub fn io(
+        path: &std::path::Path,
+        action: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> LiveError {
+        let path = path.display().to_string();
+        move |source| LiveError::Io {
+            path,
+            action,
+            source,
+        }
+    }
+}
