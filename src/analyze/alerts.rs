@@ -460,6 +460,12 @@ impl<'a> AlertFold<'a> {
         };
         let day = day_of(ev.ts);
         let in_range = self.since.is_none_or(|s| day >= s) && self.until.is_none_or(|u| day <= u);
+        if in_range {
+            // The period is the data's, whatever the code and device filters keep: a rate over
+            // North's alerts divides by North's devices over the same days as every region's.
+            self.min_day = self.min_day.min(day);
+            self.max_day = self.max_day.max(day);
+        }
         if !in_range
             || self.q.codes.as_ref().is_some_and(|f| !f.matches(code))
             || !self.q.scope.keeps_code(code)
@@ -536,8 +542,6 @@ impl<'a> AlertFold<'a> {
                 self.unknown_devices.insert(d);
             }
         }
-        self.min_day = self.min_day.min(day);
-        self.max_day = self.max_day.max(day);
         let s = &mut self.stats[g as usize];
         s.alerts += ev.count as u64;
         s.records += 1;
