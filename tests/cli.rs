@@ -318,3 +318,75 @@ fn unknown_device_duplicates_across_workers_are_counted_once() {
         r.stderr
     );
 }
+
+#[test]
+fn zeros_fill_every_day_a_group_had_installed_devices() {
+    let inv = data("hand/inventory.csv");
+    let xml = data("hand/alerts.xml");
+    let r = run(&[
+        "alerts",
+        s(&xml),
+        "-i",
+        s(&inv),
+        "--by",
+        "day,region",
+        "--zeros",
+        "-f",
+        "csv",
+    ]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // North had no alert on 01-02 (A0, A1 installed) and 4G Central none on 01-01 (A4
+    // installed): rows of 0; Unknown has no installed base, so no zero row for it.
+    assert_eq!(
+        r.stdout,
+        "day,region,alerts,records,alerting_devices,alerting_devices_exact,installed_devices,per_1000_per_day\n\
+         2024-01-01,North,3,3,2,true,2,1500\n\
+         2024-01-01,South,1,1,1,true,1,1000\n\
+         2024-01-01,4G Central,0,0,0,true,1,0\n\
+         2024-01-02,North,0,0,0,true,2,0\n\
+         2024-01-02,South,4,2,1,true,2,2000\n\
+         2024-01-02,4G Central,1,1,1,true,1,1000\n\
+         2024-01-02,Unknown,1,1,1,true,,\n"
+    );
+}
+
+#[test]
+fn an_empty_input_warns_and_says_so_in_json() {
+    let inv = data("hand/inventory.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let r = run(&["alerts", s(&empty), "-i", s(&inv), "-f", "json"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: no records were read"),
+        "{}",
+        r.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["warning"], "no records were read: the inputs are empty");
+    // Records, but none in the selection.
+    let xml = data("hand/alerts.xml");
+    let r = run(&["alerts", s(&xml), "-i", s(&inv), "--codes", "8F3F"]);
+    assert!(
+        r.stderr
+            .contains("warning: no alert records in the selection"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_alert_file_given_as_the_inventory_is_an_error() {
+    let xml = data("hand/alerts.xml");
+    let csv = data("hand/alerts.csv");
+    let r = run(&["alerts", s(&xml), "-i", s(&csv)]);
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("at least one of region, device_type, generation")
+            && r.stderr.contains("looks like an alert file"),
+        "{}",
+        r.stderr
+    );
+}

@@ -223,6 +223,9 @@ pub struct AlertQuery {
     pub tap: Option<TapFactory>,
     /// The user's selection (set by the engine: see `Scope`).
     pub scope: Scope,
+    /// Grouped by day, add a row of 0 alerts for each day a group had installed devices and
+    /// no alert (a time series without gaps, so that averages taken elsewhere are right).
+    pub zeros: bool,
 }
 
 impl Default for AlertQuery {
@@ -244,6 +247,7 @@ impl Default for AlertQuery {
             split: None,
             tap: None,
             scope: Scope::default(),
+            zeros: false,
         }
     }
 }
@@ -648,6 +652,12 @@ impl<'a> AlertFold<'a> {
                 }
             })
             .collect();
+        if self.q.zeros
+            && let Some(period) = period
+        {
+            let zeros = zero_rows(&rows, &self.q.by, &denoms, period);
+            rows.extend(zeros);
+        }
         rows.sort_by_key(|r| r.key);
         self.rejects.sort_by_key(|r| (r.source, r.line, r.offset));
         AlertReport {
@@ -661,6 +671,70 @@ impl<'a> AlertFold<'a> {
             scope: self.q.scope.clone(),
         }
     }
+}
+
+/// The rows of 0 alerts that make each group's daily series complete over `period`: for every
+/// group seen on some day (and, grouped by device attributes only, every group with installed
+/// devices), each day it has installed devices and no row. Nothing without a day dimension, a
+/// device dimension or a split (their groups are not series of days).
+fn zero_rows(
+    rows: &[AlertRow],
+    by: &[Dim],
+    denoms: &Denominators,
+    (from, to): (Day, Day),
+) -> Vec<AlertRow> {
+    if !by.contains(&Dim::Day)
+        || by.contains(&Dim::Device)
+        || rows.iter().any(|r| r.key.class.is_some())
+    {
+        return Vec::new();
+    }
+    let present: FxHashSet<GroupKey> = rows.iter().map(|r| r.key).collect();
+    let mut groups: FxHashSet<GroupKey> = rows
+        .iter()
+        .map(|r| GroupKey { day: None, ..r.key })
+        .collect();
+    let attributes_only = by.iter().all(|d| {
+        matches!(
+            d,
+            Dim::Day | Dim::Region | Dim::DeviceType | Dim::Generation | Dim::Model | Dim::Firmware
+        )
+    });
+    if attributes_only {
+        groups.extend(denoms.keys().map(|k| GroupKey {
+            region: k.region,
+            device_type: k.device_type,
+            generation: k.generation,
+            model: k.model,
+            firmware: k.firmware,
+            ..Default::default()
+        }));
+    }
+    let mut out = Vec::new();
+    for g in groups {
+        for day in from..=to {
+            let key = GroupKey {
+                day: Some(day),
+                ..g
+            };
+            if present.contains(&key) {
+                continue;
+            }
+            let denominator = denoms.installed(&key.denom_key(), day);
+            if denominator.is_some_and(|n| n > 0) {
+                out.push(AlertRow {
+                    key,
+                    alerts: 0,
+                    records: 0,
+                    devices: 0,
+                    devices_exact: true,
+                    denominator,
+                    per_1000: Some(0.0),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Several folds fed by one read of the inputs: every event goes to each fold. Rejects go to

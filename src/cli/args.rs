@@ -327,6 +327,11 @@ pub struct AlertsArgs {
     /// unchanged, and big inputs read faster (no per-group sketch to update per record).
     #[arg(long)]
     pub no_distinct: bool,
+    /// Grouped by day: write a row of 0 alerts for every day a group had installed devices and
+    /// no alert, so each group's series has every day (averages taken in a spreadsheet are then
+    /// right).
+    #[arg(long)]
+    pub zeros: bool,
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
@@ -343,6 +348,7 @@ impl AlertsArgs {
                 by: self.by.0,
                 dedup: self.common.dedup,
                 distinct: !self.no_distinct,
+                zeros: self.zeros,
                 labels: selection.labels.clone(),
                 ..Default::default()
             },

@@ -152,6 +152,9 @@ pub fn conclude(
     }
     let t = &report.totals;
     eprintln!("{}", render::totals_summary(t));
+    if let Some(w) = render::empty_warning(t) {
+        eprintln!("warning: {w}");
+    }
     eprintln!(
         "  {:.2}s, {} records/s",
         secs,

@@ -164,6 +164,11 @@ impl Denominators {
         self.dims
     }
 
+    /// The groups that have (or had) installed devices.
+    pub fn keys(&self) -> impl Iterator<Item = &DenomKey> {
+        self.series.keys()
+    }
+
     /// Devices of the group installed on `day`; `None` when the inventory cannot say.
     pub fn installed(&self, key: &DenomKey, day: Day) -> Option<u64> {
         if self.unsupported {

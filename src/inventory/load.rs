@@ -122,8 +122,23 @@ fn layout(header: &[u8]) -> Result<Layout, String> {
             list()
         ));
     }
+    let attrs = [Col::Region, Col::DeviceType, Col::Generation];
+    if !counts && attrs.iter().all(|&c| cols[c as usize].is_none()) {
+        // Without an attribute every device would count as Unknown: most likely an alert
+        // file given as the inventory.
+        let lower = list().to_ascii_lowercase();
+        let hint = if lower.contains("alert") || lower.contains("code") {
+            " (it looks like an alert file: give it as an input, and the device list as --inventory)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "an inventory needs a device id column and at least one of region, device_type, generation; columns are: {}{hint}",
+            list()
+        ));
+    }
     if counts {
-        for c in [Col::Region, Col::DeviceType, Col::Generation] {
+        for c in attrs {
             if cols[c as usize].is_none() {
                 return Err(format!(
                     "count-table inventory needs a {:?} column; columns are: {}",
@@ -441,6 +456,21 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(text.as_bytes()).unwrap();
         load_inventory(f.path(), 2).unwrap()
+    }
+
+    #[test]
+    fn an_alert_file_is_not_an_inventory() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"timestamp,device_id,alert_code,message_id,count\n2024-01-01T00:00:00Z,00-DB-12-34-56-78-90-A0,81B8,1,1\n")
+            .unwrap();
+        let e = load_inventory(f.path(), 2).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "needs a device id column and at least one of region, device_type, generation"
+            ) && e.contains("columns are: timestamp, device_id, alert_code, message_id, count")
+                && e.contains("looks like an alert file"),
+            "{e}"
+        );
     }
 
     #[test]

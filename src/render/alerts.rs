@@ -194,13 +194,16 @@ fn write_json(
             Value::Object(m)
         })
         .collect();
-    let doc = json!({
+    let mut doc = json!({
         "group_by": r.by.iter().map(|d| d.column()).collect::<Vec<_>>(),
         "filters": filters.to_json(),
         "period": r.period.map(|(a, b)| json!({"from": format_day(a), "to": format_day(b)})),
         "totals": r.totals,
         "rows": rows,
     });
+    if let Some(warning) = super::empty_warning(&r.totals) {
+        doc["warning"] = json!(warning);
+    }
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     writeln!(w)
 }

@@ -49,6 +49,20 @@ pub fn totals_summary(t: &Totals) -> String {
     s
 }
 
+/// A warning when a run found nothing to analyse: no record at all, or no alert in the
+/// selection. An empty table is then not a clean bill of health, and the run says so.
+pub fn empty_warning(t: &Totals) -> Option<&'static str> {
+    if t.read == 0 {
+        Some("no records were read: the inputs are empty")
+    } else if t.accepted_alerts == 0 {
+        Some(
+            "no alert records in the selection: every record was outside the filters, rejected or not an alert",
+        )
+    } else {
+        None
+    }
+}
+
 crate::keyword_enum!(
     /// Output formats of the analysis commands.
     pub enum OutputFormat {
