@@ -398,6 +398,9 @@ pub struct AlertFold<'a> {
     until: Option<Day>,
     /// Whether the scope keeps every device (no attribute check per record then).
     all_devices: bool,
+    /// Whether devices changed firmware during the period (`Inventory::history`): each alert's
+    /// firmware is then the version its device ran at the alert's time.
+    versioned: bool,
     /// Events waiting to be folded: their inventory slots were prefetched when they arrived,
     /// so by the time a batch is folded the lookups hit the cache instead of waiting on memory.
     batch: Vec<Event>,
@@ -434,6 +437,7 @@ impl<'a> AlertFold<'a> {
             since: q.first_day(),
             until: q.last_day(),
             all_devices: q.scope.devices.is_all(),
+            versioned: !inv.history.is_empty(),
             batch: Vec::with_capacity(BATCH),
         }
     }
@@ -478,9 +482,15 @@ impl<'a> AlertFold<'a> {
             return;
         }
         let device = ev.device.map(|d| d.0);
-        let known = device
+        let mut known = device
             .and_then(|d| self.inv.devices.get(d))
             .map(DeviceInfo::unpack);
+        if self.versioned
+            && let (Some(d), Some(i)) = (device, known.as_mut())
+        {
+            // The version the device ran when it raised the alert, not the inventory's.
+            i.firmware = self.inv.history.version_at(d, ev.ts, i.firmware);
+        }
         let info = known.unwrap_or(DeviceInfo {
             region: ev.attrs.region.unwrap_or(Region::Unknown),
             device_type: ev.attrs.device_type.unwrap_or(DeviceType::Unknown),

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod change;
 pub mod distinct;
+pub mod firmware;
 pub mod labels;
 pub mod migration;
 pub mod ota;

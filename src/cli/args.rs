@@ -256,6 +256,20 @@ impl FilterArgs {
     }
 }
 
+/// Firmware evidence for the analyses that credit alerts to firmware versions.
+#[derive(clap::Args, Clone, Default)]
+#[command(next_help_heading = "Firmware evidence")]
+pub struct EvidenceArgs {
+    /// OTA outcome records (CSV or JSON lines, as `fleetwatch ota` reads them): a device's
+    /// running version from the time a record reports it. With the 8F43 alerts in the inputs,
+    /// alerts raised before an upgrade are credited to the version the device ran then.
+    #[arg(long, value_name = "FILE")]
+    pub outcomes: Vec<PathBuf>,
+    /// An OTA campaign file: its source versions say what targeted devices ran before.
+    #[arg(long, value_name = "FILE")]
+    pub campaign: Option<PathBuf>,
+}
+
 /// Options shared by the commands that read alert inputs.
 #[derive(clap::Args)]
 pub struct Common {
@@ -302,6 +316,9 @@ impl Common {
         filters: &FilterArgs,
     ) -> Result<Selection> {
         Ok(Selection {
+            outcomes: Vec::new(),
+            campaign: None,
+            firmware_history: !filters.firmware.is_empty(),
             inputs,
             inventory,
             read: self.read(),
@@ -312,6 +329,17 @@ impl Common {
             }),
             rejects: self.rejects.clone(),
         })
+    }
+}
+
+impl Selection {
+    /// Adds the firmware evidence; `needed` says whether the command credits alerts to
+    /// firmware versions (a `--firmware` filter always does).
+    fn with_evidence(mut self, evidence: EvidenceArgs, needed: bool) -> Selection {
+        self.outcomes = evidence.outcomes;
+        self.campaign = evidence.campaign;
+        self.firmware_history |= needed;
+        self
     }
 }
 
@@ -333,6 +361,8 @@ pub struct AlertsArgs {
     #[arg(long)]
     pub zeros: bool,
     #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
     pub common: Common,
@@ -340,9 +370,11 @@ pub struct AlertsArgs {
 
 impl AlertsArgs {
     pub fn resolve(self) -> Result<commands::alerts::AlertsConfig> {
-        let selection =
-            self.common
-                .selection(self.input.inputs, self.input.inventory, &self.filters)?;
+        let by_firmware = self.by.0.contains(&Dim::Firmware);
+        let selection = self
+            .common
+            .selection(self.input.inputs, self.input.inventory, &self.filters)?
+            .with_evidence(self.evidence, by_firmware);
         Ok(commands::alerts::AlertsConfig {
             query: AlertQuery {
                 by: self.by.0,
@@ -368,6 +400,8 @@ pub struct ChartArgs {
     #[arg(long, short = 'o')]
     pub out: PathBuf,
     #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
     pub common: Common,
@@ -377,11 +411,10 @@ impl ChartArgs {
     pub fn resolve(self) -> Result<commands::chart::ChartConfig> {
         Ok(commands::chart::ChartConfig {
             kind: self.kind,
-            selection: self.common.selection(
-                self.input.inputs,
-                self.input.inventory,
-                &self.filters,
-            )?,
+            selection: self
+                .common
+                .selection(self.input.inputs, self.input.inventory, &self.filters)?
+                .with_evidence(self.evidence, false),
             out: self.out,
         })
     }
@@ -401,6 +434,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "COHORT=DEVICES")]
     pub cohort_size: Vec<String>,
     #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
     pub common: Common,
@@ -409,11 +444,10 @@ pub struct ReportArgs {
 impl ReportArgs {
     pub fn resolve(self) -> Result<commands::report::ReportConfig> {
         Ok(commands::report::ReportConfig {
-            selection: self.common.selection(
-                self.input.inputs,
-                self.input.inventory,
-                &self.filters,
-            )?,
+            selection: self
+                .common
+                .selection(self.input.inputs, self.input.inventory, &self.filters)?
+                .with_evidence(self.evidence, false),
             out: self.out,
             migration: self.migration,
             cohort_sizes: self.cohort_size,
@@ -451,6 +485,8 @@ pub struct SpikesArgs {
     #[arg(long, value_name = "DIR")]
     pub charts: Option<PathBuf>,
     #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
     pub common: Common,
@@ -462,11 +498,10 @@ impl SpikesArgs {
             bail!("--by names the dimensions of a group; `day` is always the series axis");
         }
         Ok(commands::spikes::SpikesConfig {
-            selection: self.common.selection(
-                self.input.inputs,
-                self.input.inventory,
-                &self.filters,
-            )?,
+            selection: self
+                .common
+                .selection(self.input.inputs, self.input.inventory, &self.filters)?
+                .with_evidence(self.evidence, true),
             by: self.by.0,
             params: SpikeParams {
                 window: self.window.max(1),
@@ -493,6 +528,8 @@ pub struct OffendersArgs {
     #[arg(long, value_parser = keyword::<commands::offenders::Show>(), default_value = "devices")]
     pub show: commands::offenders::Show,
     #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
     pub common: Common,
@@ -504,11 +541,10 @@ impl OffendersArgs {
             bail!("say which code(s): --codes 81B8 (or a category, e.g. --codes tamper)");
         }
         Ok(commands::offenders::OffendersConfig {
-            selection: self.common.selection(
-                self.input.inputs,
-                self.input.inventory,
-                &self.filters,
-            )?,
+            selection: self
+                .common
+                .selection(self.input.inputs, self.input.inventory, &self.filters)?
+                .with_evidence(self.evidence, true),
             top: self.top,
             show: self.show,
             format: self.common.format,
@@ -531,6 +567,8 @@ pub struct WhatifArgs {
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
     #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
     pub common: Common,
@@ -538,6 +576,8 @@ pub struct WhatifArgs {
 
 impl WhatifArgs {
     pub fn resolve(self) -> Result<commands::whatif::WhatifConfig> {
+        let by_firmware = self.by.0.contains(&Dim::Firmware)
+            || self.remediate.iter().any(|r| r.contains("firmware"));
         if self.remediate.is_empty() && self.common.labels.is_none() {
             bail!(
                 "nothing to compare: give --remediate RULE (e.g. model=EDMI-ES2,firmware=2.0.1,code=81B8) and/or --labels FILE"
@@ -549,11 +589,10 @@ impl WhatifArgs {
             );
         }
         Ok(commands::whatif::WhatifConfig {
-            selection: self.common.selection(
-                self.input.inputs,
-                self.input.inventory,
-                &self.filters,
-            )?,
+            selection: self
+                .common
+                .selection(self.input.inputs, self.input.inventory, &self.filters)?
+                .with_evidence(self.evidence, by_firmware),
             remediate: self.remediate,
             by: self.by.0,
             chart: self.chart,

@@ -64,6 +64,12 @@ pub struct Selection {
     pub labels: Arc<Labels>,
     /// Where rejected records go.
     pub rejects: PathBuf,
+    /// Firmware evidence: OTA outcome records and a campaign file (its source versions).
+    pub outcomes: Vec<PathBuf>,
+    pub campaign: Option<PathBuf>,
+    /// Whether the command credits alerts to firmware versions (grouping, filters, cohorts):
+    /// then the firmware history is built from the evidence before the analysis reads.
+    pub firmware_history: bool,
 }
 
 impl Selection {
@@ -71,12 +77,63 @@ impl Selection {
     /// line on a terminal.
     pub fn engine(&self) -> Result<Engine> {
         let inv = load_inventory_noting(self.inventory.as_deref(), self.read.threads)?;
-        let engine = Engine::new(&self.inputs, inv, self.read.clone(), self.filters.clone())
+        // The firmware evidence is read whatever the filters (an upgrade before --since, or an
+        // 8F43 outside --codes, still changes a version), and a `--firmware` may name a version
+        // only the history knows: with a history, the filters are bound after it.
+        let first = if self.firmware_history {
+            Filters::default()
+        } else {
+            self.filters.clone()
+        };
+        let engine = Engine::new(&self.inputs, inv, self.read.clone(), first)
             .context("cannot set up the run")?;
         if !self.filters.is_empty() {
             eprintln!("selection: {}", self.filters.describe());
         }
-        Ok(engine.with_watch(Box::new(progress::Watcher::default())))
+        let mut engine = engine.with_watch(Box::new(progress::Watcher::default()));
+        if self.firmware_history {
+            self.install_firmware_history(&mut engine)?;
+            engine.select(self.filters.clone())?;
+        } else if !self.outcomes.is_empty() || self.campaign.is_some() {
+            eprintln!(
+                "note: --outcomes and --campaign are firmware evidence, and nothing here is by firmware: not read"
+            );
+        }
+        Ok(engine)
+    }
+
+    /// Reads the firmware evidence (outcome records, a campaign file, and the alerts that
+    /// report a new version) and gives the engine's inventory its firmware history.
+    fn install_firmware_history(&self, engine: &mut Engine) -> Result<()> {
+        let outcomes = if self.outcomes.is_empty() {
+            Vec::new()
+        } else {
+            fleetwatch::source::expand_inputs(&self.outcomes)?
+        };
+        let reader: Option<&dyn fleetwatch::analyze::reader::Reader> = if engine.reads_stdin() {
+            eprintln!(
+                "note: the inputs include stdin, which is read once: the firmware history comes from --outcomes and --campaign only"
+            );
+            None
+        } else {
+            Some(&*engine)
+        };
+        let evidence = fleetwatch::analyze::firmware::evidence(
+            &outcomes,
+            engine.names().len(),
+            self.campaign.as_deref(),
+            reader,
+        )?;
+        let (from_outcomes, from_alerts) = (evidence.from_outcomes, evidence.from_alerts);
+        let names = outcomes.iter().map(|i| i.name()).collect();
+        let changed = engine.install_firmware_history(evidence, names)?;
+        eprintln!(
+            "firmware history: {} devices changed version in the period ({} changes from outcome records, {} from alerts); alerts are credited to the version their device ran then",
+            render::thousands(changed as u64),
+            render::thousands(from_outcomes as u64),
+            render::thousands(from_alerts as u64)
+        );
+        Ok(())
     }
 
     /// "all codes", or the filters: for chart titles and headers.

@@ -4,8 +4,10 @@
 use super::filter::Filters;
 use super::scan::{ReadOptions, scan};
 use crate::analyze::alerts::{AlertFold, AlertQuery, Folds, Scope};
+use crate::analyze::firmware::Evidence;
 use crate::analyze::reader::{Answer, Reader};
 use crate::inventory::{Inventory, UnknownName};
+use crate::model::Reject;
 use crate::source::pipeline::{Progress, SourceError};
 use crate::source::{Input, expand_inputs};
 use std::path::PathBuf;
@@ -29,6 +31,10 @@ pub struct Engine {
     watch: Option<Box<dyn Watch>>,
     /// Sources that failed as a whole, once each, over every read.
     errors: Mutex<Vec<SourceError>>,
+    /// Rejected records of side inputs (outcome records read as firmware evidence): their
+    /// sources are named after the alert inputs in `names`.
+    side_rejects: Vec<Reject>,
+    alert_inputs: usize,
 }
 
 /// Why an engine could not be set up.
@@ -63,7 +69,54 @@ impl Engine {
             scope,
             watch: None,
             errors: Mutex::new(Vec::new()),
-        })
+            side_rejects: Vec::new(),
+            alert_inputs: 0,
+        }
+        .counted())
+    }
+
+    fn counted(mut self) -> Engine {
+        self.alert_inputs = self.inputs.len();
+        self
+    }
+
+    /// Whether an input is standard input, which can be read only once.
+    pub fn reads_stdin(&self) -> bool {
+        self.inputs.contains(&Input::Stdin)
+    }
+
+    /// Installs the firmware history the evidence shows (`Inventory::install_firmware_history`)
+    /// and keeps the evidence's rejected records for the run's accounting. Returns how many
+    /// devices changed version. Select (`select`) after it when a `--firmware` filter may name
+    /// a version only the history knows.
+    pub fn install_firmware_history(
+        &mut self,
+        evidence: Evidence,
+        side_names: Vec<String>,
+    ) -> Result<usize, EngineError> {
+        let n = self
+            .inventory
+            .install_firmware_history(&evidence.changes, &evidence.before);
+        self.names.extend(side_names);
+        self.side_rejects.extend(evidence.rejects);
+        Ok(n)
+    }
+
+    /// Rejected records of side inputs.
+    pub fn side_rejects(&self) -> &[Reject] {
+        &self.side_rejects
+    }
+
+    /// How many of `names` are alert inputs (the rest are side inputs).
+    pub fn alert_input_count(&self) -> usize {
+        self.alert_inputs
+    }
+
+    /// Binds another selection to the inventory (see `Filters::bind`).
+    pub fn select(&mut self, filters: Filters) -> Result<(), EngineError> {
+        self.scope = filters.bind(&self.inventory)?;
+        self.filters = filters;
+        Ok(())
     }
 
     pub fn with_watch(mut self, watch: Box<dyn Watch>) -> Engine {

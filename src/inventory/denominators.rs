@@ -43,8 +43,9 @@ impl DenomDims {
 
 #[derive(Clone, Debug)]
 enum Series {
-    /// Devices with no install date, then cumulative counts by install day (sorted).
-    Installs { always: u64, steps: Vec<(Day, u64)> },
+    /// Devices with no install date, then the cumulative change by day (sorted): installs add,
+    /// a device leaving a version (a firmware change) takes away.
+    Installs { always: i64, steps: Vec<(Day, i64)> },
     /// Snapshots (day, count), sorted; `None` day = undated constant.
     Snapshots {
         undated: Option<u64>,
@@ -57,7 +58,8 @@ impl Series {
         match self {
             Series::Installs { always, steps } => {
                 let i = steps.partition_point(|s| s.0 <= day);
-                Some(always + if i == 0 { 0 } else { steps[i - 1].1 })
+                let n = always + if i == 0 { 0 } else { steps[i - 1].1 };
+                Some(n.max(0) as u64)
             }
             Series::Snapshots { undated, dated } => {
                 let i = dated.partition_point(|s| s.0 <= day);
@@ -131,9 +133,35 @@ impl Denominators {
                 unsupported: dims.model || dims.firmware || filter.needs_models(),
             };
         }
-        let mut hist: FxHashMap<DenomKey, (u64, FxHashMap<Day, u64>)> = FxHashMap::default();
-        for (_, v) in inv.devices.iter() {
+        // Per group: devices counted throughout, and the change in count by day.
+        let mut hist: FxHashMap<DenomKey, (i64, FxHashMap<Day, i64>)> = FxHashMap::default();
+        let by_version = !inv.history.is_empty() && (dims.firmware || filter.firmwares.is_some());
+        for (id, v) in inv.devices.iter() {
             let info = DeviceInfo::unpack(v);
+            if by_version && let Some(t) = inv.history.devices.get(&id) {
+                // A device that changed firmware counts on each version for its days on it.
+                let segments = t.segments();
+                for (k, &(start, firmware)) in segments.iter().enumerate() {
+                    let on = DeviceInfo { firmware, ..info };
+                    let end = segments.get(k + 1).and_then(|s| s.0);
+                    let from = match (info.installed, start) {
+                        (Some(i), Some(s)) => Some(i.max(s)),
+                        (i, s) => i.or(s),
+                    };
+                    if !filter.matches(&on) || from.zip(end).is_some_and(|(f, e)| f >= e) {
+                        continue;
+                    }
+                    let e = hist.entry(dims.key(&on)).or_default();
+                    match from {
+                        Some(d) => *e.1.entry(d).or_default() += 1,
+                        None => e.0 += 1,
+                    }
+                    if let Some(d) = end {
+                        *e.1.entry(d).or_default() -= 1;
+                    }
+                }
+                continue;
+            }
             if !filter.matches(&info) {
                 continue;
             }
@@ -144,7 +172,7 @@ impl Denominators {
             }
         }
         for (k, (always, days)) in hist {
-            let mut steps: Vec<(Day, u64)> = days.into_iter().collect();
+            let mut steps: Vec<(Day, i64)> = days.into_iter().collect();
             steps.sort();
             let mut acc = 0;
             for s in &mut steps {

@@ -7,11 +7,13 @@
 
 mod denominators;
 mod filter;
+mod firmware;
 mod load;
 mod table;
 
 pub use denominators::{DenomDims, DenomKey, Denominators};
 pub use filter::{DeviceFilter, UnknownName};
+pub use firmware::{FirmwareChange, FirmwareHistory, Timeline, UNKNOWN_BEFORE};
 pub use load::{InventoryError, InventoryReject, load_inventory};
 pub use table::DeviceTable;
 
@@ -81,6 +83,9 @@ pub struct Inventory {
     /// Ids that appeared more than once (the last row wins).
     pub repeated_ids: usize,
     pub source: String,
+    /// The versions devices ran before their inventory version, where evidence shows a change
+    /// (empty until `install_firmware_history`).
+    pub history: FirmwareHistory,
 }
 
 impl Inventory {
@@ -133,6 +138,74 @@ impl Inventory {
             .get(i as usize)
             .map(String::as_str)
             .unwrap_or("")
+    }
+
+    /// The firmware id of a version name, added to `firmwares` when new. A dotted version from
+    /// a GBCS payload (`4.0.0.0`) finds the inventory's spelling of it (`4.0.0`).
+    pub fn firmware_id_or_add(&mut self, name: &str) -> u16 {
+        if let Some(i) = self.firmware_id(name) {
+            return i;
+        }
+        if let Some(i) = self
+            .firmwares
+            .iter()
+            .position(|f| !f.is_empty() && crate::model::firmware::same_version(f, name))
+        {
+            return i as u16;
+        }
+        if self.firmwares.is_empty() {
+            self.firmwares.push(String::new());
+        }
+        self.firmwares.push(name.to_string());
+        (self.firmwares.len() - 1) as u16
+    }
+
+    /// Builds every changed device's firmware timeline from the evidence of changes and the
+    /// versions known to have run before them (a campaign's source versions); returns how
+    /// many devices changed. Devices the inventory lacks are left out (they have no
+    /// attributes to group by).
+    pub fn install_firmware_history(
+        &mut self,
+        changes: &[FirmwareChange],
+        before: &rustc_hash::FxHashMap<u64, String>,
+    ) -> usize {
+        let mut by_device: rustc_hash::FxHashMap<u64, Vec<(crate::model::Millis, &str)>> =
+            Default::default();
+        for c in changes {
+            if self.devices.get(c.device).is_some() {
+                by_device
+                    .entry(c.device)
+                    .or_default()
+                    .push((c.at, c.version.as_str()));
+            }
+        }
+        let mut history = FirmwareHistory::default();
+        let mut ids: Vec<u64> = by_device.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let mut list = by_device.remove(&id).unwrap_or_default();
+            list.sort();
+            let before_id = match before.get(&id) {
+                Some(v) if !v.trim().is_empty() => self.firmware_id_or_add(v.trim()),
+                _ => self.firmware_id_or_add(UNKNOWN_BEFORE),
+            };
+            let mut t = Timeline {
+                before: before_id,
+                changes: Vec::with_capacity(list.len()),
+            };
+            for (at, v) in list {
+                let v = self.firmware_id_or_add(v);
+                if t.changes.last().map_or(t.before, |c| c.1) != v {
+                    t.changes.push((at, v));
+                }
+            }
+            if !t.changes.is_empty() {
+                history.devices.insert(id, t);
+            }
+        }
+        let n = history.devices.len();
+        self.history = history;
+        n
     }
 
     /// Number of devices (per-device inventories) or of counted devices on the latest date.
