@@ -7,6 +7,7 @@ pub mod distinct;
 pub mod labels;
 pub mod migration;
 pub mod ota;
+pub mod overview;
 pub mod reader;
 pub mod spikes;
 pub mod stats;
