@@ -8,6 +8,7 @@ pub mod firmware;
 pub mod labels;
 pub mod migration;
 pub mod ota;
+pub mod overview;
 pub mod reader;
 pub mod spikes;
 pub mod stats;

@@ -2,8 +2,12 @@
 
 pub mod alerts;
 pub mod chart;
+pub mod migration;
+pub mod ota;
+pub mod output;
 pub mod records;
 pub mod rejects;
+pub mod report;
 pub mod table;
 
 use crate::analyze::totals::Totals;

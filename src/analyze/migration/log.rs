@@ -7,9 +7,8 @@ use crate::model::Interner;
 use crate::model::Reject;
 use crate::model::time::parse_timestamp;
 use crate::model::{Day, DeviceId, Millis};
-use crate::source::Input;
 use crate::source::named::{Field, read_named};
-use anyhow::Result;
+use crate::source::{Input, InputError};
 use rustc_hash::FxHashMap;
 use rustc_hash::FxHashSet;
 
@@ -85,7 +84,7 @@ const FIELDS: &[Field] = &[
 
 impl Log {
     /// Reads one log file (rejects point at `source`).
-    pub fn read(&mut self, input: &Input, source: usize) -> Result<()> {
+    pub fn read(&mut self, input: &Input, source: usize) -> Result<(), InputError> {
         let mut seen: FxHashSet<(u64, Millis, MigrationEvent, u16)> = FxHashSet::default();
         let (cohorts, reasons) = (&mut self.cohorts, &mut self.reasons);
         let (rows, rejects, duplicates) = (&mut self.rows, &mut self.rejects, &mut self.duplicates);
@@ -150,7 +149,10 @@ pub type Migrations = FxHashMap<u64, (u16, Option<Day>)>;
 
 /// The cohort and migration day of every inventory device that has a cohort (SMETS1 meters
 /// in the DCC inventory). Rows without a readable id or date are skipped and counted.
-pub fn read_migrations(input: &Input, cohorts: &mut Interner) -> Result<(Migrations, u64)> {
+pub fn read_migrations(
+    input: &Input,
+    cohorts: &mut Interner,
+) -> Result<(Migrations, u64), InputError> {
     let mut out = Migrations::default();
     let mut skipped = 0;
     read_named(input, INVENTORY_FIELDS, &[0, 1], |_, values, _| {

@@ -4,9 +4,11 @@
 //! commissioned/operated by a supplier, failed with a reason), with the device's cohort (IOC,
 //! MOC, MOC Secure, FOC). `weekly.rs` turns it into per-cohort weekly counts, cumulative curves,
 //! the backlog, the pace and its changes, failures by reason, reporting gaps, stalls and a
-//! forecast of each cohort's end.
+//! forecast of each cohort's end. `report.rs` puts the log, its analysis and the cohorts'
+//! alert rates into one typed `MigrationReport`.
 
 pub mod log;
+pub mod report;
 pub mod weekly;
 
 /// The cohorts in migration order; other names are kept as they are written.

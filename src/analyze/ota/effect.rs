@@ -12,11 +12,21 @@
 //! The effect is (A - B) - (C_after - C_before) per 1,000 device-days, and as a ratio
 //! (A / B) / (C_after / C_before) - 1: how much more the code changed on upgraded devices
 //! than it changed anyway. The upgrade day itself belongs to neither side.
+//!
+//! `firmware_effect` asks the reader for a second read, grouped by day, code and model and
+//! split by upgrade day (the first read, the evidence, is what tells the upgrade days). The
+//! firmware codes themselves are left out of the table: they follow the rollout by design.
 
-use crate::analyze::alerts::AlertReport;
+use crate::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Dim};
 use crate::analyze::change::{AFTER, BEFORE, ChangeSplit, NEVER, class_of};
-use crate::model::{AlertCode, Day};
+use crate::analyze::reader::Reader;
+use crate::model::firmware::Stage;
+use crate::model::{AlertCode, Day, DeviceId};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Codes with fewer alerts on upgraded devices (before and after) than this are left out.
+pub const MIN_ALERTS: u64 = 30;
 
 /// The comparison for one code.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,6 +121,51 @@ pub fn effects(report: &AlertReport, days: &BTreeMap<(u16, Day), [u64; 4]>) -> V
     out
 }
 
+/// The effect of each code over `period`, for the targeted devices of `upgrades`, as the
+/// table shows it: see `worth_showing`.
+pub fn firmware_effect(
+    reader: &dyn Reader,
+    upgrades: ChangeSplit,
+    (first, last): (Day, Day),
+    codes: Option<&CodeFilter>,
+) -> Vec<Effect> {
+    let split = Arc::new(upgrades);
+    let query = AlertQuery {
+        by: vec![Dim::Day, Dim::Code, Dim::Model],
+        distinct: false,
+        split: Some(split.clone()),
+        ..Default::default()
+    };
+    let by_day = reader.answer_one(query).report;
+    let inv = reader.inventory();
+    let days = device_days(
+        &split,
+        |d| {
+            inv.lookup(DeviceId(d))
+                .map_or((0, None), |i| (i.model, i.installed))
+        },
+        first,
+        last,
+    );
+    worth_showing(effects(&by_day, &days), codes)
+}
+
+/// The rows of the effect table: no firmware code, at least `MIN_ALERTS` alerts, only codes
+/// `codes` keeps; the largest relative effect first (no ratio counts as 0), ties by code.
+pub fn worth_showing(rows: Vec<Effect>, codes: Option<&CodeFilter>) -> Vec<Effect> {
+    let mut rows: Vec<Effect> = rows
+        .into_iter()
+        .filter(|e| e.code.device_code().and_then(Stage::from_code).is_none())
+        .filter(|e| e.alerts_after + e.alerts_before >= MIN_ALERTS)
+        .filter(|e| codes.is_none_or(|f| f.matches(e.code)))
+        .collect();
+    rows.sort_by(|a, b| {
+        let size = |e: &Effect| e.ratio().map_or(0.0, f64::abs);
+        size(b).total_cmp(&size(a)).then(a.code.cmp(&b.code))
+    });
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +197,37 @@ mod tests {
         };
         assert_eq!(e.difference(), -5.0);
         assert_eq!(e.ratio(), Some(-0.5));
+    }
+
+    #[test]
+    fn worth_showing_drops_firmware_codes_and_small_counts_and_sorts_by_size() {
+        let e = |code: u16, n: u64, a: f64| Effect {
+            code: AlertCode::device(code),
+            alerts_after: n,
+            alerts_before: n,
+            a,
+            b: 10.0,
+            c_after: 8.0,
+            c_before: 8.0,
+        };
+        let rows = vec![
+            e(0x81B8, 20, 5.0),  // ratio -0.5
+            e(0x8F43, 100, 1.0), // a firmware code
+            e(0x8F35, 20, 12.0), // ratio +0.2
+            e(0x8F84, 10, 0.0),  // 20 alerts: too few
+        ];
+        let codes: Vec<AlertCode> = worth_showing(rows.clone(), None)
+            .iter()
+            .map(|e| e.code)
+            .collect();
+        assert_eq!(
+            codes,
+            vec![AlertCode::device(0x81B8), AlertCode::device(0x8F35)]
+        );
+        let only = CodeFilter {
+            codes: vec![AlertCode::device(0x8F35)],
+            categories: vec![],
+        };
+        assert_eq!(worth_showing(rows, Some(&only)).len(), 1);
     }
 }

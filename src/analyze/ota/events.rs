@@ -1,11 +1,17 @@
 //! A device's firmware events, from outcome records and from device alerts.
+//!
+//! The alerts' events come from a tap on one read of the alert inputs (`firmware_alerts`),
+//! which sees only the targeted devices' firmware codes. A payload's response code and image
+//! version are mapped onto the analysis' own interned names (`payload_names`), so an alert and
+//! an outcome record of the same failure name it alike.
 
-use crate::analyze::alerts::Tap;
+use crate::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Tap, TapFactory};
+use crate::analyze::reader::Reader;
 use crate::inventory::DeviceInfo;
 use crate::model::Interner;
-use crate::model::firmware::Stage;
+use crate::model::firmware::{Stage, response_reason, version_octets};
 use crate::model::{AlertCode, Event, Millis};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 /// One stage outcome of one device.
@@ -100,6 +106,67 @@ impl Tap for FirmwareTap {
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
     }
+}
+
+/// How the details of a firmware alert's payload map onto the analysis' names: the GBCS
+/// response codes onto failure reasons, the target versions' octets onto their ids.
+///
+/// `target_versions` are the campaigns' target versions, interned in `versions`.
+pub fn payload_names(
+    target_versions: &[u16],
+    versions: &mut Interner,
+    reasons: &mut Interner,
+) -> Arc<PayloadNames> {
+    let mut names = PayloadNames::default();
+    for stage in [Stage::Transfer, Stage::Activation] {
+        for code in 1..=3u8 {
+            names
+                .reasons
+                .insert((stage, code), reasons.id(response_reason(stage, code)));
+        }
+    }
+    for &v in target_versions {
+        if let Some(octets) = version_octets(versions.name(v)) {
+            names.versions.push((octets, v));
+        }
+    }
+    names.other_version = versions.id("(another version)");
+    Arc::new(names)
+}
+
+/// The first read: the targeted devices' firmware alerts join their events.
+pub fn firmware_alerts(
+    reader: &dyn Reader,
+    targets: Arc<FxHashSet<u64>>,
+    names: Arc<PayloadNames>,
+    events: &mut DeviceEvents,
+) -> AlertReport {
+    let query = AlertQuery {
+        by: vec![],
+        codes: Some(CodeFilter {
+            codes: FIRMWARE_CODES
+                .iter()
+                .map(|&c| AlertCode::device(c))
+                .collect(),
+            categories: vec![],
+        }),
+        distinct: false,
+        tap: Some(TapFactory(Arc::new(move || {
+            Box::new(FirmwareTap {
+                targets: targets.clone(),
+                names: names.clone(),
+                events: FxHashMap::default(),
+            })
+        }))),
+        ..Default::default()
+    };
+    let mut answer = reader.answer_one(query);
+    if let Some(tap) = answer.tap_as::<FirmwareTap>() {
+        for (d, mut v) in tap.events {
+            events.entry(d).or_default().append(&mut v);
+        }
+    }
+    answer.report
 }
 
 /// The names of failure reasons that mean the hardware cannot take the image.

@@ -5,7 +5,7 @@
 use super::device::{DeviceOutcome, Status};
 use crate::model::firmware::Stage;
 use crate::model::time::day_of;
-use crate::model::{Day, Region};
+use crate::model::{Day, Interner, Region};
 use std::collections::BTreeMap;
 
 /// Where a device sits in the breakdowns.
@@ -17,6 +17,26 @@ pub struct Cohort {
     pub model: u16,
     /// Source version index (in the campaign's version interner).
     pub source: u16,
+}
+
+/// One targeted device, judged, and where it sits.
+#[derive(Clone, Debug)]
+pub struct JudgedDevice {
+    pub id: u64,
+    pub cohort: Cohort,
+    pub outcome: DeviceOutcome,
+}
+
+/// A model's name when neither the campaign nor the inventory gives one. Guard rails group
+/// models by name, so this is where a nameless model sorts among them.
+pub const UNKNOWN_MODEL: &str = "(unknown)";
+
+/// A model's name (`Cohort::model`), `UNKNOWN_MODEL` when it has none.
+pub fn model_name(models: &Interner, m: u16) -> &str {
+    match models.name(m) {
+        "" => UNKNOWN_MODEL,
+        s => s,
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,6 +137,21 @@ impl Aggregate {
         for v in self.hours_to_upgrade.values_mut() {
             v.sort_by(f64::total_cmp);
         }
+    }
+
+    /// The failure kinds, most devices first (ties in key order), each with the share of all
+    /// failures it and the kinds before it account for.
+    pub fn failure_pareto(&self) -> Vec<(FailureKey, u64, f64)> {
+        let mut fl: Vec<(FailureKey, u64)> = self.failures.iter().map(|(k, n)| (*k, *n)).collect();
+        fl.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let total: u64 = fl.iter().map(|x| x.1).sum();
+        let mut cum = 0;
+        fl.into_iter()
+            .map(|(k, n)| {
+                cum += n;
+                (k, n, cum as f64 / total.max(1) as f64)
+            })
+            .collect()
     }
 
     /// The funnel summed over every cohort of a campaign.
@@ -220,6 +255,26 @@ mod tests {
         assert_eq!(agg.hours_to_upgrade[&0], vec![4.0, 52.0]);
         assert_eq!(percentile(&agg.hours_to_upgrade[&0], 0.5), Some(4.0));
         assert_eq!(percentile(&agg.hours_to_upgrade[&0], 0.9), Some(52.0));
+    }
+
+    #[test]
+    fn failure_pareto_sorts_by_devices_and_accumulates_shares() {
+        let key = |reason: u16| FailureKey {
+            stage: Stage::Transfer,
+            reason,
+            model: 1,
+            region: Region::North,
+        };
+        let mut agg = Aggregate::default();
+        agg.failures.insert(key(1), 1);
+        agg.failures.insert(key(2), 3);
+        agg.failures.insert(key(3), 1);
+        let p = agg.failure_pareto();
+        assert_eq!(
+            p,
+            vec![(key(2), 3, 0.6), (key(1), 1, 0.8), (key(3), 1, 1.0)]
+        );
+        assert!(Aggregate::default().failure_pareto().is_empty());
     }
 
     #[test]

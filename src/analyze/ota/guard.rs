@@ -8,8 +8,11 @@
 //! finished (the bound alone lets a single early failure trip a 20% rail: 1 of 1 gives 0.21). Replaying a finished campaign this
 //! way shows the day each guard rail would have stopped it.
 
+use super::device::DeviceOutcome;
+use super::funnel::{JudgedDevice, model_name};
 use crate::analyze::stats::wilson_lower;
-use crate::model::Day;
+use crate::model::time::day_of;
+use crate::model::{Day, Interner};
 use std::collections::BTreeMap;
 
 /// One group's replay.
@@ -20,6 +23,48 @@ pub struct GuardResult {
     pub lower_bound: f64,
     /// The first day the bound crossed the threshold, with the counts then.
     pub tripped: Option<(Day, u64, u64)>,
+}
+
+impl GuardResult {
+    /// The failure rate of the finished devices (0 when none finished).
+    pub fn failure_rate(&self) -> f64 {
+        self.failed as f64 / self.finished.max(1) as f64
+    }
+}
+
+/// The day a device finished its first attempt, and whether that attempt failed: its first
+/// failure or its first activation (or upgrade), whichever came first.
+pub fn first_finish(o: &DeviceOutcome) -> Option<(Day, bool)> {
+    match (o.first_failure_at, o.first_activated_at) {
+        (Some(f), Some(a)) if a < f => Some((day_of(a), false)),
+        (Some(f), _) => Some((day_of(f), true)),
+        (None, Some(a)) => Some((day_of(a), false)),
+        (None, None) => None,
+    }
+}
+
+/// Which breakdown a guard rail watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuardGroup {
+    Region,
+    Model,
+}
+
+impl GuardGroup {
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardGroup::Region => "region",
+            GuardGroup::Model => "model",
+        }
+    }
+}
+
+/// One guard rail's replay: a region or a model (by name).
+#[derive(Clone, Debug)]
+pub struct GuardRow {
+    pub group: GuardGroup,
+    pub value: String,
+    pub result: GuardResult,
 }
 
 /// Replays one group: `finishes` is (day, failed) per finished device, in any order.
@@ -59,6 +104,43 @@ pub fn replay_all<K: Ord + Clone>(
         .collect()
 }
 
+/// The guard rails replayed per region, then per model (each by name).
+pub fn guard_rails(
+    judged: &[JudgedDevice],
+    models: &Interner,
+    threshold: f64,
+    min_devices: u64,
+) -> Vec<GuardRow> {
+    let mut per_region: BTreeMap<String, Vec<(Day, bool)>> = BTreeMap::new();
+    let mut per_model: BTreeMap<String, Vec<(Day, bool)>> = BTreeMap::new();
+    for j in judged {
+        if let Some(f) = first_finish(&j.outcome) {
+            per_region
+                .entry(j.cohort.region.name().to_string())
+                .or_default()
+                .push(f);
+            per_model
+                .entry(model_name(models, j.cohort.model).to_string())
+                .or_default()
+                .push(f);
+        }
+    }
+    let mut rows = Vec::new();
+    for (group, groups) in [
+        (GuardGroup::Region, per_region),
+        (GuardGroup::Model, per_model),
+    ] {
+        for (value, result) in replay_all(groups, threshold, min_devices) {
+            rows.push(GuardRow {
+                group,
+                value,
+                result,
+            });
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +166,43 @@ mod tests {
         // A higher bar (0.6) takes more evidence: 6 of 6 (lower 0.61; 3 of 3 gives 0.44).
         let r = replay(&mut bad, 0.6, 1);
         assert_eq!(r.tripped.map(|t| t.0), Some(1));
+    }
+
+    #[test]
+    fn the_first_attempt_ends_at_the_earlier_of_failure_and_activation() {
+        use crate::analyze::ota::device::judge;
+        use crate::analyze::ota::events::FwEvent;
+        use crate::model::firmware::Stage;
+        let day = 86_400_000;
+        let ev = |ts: i64, stage: Stage, ok: bool| FwEvent {
+            ts,
+            stage,
+            ok,
+            reason: 0,
+            version: 0,
+            attempt: 0,
+            from_alert: false,
+        };
+        let mut failed_first = vec![
+            ev(day, Stage::Transfer, false),
+            ev(3 * day, Stage::Activation, true),
+        ];
+        assert_eq!(first_finish(&judge(&mut failed_first, 1)), Some((1, true)));
+        let mut activated_first = vec![
+            ev(2 * day, Stage::Activation, true),
+            ev(5 * day, Stage::Transfer, false),
+        ];
+        assert_eq!(
+            first_finish(&judge(&mut activated_first, 1)),
+            Some((2, false))
+        );
+        assert_eq!(first_finish(&judge(&mut vec![], 1)), None);
+        let g = GuardResult {
+            finished: 4,
+            failed: 1,
+            lower_bound: 0.0,
+            tripped: None,
+        };
+        assert_eq!(g.failure_rate(), 0.25);
     }
 }

@@ -9,6 +9,7 @@
 //! the lists are aggregates of devices, not attempts (`funnel.rs`). Guard rails replay the
 //! failure rate per region and model day by day with a Wilson bound (`guard.rs`), and the
 //! firmware's effect on every alert code is a difference in differences (`effect.rs`).
+//! `run.rs` runs the whole analysis into one typed `OtaResult`.
 
 pub mod campaign;
 pub mod device;
@@ -17,3 +18,4 @@ pub mod events;
 pub mod funnel;
 pub mod guard;
 pub mod outcomes;
+pub mod run;

@@ -6,7 +6,9 @@
 //! `reason` [failure_reason], `firmware_version` [version], `attempt`, `message_id`;
 //! `service_request` is read but not needed. A row that cannot be read is a reject with its
 //! line and reason; a row repeated exactly (same device, stage, outcome, time, attempt and
-//! message id) is a duplicate.
+//! message id) is a duplicate. `read_all` reads every file into one `OutcomeRecords`, with
+//! the failure reasons and versions interned apart from the campaigns' (the analysis maps
+//! the versions into the campaigns' numbering).
 
 use super::events::FwEvent;
 use crate::model::Interner;
@@ -14,9 +16,8 @@ use crate::model::Reject;
 use crate::model::firmware::Stage;
 use crate::model::time::parse_timestamp;
 use crate::model::{DeviceId, Millis};
-use crate::source::Input;
 use crate::source::named::{Field, read_named};
-use anyhow::Result;
+use crate::source::{Input, InputError};
 use rustc_hash::FxHashSet;
 
 /// One accepted outcome row.
@@ -36,6 +37,31 @@ pub struct Outcomes {
     pub read: u64,
     pub duplicates: u64,
     pub rejects: Vec<Reject>,
+}
+
+/// Every outcome file read, with the names its rows refer to.
+#[derive(Debug, Default)]
+pub struct OutcomeRecords {
+    pub outcomes: Outcomes,
+    /// Failure reasons (`FwEvent::reason`).
+    pub reasons: Interner,
+    /// Firmware versions (`FwEvent::version` of the rows).
+    pub versions: Interner,
+}
+
+/// Reads every file in order; the rejects of `inputs[i]` point at source `first_source + i`.
+pub fn read_all(inputs: &[Input], first_source: usize) -> Result<OutcomeRecords, InputError> {
+    let mut r = OutcomeRecords::default();
+    for (i, input) in inputs.iter().enumerate() {
+        read_file(
+            input,
+            first_source + i,
+            &mut r.outcomes,
+            &mut r.reasons,
+            &mut r.versions,
+        )?;
+    }
+    Ok(r)
 }
 
 const FIELDS: &[Field] = &[
@@ -63,7 +89,7 @@ pub fn read_file(
     out: &mut Outcomes,
     reasons: &mut Interner,
     versions: &mut Interner,
-) -> Result<()> {
+) -> Result<(), InputError> {
     let mut seen: FxHashSet<(u64, Millis, u8, bool, u8, u64)> = FxHashSet::default();
     let mut rejects = Vec::new();
     let (mut rows, mut duplicates) = (Vec::new(), 0);
@@ -184,5 +210,25 @@ mod tests {
         assert_eq!((out2.read, out2.rows.len(), out2.rejects.len()), (2, 1, 1));
         assert_eq!(out2.rows[0].event.attempt, 1);
         assert_eq!(out2.rejects[0].source, 1);
+    }
+
+    #[test]
+    fn read_all_points_rejects_past_the_alert_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o.csv");
+        std::fs::write(
+            &p,
+            "timestamp,device_id,stage,outcome,reason\n\
+             2024-01-10T03:00:00Z,00124B0000000001,transfer,failure,hardware mismatch\n\
+             bad,00124B0000000001,transfer,failure,\n",
+        )
+        .unwrap();
+        let r = read_all(&[Input::File(p)], 2).unwrap();
+        assert_eq!((r.outcomes.rows.len(), r.outcomes.rejects.len()), (1, 1));
+        assert_eq!(r.outcomes.rejects[0].source, 2);
+        assert_eq!(
+            r.reasons.name(r.outcomes.rows[0].event.reason),
+            "hardware mismatch"
+        );
     }
 }

@@ -2,17 +2,17 @@
 //! found and where each output is. The first command a newcomer runs.
 
 use super::Status;
-use super::report::write_csv;
 use crate::cli::{Selection, conclude};
 use anyhow::Result;
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim};
+use fleetwatch::analyze::overview::{region_rates, top_codes};
 use fleetwatch::analyze::reader::Reader;
 use fleetwatch::engine::Engine;
 use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::generate::{Config, Format, Truth};
 use fleetwatch::model::time::format_day;
+use fleetwatch::render::report::write_alerts_csv;
 use fleetwatch::render::thousands;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -21,11 +21,6 @@ pub struct DemoConfig {
     pub devices: usize,
     pub days: u32,
     pub seed: u64,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
 
 pub fn run(cfg: DemoConfig) -> Result<Status> {
@@ -86,13 +81,13 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     if let Some(e) = drawn.errors.iter().chain(&engine.errors()).next() {
         anyhow::bail!("{}: {}", e.source, e.message);
     }
-    let report = drawn.by_day_region;
-    write_csv(
+    let report = drawn.charts.by_day_region;
+    write_alerts_csv(
         &cfg.out.join("alerts_by_day_region.csv"),
         &report,
         engine.inventory(),
     )?;
-    write_csv(
+    write_alerts_csv(
         &cfg.out.join("alerts_by_generation_code.csv"),
         &codes,
         engine.inventory(),
@@ -210,32 +205,19 @@ fn summarize(truth: &Truth, by_day_region: &AlertReport, by_gen_code: &AlertRepo
         thousands(truth.counts.malformed)
     );
     // Rate per region, and the day furthest above its region's median.
-    let mut by_region: BTreeMap<String, Vec<(i32, f64)>> = BTreeMap::new();
-    for r in &by_day_region.rows {
-        if let (Some(day), Some(region), Some(rate)) = (r.key.day, r.key.region, r.per_1000) {
-            by_region
-                .entry(region.name().to_string())
-                .or_default()
-                .push((day, rate));
-        }
-    }
+    let (rates, worst) = region_rates(by_day_region);
     println!("  alerts per 1,000 devices per day, median over the period:");
-    let mut worst: Option<(f64, String, i32, f64, f64)> = None;
-    for (region, days) in &by_region {
-        let mut rates: Vec<f64> = days.iter().map(|d| d.1).collect();
-        let m = median(&mut rates);
-        println!("    {region:12} {m:8.1}");
-        for &(day, rate) in days {
-            let x = rate / m.max(1e-9);
-            if worst.as_ref().is_none_or(|w| x > w.0) {
-                worst = Some((x, region.clone(), day, rate, m));
-            }
-        }
+    for r in &rates {
+        println!("    {:12} {:8.1}", r.region, r.median);
     }
-    if let Some((x, region, day, rate, m)) = worst {
+    if let Some(w) = worst {
         println!(
-            "  biggest departure: {region} on {}: {rate:.1} per 1,000 devices, {x:.1}x its median of {m:.1}",
-            format_day(day)
+            "  biggest departure: {} on {}: {:.1} per 1,000 devices, {:.1}x its median of {:.1}",
+            w.region,
+            format_day(w.day),
+            w.rate,
+            w.times,
+            w.median
         );
         println!(
             "  (planted incident: {} hubs in {} lost connection on {}, {} to {})",
@@ -246,28 +228,20 @@ fn summarize(truth: &Truth, by_day_region: &AlertReport, by_gen_code: &AlertRepo
             &truth.incident.end[11..16]
         );
     }
-    // The top code per generation.
-    let mut top: BTreeMap<String, (u64, String, u64)> = BTreeMap::new();
-    for r in &by_gen_code.rows {
-        if let (Some(g), Some(c)) = (r.key.generation, r.key.code) {
-            let e = top.entry(g.name().to_string()).or_default();
-            e.2 += r.alerts;
-            if r.alerts > e.0 {
-                e.0 = r.alerts;
-                e.1 = format!("{c} {}", fleetwatch::catalogue::describe(c));
-            }
-        }
-    }
-    for (g, (n, code, total)) in &top {
-        let g = if g == "Unknown" {
+    for t in top_codes(by_gen_code) {
+        let g = if t.generation == "Unknown" {
             "devices not in the inventory"
         } else {
-            g
+            &t.generation
         };
+        let code = t
+            .code
+            .map(|c| format!("{c} {}", fleetwatch::catalogue::describe(c)))
+            .unwrap_or_default();
         println!(
             "  top code on {g}: {code}: {} alerts, {:.0}% of the generation's volume",
-            thousands(*n),
-            100.0 * *n as f64 / (*total).max(1) as f64
+            thousands(t.alerts),
+            100.0 * t.alerts as f64 / t.total.max(1) as f64
         );
     }
     println!(

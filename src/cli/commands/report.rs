@@ -1,17 +1,17 @@
 //! `fleetwatch report`: one self-contained HTML file with the charts (inline SVG), the totals
-//! and sortable tables, plus the charts as PNG and SVG and the tables as CSV.
+//! and sortable tables, plus the charts as PNG and SVG and the tables as CSV (see
+//! `fleetwatch::render::report`).
 
 use super::Status;
 use crate::cli::{Selection, conclude};
-use anyhow::{Context, Result};
-use fleetwatch::analyze::alerts::AlertReport;
+use anyhow::Result;
+use fleetwatch::analyze::migration::report::MigrationReport;
 use fleetwatch::analyze::reader::Reader;
 use fleetwatch::engine::Engine;
-use fleetwatch::inventory::Inventory;
-use fleetwatch::render::chart::{self, ChartKind};
-use fleetwatch::render::{self, OutputFormat, thousands};
+use fleetwatch::render::chart::ChartKind;
+use fleetwatch::render::migration::totals_line;
+use fleetwatch::render::report::{ChartReports, PageInfo, create_out_dir};
 use fleetwatch::source::pipeline::SourceError;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -27,96 +27,13 @@ pub struct ReportConfig {
     pub cohort_sizes: Vec<String>,
 }
 
-/// What a report was drawn from: the two groupings every chart needs.
+/// What a report was drawn from: the two groupings every chart needs, and the read's errors
+/// and input names.
 pub struct Drawn {
-    pub by_day_region: AlertReport,
-    pub by_region_code: AlertReport,
+    pub charts: ChartReports,
     pub errors: Vec<SourceError>,
     pub names: Vec<String>,
 }
-
-impl Drawn {
-    fn report_for(&self, kind: ChartKind) -> &AlertReport {
-        if kind.grouping() == self.by_day_region.by.as_slice() {
-            &self.by_day_region
-        } else {
-            &self.by_region_code
-        }
-    }
-}
-
-/// How each chart was computed, printed under it.
-fn caption(kind: ChartKind) -> String {
-    match kind {
-        ChartKind::Rate => "Each point: the alert occurrences of that day in the region, divided by the region's devices installed on or before that day, times 1,000. Days without alerts count 0. Devices missing from the inventory have no installed base and are left out of the rates (they are in the totals).".into(),
-        ChartKind::TopCodes => format!("Each bar: the region's alerts over the period per 1,000 device-days (installed devices summed over the days), so regions of different sizes compare. The {} codes with the most alerts are stacked; the rest is \"other\".", chart::data_top_codes()),
-        ChartKind::Heatmap => format!("Each cell: the code's alerts in the region over the period per 1,000 device-days. The {} codes with the most alerts; colour on a square-root scale; n/a where the region has no installed base.", chart::data_heatmap_codes()),
-        ChartKind::Growth => "Red (left axis): alert occurrences per day, every region and devices missing from the inventory included. Blue (right axis): devices installed on or before the day, summed over the regions. A count that rises with the installed base is growth, not a worse rate.".into(),
-    }
-}
-
-/// Writes a report as a CSV table; returns the text written.
-pub fn write_csv(path: &Path, report: &AlertReport, inv: &Inventory) -> Result<String> {
-    let mut buf = Vec::new();
-    render::alerts::write_csv(&mut buf, report, inv)?;
-    std::fs::write(path, &buf).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// An HTML table holding exactly the cells of a CSV table (so the two cannot disagree).
-fn html_table(csv_text: &str, id: &str, file: &str) -> String {
-    let mut rdr = csv::ReaderBuilder::new().from_reader(csv_text.as_bytes());
-    let mut h = format!("<table class=\"sortable\" id=\"{id}\" data-csv=\"{file}\"><thead><tr>");
-    if let Ok(head) = rdr.headers() {
-        for c in head {
-            let _ = write!(h, "<th>{}</th>", esc(c));
-        }
-    }
-    h.push_str("</tr></thead><tbody>");
-    for rec in rdr.records().flatten() {
-        h.push_str("<tr>");
-        for c in &rec {
-            let _ = write!(h, "<td>{}</td>", esc(c));
-        }
-        h.push_str("</tr>");
-    }
-    h.push_str("</tbody></table>");
-    h
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1180px;color:#222}\
-h1{margin-bottom:.2em}.meta{color:#555}figure{margin:0}figure svg{max-width:100%;height:auto;border:1px solid #ddd}\
-figcaption{color:#444;font-size:.9em;margin:.4em 0 1.6em}table{border-collapse:collapse;font-size:.85em;margin-bottom:1.5em}\
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3;cursor:pointer;user-select:none}\
-th:first-child,td:first-child{text-align:left}.scroll{max-height:420px;overflow:auto;display:inline-block}\
-#totals td{text-align:right}";
-
-/// Sorting by a click on a column header, numbers as numbers; and a self-check the browser
-/// test reads: how many charts are visible.
-const SCRIPT: &str = r#"
-function cellValue(td){var t=td.textContent.replace(/,/g,'').replace(/^~/,'');var n=parseFloat(t);return isNaN(n)||!/^-?[\d.]/.test(t)?td.textContent:n;}
-document.querySelectorAll('table.sortable').forEach(function(table){
-  table.querySelectorAll('th').forEach(function(th,i){
-    th.addEventListener('click',function(){
-      var body=table.tBodies[0];var rows=Array.prototype.slice.call(body.rows);
-      var asc=th.dataset.dir!=='asc';th.dataset.dir=asc?'asc':'desc';
-      rows.sort(function(a,b){var x=cellValue(a.cells[i]),y=cellValue(b.cells[i]);
-        if(typeof x==='number'&&typeof y==='number'){return asc?x-y:y-x;}
-        return asc?String(x).localeCompare(String(y)):String(y).localeCompare(String(x));});
-      rows.forEach(function(r){body.appendChild(r);});
-    });
-  });
-});
-var visible=0;document.querySelectorAll('figure svg').forEach(function(s){var r=s.getBoundingClientRect();if(r.width>100&&r.height>100){visible++;}});
-document.body.dataset.visibleCharts=String(visible);
-"#;
 
 pub fn run(cfg: ReportConfig) -> Result<Status> {
     let t0 = Instant::now();
@@ -138,10 +55,11 @@ pub fn run(cfg: ReportConfig) -> Result<Status> {
     if let Some(mut m) = migration {
         r.names
             .extend(cfg.migration.iter().map(|p| p.display().to_string()));
-        r.by_day_region
+        r.charts
+            .by_day_region
             .add_rejects(std::mem::take(&mut m.log.rejects));
     }
-    conclude(&r.by_day_region, &r.errors, &r.names, &rejects, t0)
+    conclude(&r.charts.by_day_region, &r.errors, &r.names, &rejects, t0)
 }
 
 /// Reads and analyses the migration logs, if any (rejects point past the alert inputs).
@@ -150,153 +68,54 @@ pub fn migration_section(
     first_source: usize,
     inventory: Option<&Path>,
     sizes: &[String],
-) -> Result<Option<super::migration::MigrationReport>> {
+) -> Result<Option<MigrationReport>> {
     if logs.is_empty() {
         return Ok(None);
     }
     let inputs = fleetwatch::source::expand_inputs(logs)?;
     let m = super::migration::build(&inputs, first_source, inventory, sizes, &Default::default())?;
-    eprintln!("{}", super::migration::totals_line(&m.log));
+    eprintln!("{}", totals_line(&m.log));
     Ok(Some(m))
 }
 
-/// One chart: PNG and SVG files, and the inline SVG figure for the page.
-fn figure(out: &Path, stem: &str, data: &chart::ChartData, caption: &str) -> Result<String> {
-    chart::save(data, &out.join(format!("{stem}.png")))?;
-    let svg = chart::render_svg_string(data)?;
-    std::fs::write(out.join(format!("{stem}.svg")), &svg)?;
-    let svg = svg.trim_start_matches(|c| c != '<');
-    let svg = svg
-        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
-        .unwrap_or(svg);
-    Ok(format!(
-        "<section class=\"chart\" id=\"{stem}\"><h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure></section>\n",
-        esc(data.title()),
-        esc(caption)
-    ))
-}
-
-/// The migration part of the page: charts, summary, tables (each also as CSV).
-fn migration_html(out: &Path, m: &super::migration::MigrationReport) -> Result<String> {
-    let mut html = String::from("<section id=\"migration\"><h2>SMETS1 migration</h2>");
-    for line in &m.summary {
-        let _ = write!(html, "<p class=\"meta\">{}</p>", esc(line));
-    }
-    html.push_str("</section>\n");
-    for (stem, data) in super::migration::charts(m) {
-        let caption = if stem == "migration_cumulative" {
-            "Devices the log shows migrated, and commissioned (operated by a supplier), cumulative at each week's end, per cohort. The gap between a cohort's two lines is its backlog."
-        } else {
-            "Each bar: a week's migrations per cohort, per reported weekday times five, so a day whose report is missing does not look like a slowdown."
-        };
-        html.push_str(&figure(out, stem, &data, caption)?);
-    }
-    html.push_str("<section id=\"migration_tables\"><h2>Migration tables</h2>");
-    for (key, title, records) in &m.tables {
-        let mut buf = Vec::new();
-        records.write(&mut buf, OutputFormat::Csv, serde_json::Value::Null)?;
-        let file = format!("migration_{key}.csv");
-        std::fs::write(out.join(&file), &buf)?;
-        let _ = write!(
-            html,
-            "<h3>{}</h3><div class=\"scroll\">{}</div>",
-            esc(title),
-            html_table(
-                &String::from_utf8_lossy(&buf),
-                &format!("migration_{key}"),
-                &file
-            )
-        );
-    }
-    html.push_str("</section>\n");
-    Ok(html)
-}
-
-/// Writes the report, charts and tables into `out`; returns what they were drawn from.
-/// `rejects` is where the caller writes the quarantine file, which the report names.
+/// Reads both groupings (one read of the inputs) and writes the report, charts and tables into
+/// `out`. `rejects` is where the caller writes the quarantine file, which the report names.
 pub fn write_report(
     sel: &Selection,
     engine: &Engine,
     out: &Path,
     rejects: &Path,
-    migration: Option<&super::migration::MigrationReport>,
+    migration: Option<&MigrationReport>,
 ) -> Result<Drawn> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    // Both groupings from one read of the inputs.
-    let reports = super::chart::chart_reports(engine, sel, &[ChartKind::Rate, ChartKind::TopCodes]);
-    let mut reports = reports.into_iter();
-    let (by_day_region, by_region_code) = (
-        reports.next().expect("two reports"),
-        reports.next().expect("two reports"),
-    );
-    let r = Drawn {
-        by_day_region,
-        by_region_code,
-        errors: engine.errors(),
-        names: engine.names().to_vec(),
+    create_out_dir(out)?;
+    let mut reports =
+        super::chart::chart_reports(engine, sel, &[ChartKind::Rate, ChartKind::TopCodes])
+            .into_iter();
+    let charts = ChartReports {
+        by_day_region: reports.next().expect("two reports"),
+        by_region_code: reports.next().expect("two reports"),
     };
-    let (inv, what) = (engine.inventory(), &sel.what());
-    let mut figures = String::new();
-    for kind in ChartKind::ALL {
-        let data = chart::build(kind, r.report_for(kind), what);
-        figures.push_str(&figure(out, kind.file_stem(), &data, &caption(kind))?);
-    }
-    if let Some(m) = migration {
-        figures.push_str(&migration_html(out, m)?);
-    }
-    let by_day_region = write_csv(&out.join("by_day_region.csv"), &r.by_day_region, inv)?;
-    let by_region_code = write_csv(&out.join("by_region_code.csv"), &r.by_region_code, inv)?;
-    let t = &r.by_day_region.totals;
-    let period = r
-        .by_day_region
-        .period
-        .map(chart::span)
-        .unwrap_or_else(|| "no alerts".into());
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fleetwatch report: {}</title><style>{STYLE}</style></head><body>\n\
-         <h1>Alert report</h1><p class=\"meta\">{}, {}; inputs: {}; inventory: {}. Made by fleetwatch {}.</p>\n\
-         <section id=\"totals\"><h2>Totals</h2><table><tbody>\
-         <tr><th>records read</th><td>{}</td></tr><tr><th>accepted</th><td>{}</td></tr>\
-         <tr><th>duplicates</th><td>{}</td></tr><tr><th>rejected</th><td>{}</td></tr>\
-         <tr><th>alert occurrences</th><td>{}</td></tr><tr><th>records from devices not in the inventory</th><td>{}</td></tr>\
-         </tbody></table><p>Records read = accepted + duplicates + rejected. {}</p></section>\n{figures}\
-         <section id=\"tables\"><h2>Tables</h2><p>Click a column header to sort. The same tables are in <code>by_region_code.csv</code> and <code>by_day_region.csv</code>.</p>\
-         <h3>By region and code</h3><div class=\"scroll\">{}</div><h3>By day and region</h3><div class=\"scroll\">{}</div></section>\n\
-         <script>{SCRIPT}</script></body></html>\n",
-        esc(&period),
-        esc(what),
-        esc(&period),
-        esc(&r.names.join(", ")),
-        esc(&sel
-            .inventory
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "none".into())),
-        env!("CARGO_PKG_VERSION"),
-        thousands(t.read),
-        thousands(t.accepted_alerts),
-        thousands(t.duplicates),
-        thousands(t.rejected),
-        thousands(t.alerts),
-        thousands(t.unknown_device_records),
-        if t.rejected > 0 {
-            format!(
-                "Rejected records are in {} with file, line and reason.",
-                esc(&rejects.display().to_string())
-            )
-        } else {
-            String::new()
-        },
-        html_table(&by_region_code, "by_region_code", "by_region_code.csv"),
-        html_table(&by_day_region, "by_day_region", "by_day_region.csv"),
-    );
-    let path = out.join("report.html");
-    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    let names = engine.names().to_vec();
+    let page = PageInfo {
+        what: &sel.what(),
+        inputs: &names,
+        inventory: sel.inventory.as_deref(),
+        rejects,
+    };
+    let path = fleetwatch::render::report::write_report(
+        out,
+        &charts,
+        engine.inventory(),
+        migration,
+        &page,
+    )?;
     eprintln!(
         "report written to {} (charts as PNG and SVG, tables as CSV beside it)",
         path.display()
     );
-    Ok(r)
+    Ok(Drawn {
+        charts,
+        errors: engine.errors(),
+        names,
+    })
 }

@@ -7,6 +7,8 @@
 
 mod data;
 mod draw;
+pub mod migration;
+pub mod ota;
 
 pub use data::{ChartData, Growth, Heatmap, LineChart, Series, StackedBars, build, span};
 pub use draw::{ChartError, render_png, render_svg_string, save};
