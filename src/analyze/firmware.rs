@@ -33,6 +33,15 @@ pub struct Evidence {
     pub outcome_rows: u64,
 }
 
+/// Why the evidence could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error(transparent)]
+    Campaign(#[from] super::ota::campaign::CampaignError),
+    #[error(transparent)]
+    Outcomes(#[from] crate::source::InputError),
+}
+
 /// The alert codes whose payload can name a new running version.
 const VERSION_CODES: [u16; 2] = [0x8F43, 0x8F66];
 
@@ -43,7 +52,7 @@ pub fn evidence(
     first_source: usize,
     campaign: Option<&Path>,
     reader: Option<&dyn Reader>,
-) -> anyhow::Result<Evidence> {
+) -> Result<Evidence, EvidenceError> {
     let mut out = Evidence::default();
     if let Some(path) = campaign {
         let c = Campaigns::from_file(path)?;

@@ -131,11 +131,10 @@ fn name(p: &Path) -> String {
 /// Why a fleet could not be written: the output directory, and the I/O error (which names the
 /// file when one was open).
 #[derive(Debug, thiserror::Error)]
-#[error("{dir}: cannot write the generated fleet: {source}")]
+#[error("{dir}: cannot write the generated fleet: {cause}")]
 pub struct GenerateError {
     pub dir: String,
-    #[source]
-    pub source: std::io::Error,
+    pub cause: std::io::Error,
 }
 
 /// Generates everything into `dir` (created if needed) and returns the truth it also wrote.
@@ -144,9 +143,9 @@ pub fn generate(
     dir: &Path,
     progress: impl FnMut(Day, u64),
 ) -> std::result::Result<Truth, GenerateError> {
-    generate_into(cfg, dir, progress).map_err(|source| GenerateError {
+    generate_into(cfg, dir, progress).map_err(|cause| GenerateError {
         dir: dir.display().to_string(),
-        source,
+        cause,
     })
 }
 

@@ -2,12 +2,12 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("{path}: cannot {action}: {source}")]
+    /// The I/O error is part of the message (not a chained source, which would print twice).
+    #[error("{path}: cannot {action}: {cause}")]
     Io {
         path: String,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: not a fleetwatch log segment")]
     NotASegment { path: String },
@@ -29,10 +29,10 @@ impl LiveError {
         action: &'static str,
     ) -> impl FnOnce(std::io::Error) -> LiveError {
         let path = path.display().to_string();
-        move |source| LiveError::Io {
+        move |cause| LiveError::Io {
             path,
             action,
-            source,
+            cause,
         }
     }
 }

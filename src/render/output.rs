@@ -3,7 +3,7 @@
 //! alike.
 //!
 //! Errors keep the words the failure came with: a bare I/O error reads as the system says it
-//! (`create_dir`, `write_csv`), and chart errors (the drawing code's own, `anyhow`) pass
+//! (`create_dir`, `write_csv`), and chart errors (`ChartError`, which names the chart's file) pass
 //! through unchanged; only the report's files say which path they could not create or write.
 
 use super::OutputFormat;
@@ -28,7 +28,7 @@ pub enum WriteError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Chart(#[from] anyhow::Error),
+    Chart(#[from] super::chart::ChartError),
 }
 
 impl WriteError {
@@ -41,15 +41,20 @@ impl WriteError {
 
 /// Creates a directory and its parents.
 pub fn create_dir(dir: &Path) -> Result<(), WriteError> {
-    Ok(std::fs::create_dir_all(dir)?)
+    std::fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
+        path: dir.display().to_string(),
+        source,
+    })
 }
 
 /// Writes records as a CSV file.
 pub fn write_csv(path: &Path, records: &Records) -> Result<(), WriteError> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    records.write(&mut w, OutputFormat::Csv, serde_json::Value::Null)?;
-    w.flush()?;
-    Ok(())
+    let write = || -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+        records.write(&mut w, OutputFormat::Csv, serde_json::Value::Null)?;
+        w.flush()
+    };
+    write().map_err(WriteError::file(path))
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@ use std::path::Path;
 pub enum InputError {
     #[error("{path}: no such file or directory")]
     NotFound { path: String },
-    #[error("{path}: cannot {action}: {source}")]
+    /// The I/O error is part of the message (not a chained source, which would print twice).
+    #[error("{path}: cannot {action}: {cause}")]
     Io {
         path: String,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file reads, but its content is not what it must be (a header, a column).
     #[error("{path}{}: {message}", at_line(*line))]
@@ -34,10 +34,10 @@ impl InputError {
         action: &'static str,
     ) -> impl FnOnce(std::io::Error) -> InputError {
         let path = path.as_ref().display().to_string();
-        move |source| InputError::Io {
+        move |cause| InputError::Io {
             path,
             action,
-            source,
+            cause,
         }
     }
 
@@ -46,10 +46,10 @@ impl InputError {
         name: String,
         action: &'static str,
     ) -> impl FnOnce(std::io::Error) -> InputError {
-        move |source| InputError::Io {
+        move |cause| InputError::Io {
             path: name,
             action,
-            source,
+            cause,
         }
     }
 
