@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod chart;
 pub mod records;
 pub mod rejects;
+pub mod spikes;
 pub mod table;
 
 use crate::analyze::totals::Totals;
