@@ -6,6 +6,7 @@ pub mod change;
 pub mod distinct;
 pub mod labels;
 pub mod migration;
+pub mod offenders;
 pub mod ota;
 pub mod reader;
 pub mod spikes;

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod chart;
+pub mod offenders;
 pub mod records;
 pub mod rejects;
 pub mod spikes;
