@@ -7,6 +7,7 @@ pub mod records;
 pub mod rejects;
 pub mod spikes;
 pub mod table;
+pub mod whatif;
 
 use crate::analyze::totals::Totals;
 
