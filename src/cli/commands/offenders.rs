@@ -8,9 +8,9 @@ use anyhow::Result;
 use fleetwatch::analyze::alerts::AlertReport;
 use fleetwatch::analyze::offenders;
 use fleetwatch::analyze::reader::Reader;
-use fleetwatch::render::OutputFormat;
 use fleetwatch::render::offenders::Heading;
 pub use fleetwatch::render::offenders::Show;
+use fleetwatch::render::{self, OutputFormat};
 use std::time::Instant;
 
 pub struct OffendersConfig {
@@ -35,9 +35,7 @@ pub fn run(cfg: OffendersConfig) -> Result<Status> {
         filters: engine.filters(),
         totals: &reports[0].totals,
     };
-    stdout_write(|w| {
-        let inv = engine.inventory();
-        fleetwatch::render::offenders::write(w, &o, inv, &heading, cfg.format, cfg.show)
-    })?;
+    let inv = engine.inventory();
+    stdout_write(|w| render::offenders::write(w, &o, inv, &heading, cfg.format, cfg.show))?;
     conclude_run(&reports[0], &engine, &cfg.selection.rejects, t0)
 }
