@@ -7,6 +7,7 @@ pub mod distinct;
 pub mod firmware;
 pub mod labels;
 pub mod migration;
+pub mod offenders;
 pub mod ota;
 pub mod overview;
 pub mod reader;

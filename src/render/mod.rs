@@ -3,12 +3,15 @@
 pub mod alerts;
 pub mod chart;
 pub mod migration;
+pub mod offenders;
 pub mod ota;
 pub mod output;
 pub mod records;
 pub mod rejects;
 pub mod report;
+pub mod spikes;
 pub mod table;
+pub mod whatif;
 
 use crate::analyze::totals::Totals;
 

@@ -10,6 +10,14 @@
 //! A day is flagged when all three hold: the robust z-score (excess over the spread) reaches
 //! `threshold`, the count is at least `min_ratio` times the expected count, and the excess is
 //! at least `min_excess` alerts. Only rises are flagged: the question is "what went wrong".
+//!
+//! This file judges one series. `find.rs` folds the alerts, rolls the fold up into the
+//! groups' series and judges them; `explain.rs` names the cohorts that carry a flagged day's
+//! excess and sums them up in a verdict; `hubs.rs` adds the comms-hub cohort from a second read.
+
+pub mod explain;
+pub mod find;
+pub mod hubs;
 
 use crate::analyze::stats::median;
 use crate::model::Day;

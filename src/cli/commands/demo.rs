@@ -7,6 +7,7 @@ use anyhow::Result;
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim};
 use fleetwatch::analyze::overview::{region_rates, top_codes};
 use fleetwatch::analyze::reader::Reader;
+use fleetwatch::analyze::spikes::find;
 use fleetwatch::engine::Engine;
 use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::generate::{Config, Format, Truth};
@@ -162,8 +163,8 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
 /// The top spikes (`fleetwatch spikes`) with their explanations.
 fn spike_summary(engine: &Engine) -> Result<()> {
     let by = [Dim::Region, Dim::Code, Dim::DeviceType];
-    let fine = super::spikes::fold(engine, &Default::default(), &by);
-    let found = super::spikes::find(&fine, engine.inventory(), &by, &Default::default());
+    let fine = find::fold(engine, &Default::default(), &by);
+    let found = find::find(&fine, engine.inventory(), &by, &Default::default());
     println!(
         "  spikes: {} flagged days in {} of {} region x code x type groups; the largest:",
         found.spikes.len(),

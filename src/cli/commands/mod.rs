@@ -12,7 +12,6 @@ pub mod ota;
 pub mod report;
 pub mod serve;
 pub mod spikes;
-pub mod spikes_hubs;
 pub mod whatif;
 
 pub use super::{Status, stdout_write};

@@ -8,7 +8,10 @@
 //! rules remediate the union of what they match.
 //!
 //! The fold splits every group by whether the alert matches (`GroupKey::class` 1), so one pass
-//! gives the volume before (all) and after (all minus matched).
+//! gives the volume before (all) and after (all minus matched). This file holds the rules;
+//! `before_after.rs` the folds and what they show before and after, per group and per label.
+
+pub mod before_after;
 
 use crate::inventory::{DeviceInfo, Inventory};
 use crate::model::{AlertCode, DeviceId, DeviceType, Generation, Region};

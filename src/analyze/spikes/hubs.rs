@@ -2,20 +2,21 @@
 //! where the inventory links devices to hubs (a `comms_hub` column). A regional loss of
 //! connection shows as many hub models in proportion; a faulty hub type as one.
 //!
-//! The group fold does not know hubs, so a second read of the inputs, restricted to the
-//! flagged codes and to the days the spikes and their baselines cover, counts alerts per group,
-//! day and hub model through a tap.
+//! The group fold does not know hubs, so a second read of the inputs (through a `Reader`),
+//! restricted to the flagged codes and to the days the spikes and their baselines cover,
+//! counts alerts per group, day and hub model through a tap.
 
-use super::spikes::{CohortShare, Spike};
-use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dim, GroupKey, Tap, TapFactory};
-use fleetwatch::analyze::reader::Reader;
-use fleetwatch::analyze::stats::median;
-use fleetwatch::inventory::{DeviceInfo, Inventory};
-use fleetwatch::model::Interner;
-use fleetwatch::model::time::day_of;
-use fleetwatch::model::{AlertCode, Day, DeviceId, Event};
-use fleetwatch::source::Input;
-use fleetwatch::source::named::read_named;
+use super::explain::{CohortShare, verdict};
+use super::find::Spike;
+use crate::analyze::alerts::{AlertQuery, CodeFilter, Dim, GroupKey, Tap, TapFactory};
+use crate::analyze::reader::Reader;
+use crate::analyze::stats::median;
+use crate::inventory::{DeviceInfo, Inventory};
+use crate::model::Interner;
+use crate::model::time::day_of;
+use crate::model::{AlertCode, Day, DeviceId, Event};
+use crate::source::Input;
+use crate::source::named::{Field, read_named};
 use rustc_hash::FxHashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ pub struct HubModels {
 /// Reads the inventory's `comms_hub` links; `None` when it has none.
 pub fn read(path: &Path, inv: &Inventory) -> Option<HubModels> {
     let mut links: Vec<(u64, u64)> = Vec::new();
-    let fields: &[fleetwatch::source::named::Field] = &[
+    let fields: &[Field] = &[
         ("device_id", &["device_id", "device", "eui", "deviceid"]),
         (
             "comms_hub",
@@ -231,6 +232,6 @@ pub fn explain(spikes: &mut [Spike], hubs: HubModels, at: &Setting) {
         shares.sort_by(|a, b| b.excess.total_cmp(&a.excess).then(a.name.cmp(&b.name)));
         shares.truncate(5);
         s.cohorts.extend(shares);
-        s.verdict = super::spikes::verdict(&s.cohorts);
+        s.verdict = verdict(&s.cohorts);
     }
 }
