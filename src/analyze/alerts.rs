@@ -13,8 +13,7 @@ use crate::model::Reject;
 use crate::catalogue;
 use crate::decode::Sink;
 use crate::inventory::{DenomDims, DenomKey, Denominators, DeviceFilter, DeviceInfo, Inventory};
-use crate::model::time::day_of;
-use crate::model::{AlertCode, Day, DeviceType, Event, Generation, Region};
+use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Hour, Region};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
@@ -22,6 +21,8 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dim {
     Day,
+    /// The hour (an absolute hour, shown in the run's time zone): an hourly series.
+    Hour,
     Region,
     DeviceType,
     Generation,
@@ -36,8 +37,9 @@ pub enum Dim {
 }
 
 impl Dim {
-    pub const ALL: [Dim; 10] = [
+    pub const ALL: [Dim; 11] = [
         Dim::Day,
+        Dim::Hour,
         Dim::Region,
         Dim::DeviceType,
         Dim::Generation,
@@ -53,6 +55,7 @@ impl Dim {
     pub fn column(self) -> &'static str {
         match self {
             Dim::Day => "day",
+            Dim::Hour => "hour",
             Dim::Region => "region",
             Dim::DeviceType => "device_type",
             Dim::Generation => "generation",
@@ -68,6 +71,7 @@ impl Dim {
     pub fn parse(s: &str) -> Result<Dim, String> {
         Ok(match s.trim().to_ascii_lowercase().as_str() {
             "day" | "date" => Dim::Day,
+            "hour" | "hourly" => Dim::Hour,
             "region" | "csp" | "csp_region" => Dim::Region,
             "type" | "device_type" | "devicetype" => Dim::DeviceType,
             "gen" | "generation" | "smets" => Dim::Generation,
@@ -79,7 +83,7 @@ impl Dim {
             "device" | "device_id" | "eui" => Dim::Device,
             other => {
                 return Err(format!(
-                    "`{other}` is not a dimension; use any of: day, region, type, gen, code, category, model, firmware, label, device"
+                    "`{other}` is not a dimension; use any of: day, hour, region, type, gen, code, category, model, firmware, label, device"
                 ));
             }
         })
@@ -185,6 +189,8 @@ pub struct Scope {
     pub until: Option<Day>,
     pub codes: Option<CodeFilter>,
     pub devices: DeviceFilter,
+    /// The clock days and hours are cut by (`--tz`; UTC by default).
+    pub clock: Arc<Clock>,
 }
 
 impl Scope {
@@ -290,6 +296,8 @@ pub fn denom_dims(by: &[Dim]) -> DenomDims {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupKey {
     pub day: Option<Day>,
+    /// The hour bucket (`Clock::hour`); its local day is in `day` too, for the installed base.
+    pub hour: Option<Hour>,
     pub region: Option<Region>,
     pub device_type: Option<DeviceType>,
     pub generation: Option<Generation>,
@@ -306,15 +314,21 @@ pub struct GroupKey {
 
 impl GroupKey {
     /// All dimensions in 128 bits: day 33, region 4, type 4, generation 3, code 19,
-    /// category 9, model 17, firmware 17, label 19, class 3 (each `None` is 0).
+    /// category 9, model 17, firmware 17, label 19, class 3 (each `None` is 0). An hour takes
+    /// the day's bits: its day is a function of it (and one query either groups by hour or
+    /// not, so the two never meet in one map).
     ///
     /// Grouped by device, the device's 64 bits take the place of the attributes the inventory
     /// gives a device (region, type, generation, model, firmware, label, category): they are a
     /// function of the device and code. (A device the inventory lacks keeps the attributes of
     /// its first record.)
     fn pack(&self) -> u128 {
+        let day = self
+            .hour
+            .or(self.day)
+            .map(|d| (d as u32 as u128) | 1 << 32)
+            .unwrap_or(0);
         if let Some(device) = self.device {
-            let day = self.day.map(|d| (d as u32 as u128) | 1 << 32).unwrap_or(0);
             let code = self.code.map(|c| c.0 as u128 + 1).unwrap_or(0);
             let class = self.class.map(|m| m as u128 + 1).unwrap_or(0);
             return day | code << 33 | (class << 52) | (device as u128) << 64;
@@ -322,7 +336,6 @@ impl GroupKey {
         let o8 = |v: Option<u8>| v.map(|x| x as u128 + 1).unwrap_or(0);
         let o16 = |v: Option<u16>| v.map(|x| x as u128 + 1).unwrap_or(0);
         let o32 = |v: Option<u32>| v.map(|x| x as u128 + 1).unwrap_or(0);
-        let day = self.day.map(|d| (d as u32 as u128) | 1 << 32).unwrap_or(0);
         day | o8(self.region.map(|r| r as u8)) << 33
             | o8(self.device_type.map(|r| r as u8)) << 37
             | o8(self.generation.map(|r| r as u8)) << 41
@@ -338,7 +351,9 @@ impl GroupKey {
     pub fn project(&self, dims: &[Dim]) -> GroupKey {
         let has = |d| dims.contains(&d);
         GroupKey {
-            day: self.day.filter(|_| has(Dim::Day)),
+            // An hour keeps its day (the installed base is the day's).
+            day: self.day.filter(|_| has(Dim::Day) || has(Dim::Hour)),
+            hour: self.hour.filter(|_| has(Dim::Hour)),
             region: self.region.filter(|_| has(Dim::Region)),
             device_type: self.device_type.filter(|_| has(Dim::DeviceType)),
             generation: self.generation.filter(|_| has(Dim::Generation)),
@@ -466,7 +481,7 @@ impl<'a> AlertFold<'a> {
             t.non_alert += 1;
             return;
         };
-        let day = day_of(ev.ts);
+        let day = self.q.scope.clock.day(ev.ts);
         let in_range = self.since.is_none_or(|s| day >= s) && self.until.is_none_or(|u| day <= u);
         if in_range {
             // The period is the data's, whatever the code and device filters keep: a rate over
@@ -505,7 +520,8 @@ impl<'a> AlertFold<'a> {
         }
         let q = self.q;
         let key = GroupKey {
-            day: q.has(Dim::Day).then_some(day),
+            day: (q.has(Dim::Day) || q.has(Dim::Hour)).then_some(day),
+            hour: q.has(Dim::Hour).then(|| q.scope.clock.hour(ev.ts)),
             region: q.has(Dim::Region).then_some(info.region),
             device_type: q.has(Dim::DeviceType).then_some(info.device_type),
             generation: q.has(Dim::Generation).then_some(info.generation),
@@ -853,8 +869,10 @@ impl AlertReport {
         self.rejects.extend(rejects);
     }
 
+    /// Whether rows are days (or hours): their denominators are the day's installed devices,
+    /// not device-days over the period.
     pub fn by_day(&self) -> bool {
-        self.by.contains(&Dim::Day)
+        self.by.contains(&Dim::Day) || self.by.contains(&Dim::Hour)
     }
 }
 

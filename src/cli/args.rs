@@ -14,7 +14,7 @@ use fleetwatch::analyze::spikes::SpikeParams;
 use fleetwatch::decode::ColumnMap;
 use fleetwatch::engine::Filters;
 use fleetwatch::engine::scan::ReadOptions;
-use fleetwatch::model::{Day, DeviceType, Generation, Keyword, Region};
+use fleetwatch::model::{Clock, Day, DeviceType, Generation, Keyword, Region};
 use fleetwatch::render::OutputFormat;
 use fleetwatch::render::chart::ChartKind;
 use std::path::PathBuf;
@@ -239,6 +239,10 @@ pub struct FilterArgs {
     /// Keep only devices on these firmware versions (as the inventory names them).
     #[arg(long, value_delimiter = ',')]
     pub firmware: Vec<String>,
+    /// Cut days (and hours, `--by hour`) in this IANA time zone, e.g. `Europe/London`; UTC by
+    /// default. Dates in --since/--until are then local dates too.
+    #[arg(long, value_parser = Clock::zone)]
+    pub tz: Option<Clock>,
 }
 
 impl FilterArgs {
@@ -252,6 +256,7 @@ impl FilterArgs {
             generations: self.generation.clone(),
             models: self.model.clone(),
             firmwares: self.firmware.clone(),
+            tz: self.tz.clone(),
         }
     }
 }
@@ -347,8 +352,9 @@ impl Selection {
 pub struct AlertsArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Dimensions to group by, comma-separated: day, region, type, gen, code, category, model,
-    /// firmware, label, device.
+    /// Dimensions to group by, comma-separated: day, hour, region, type, gen, code, category,
+    /// model, firmware, label, device. `hour` is an hourly series (with its day's installed
+    /// base: the rate is per 1,000 devices per hour), shown in the --tz zone with its offset.
     #[arg(long, default_value = "day,region,type,gen,code")]
     pub by: GroupBy,
     /// Skip the distinct alerting-device count (the `devices` column): counts and rates are
@@ -494,7 +500,7 @@ pub struct SpikesArgs {
 
 impl SpikesArgs {
     pub fn resolve(self) -> Result<commands::spikes::SpikesConfig> {
-        if self.by.0.contains(&Dim::Day) {
+        if self.by.0.contains(&Dim::Day) || self.by.0.contains(&Dim::Hour) {
             bail!("--by names the dimensions of a group; `day` is always the series axis");
         }
         Ok(commands::spikes::SpikesConfig {
@@ -583,7 +589,10 @@ impl WhatifArgs {
                 "nothing to compare: give --remediate RULE (e.g. model=EDMI-ES2,firmware=2.0.1,code=81B8) and/or --labels FILE"
             );
         }
-        if self.by.0.contains(&Dim::Day) || self.by.0.contains(&Dim::Device) {
+        if [Dim::Day, Dim::Hour, Dim::Device]
+            .iter()
+            .any(|d| self.by.0.contains(d))
+        {
             bail!(
                 "--by takes device attributes and codes (region, type, gen, code, category, model, firmware, label)"
             );

@@ -4,7 +4,8 @@
 use crate::analyze::alerts::{CodeFilter, Scope};
 use crate::inventory::{DeviceFilter, Inventory, UnknownName};
 use crate::model::time::format_day;
-use crate::model::{Day, DeviceType, Generation, Region};
+use crate::model::{Clock, Day, DeviceType, Generation, Region};
+use std::sync::Arc;
 
 /// `--since/--until`, `--codes`, `--region`, `--type`, `--gen`, `--model`, `--firmware`.
 /// Empty lists keep everything.
@@ -18,6 +19,8 @@ pub struct Filters {
     pub generations: Vec<Generation>,
     pub models: Vec<String>,
     pub firmwares: Vec<String>,
+    /// The time zone days and hours are cut in (`--tz`); UTC when `None`.
+    pub tz: Option<Clock>,
 }
 
 impl Filters {
@@ -28,6 +31,7 @@ impl Filters {
             since: self.since,
             until: self.until,
             codes: self.codes.clone(),
+            clock: Arc::new(self.tz.clone().unwrap_or_default()),
             devices: DeviceFilter::bind(
                 &self.regions,
                 &self.device_types,
@@ -85,6 +89,9 @@ impl Filters {
             if !values.is_empty() {
                 out.push((name, join(values)));
             }
+        }
+        if let Some(tz) = &self.tz {
+            out.push(("tz", tz.name().to_string()));
         }
         out
     }

@@ -224,6 +224,7 @@ fn narrow(query: &Scope, engine: &Scope) -> Scope {
             (a, b) => a.or(b),
         },
         codes: query.codes.clone().or_else(|| engine.codes.clone()),
+        clock: engine.clock.clone(),
         devices: if query.devices.is_all() {
             engine.devices.clone()
         } else {

@@ -1,6 +1,7 @@
 //! The domain nouns: device ids, alert codes, regions, device types, generations, time, events.
 
 mod attrs;
+pub mod clock;
 mod code;
 mod config_error;
 mod device_id;
@@ -12,6 +13,7 @@ mod reject;
 pub mod time;
 
 pub use attrs::{DeviceType, Generation, Region};
+pub use clock::{Clock, Hour};
 pub use code::AlertCode;
 pub use config_error::ConfigError;
 pub use device_id::DeviceId;

@@ -7,18 +7,20 @@ use crate::analyze::labels::Labels;
 use crate::catalogue;
 use crate::engine::Filters;
 use crate::inventory::Inventory;
+use crate::model::Clock;
 use crate::model::time::format_day;
 use serde_json::{Map, Value, json};
 use std::io::{self, Write};
 
 fn dim_value(d: Dim, row: &AlertRow, r: &AlertReport, inv: &Inventory) -> String {
-    key_value(d, &row.key, &r.labels, inv)
+    key_value(d, &row.key, &r.labels, inv, &r.scope.clock)
 }
 
 /// The text of one dimension of a group key, as every output shows it.
-pub fn key_value(d: Dim, k: &GroupKey, labels: &Labels, inv: &Inventory) -> String {
+pub fn key_value(d: Dim, k: &GroupKey, labels: &Labels, inv: &Inventory, clock: &Clock) -> String {
     match d {
         Dim::Day => k.day.map(format_day).unwrap_or_default(),
+        Dim::Hour => k.hour.map(|h| clock.format_hour(h)).unwrap_or_default(),
         Dim::Region => k.region.map(|r| r.name().to_string()).unwrap_or_default(),
         Dim::DeviceType => k
             .device_type
@@ -46,6 +48,15 @@ pub fn key_value(d: Dim, k: &GroupKey, labels: &Labels, inv: &Inventory) -> Stri
             .device
             .map(|d| crate::model::DeviceId(d).to_string())
             .unwrap_or_default(),
+    }
+}
+
+/// The rate's column: per 1,000 devices per day, or per hour when grouped by hour.
+fn rate_column(r: &AlertReport) -> &'static str {
+    if r.by.contains(&Dim::Hour) {
+        "per_1000_per_hour"
+    } else {
+        "per_1000_per_day"
     }
 }
 
@@ -89,7 +100,7 @@ fn write_table(w: &mut impl Write, r: &AlertReport, inv: &Inventory) -> io::Resu
     for h in ["alerts"]
         .into_iter()
         .chain(devices)
-        .chain([denominator_column(r), "per_1000_per_day"])
+        .chain([denominator_column(r), rate_column(r)])
     {
         header.push(h.into());
         numeric.push(true);
@@ -146,7 +157,7 @@ pub fn csv_header(r: &AlertReport) -> Vec<String> {
     if r.distinct {
         h.extend(["alerting_devices", "alerting_devices_exact"].map(String::from));
     }
-    h.extend([denominator_column(r), "per_1000_per_day"].map(String::from));
+    h.extend([denominator_column(r), rate_column(r)].map(String::from));
     h
 }
 
@@ -190,7 +201,7 @@ fn write_json(
                 m.insert("alerting_devices_exact".into(), json!(row.devices_exact));
             }
             m.insert(denominator_column(r).into(), json!(row.denominator));
-            m.insert("per_1000_per_day".into(), json!(row.per_1000));
+            m.insert(rate_column(r).into(), json!(row.per_1000));
             Value::Object(m)
         })
         .collect();

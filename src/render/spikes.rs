@@ -89,10 +89,15 @@ fn records(s: &Shown) -> Records {
     for (i, spike) in s.spikes().iter().enumerate() {
         let c = &spike.check;
         let mut row = vec![(i + 1).to_string(), format_day(c.day)];
-        row.extend(
-            by.iter()
-                .map(|&d| key_value(d, &spike.group, &s.report.labels, s.inv)),
-        );
+        row.extend(by.iter().map(|&d| {
+            key_value(
+                d,
+                &spike.group,
+                &s.report.labels,
+                s.inv,
+                &s.report.scope.clock,
+            )
+        }));
         let rate_known = spike.installed.is_some_and(|n| n > 0);
         row.extend([
             format!("{}", c.count),
@@ -137,7 +142,15 @@ pub fn charts(s: &Shown, dir: &Path) -> anyhow::Result<usize> {
         };
         let name: Vec<String> =
             s.by.iter()
-                .map(|&d| key_value(d, &spike.group, &s.report.labels, s.inv))
+                .map(|&d| {
+                    key_value(
+                        d,
+                        &spike.group,
+                        &s.report.labels,
+                        s.inv,
+                        &s.report.scope.clock,
+                    )
+                })
                 .collect();
         let checks = check(series, s.params);
         let color = spike

@@ -185,7 +185,10 @@ fn remediation_records(
     ]);
     let mut out = Records::new(&cols);
     for (k, g) in &e.groups {
-        let mut row: Vec<String> = by.iter().map(|&d| key_value(d, k, labels, inv)).collect();
+        let mut row: Vec<String> = by
+            .iter()
+            .map(|&d| key_value(d, k, labels, inv, &Default::default()))
+            .collect();
         row.extend(cells(g));
         out.push(row);
     }
