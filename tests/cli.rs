@@ -390,3 +390,67 @@ fn an_alert_file_given_as_the_inventory_is_an_error() {
         r.stderr
     );
 }
+
+/// Two periods side by side, counted by hand on the fixture: 2024-01-02 against 2024-01-01.
+///   North: 0 alerts on A0, A1 (2 device-days) against 3 on the same 2 -> -100%; exact
+///     conditional test: 0 of 3 at p0 = 2/4 gives p = 2 x 0.125 = 0.25; the Clopper-Pearson
+///     upper bound of the share, 1 - 0.025^(1/3) = 0.7076, gives a ratio of at most 2.42.
+///   South: 4 alerts on 2 device-days (A2 from 01-02, A3) against 1 on 1 (A3): +100%, p = 1.
+///   4G Central: 1 against 0 (A4 both days); Unknown: no installed base, no test.
+///   q-values (Benjamini-Hochberg over 3 tests): 0.25 x 3 = 0.75, 1, 1: nothing beyond noise.
+#[test]
+fn compare_two_periods_by_hand() {
+    let inv = data("hand/inventory.csv");
+    let xml = data("hand/alerts.xml");
+    let r = run(&[
+        "alerts",
+        s(&xml),
+        "-i",
+        s(&inv),
+        "--by",
+        "region",
+        "--since",
+        "2024-01-02",
+        "--until",
+        "2024-01-02",
+        "--compare",
+        "2024-01-01..2024-01-01",
+        "-f",
+        "csv",
+    ]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        rows[0],
+        "region,alerts,device_days,per_1000_per_day,compare_alerts,compare_device_days,compare_per_1000_per_day,change,change_ci_low,change_ci_high,p_value,q_value,beyond_noise"
+    );
+    assert!(
+        rows[1].starts_with("North,0,2,0.000000,3,2,1500.000000,-1.000000,-1.000000,1.4199"),
+        "{}",
+        rows[1]
+    );
+    assert!(rows[1].ends_with(",0.250000,0.750000,no"), "{}", rows[1]);
+    assert!(
+        rows[2].starts_with("South,4,2,2000.000000,1,1,1000.000000,1.000000,"),
+        "{}",
+        rows[2]
+    );
+    assert!(rows[2].ends_with(",1.000000,1.000000,no"), "{}", rows[2]);
+    assert!(rows[3].starts_with("4G Central,1,1,1000.000000,0,1,0.000000,,"));
+    assert_eq!(rows[4], "Unknown,1,,,0,,,,,,,,no");
+    // Periods are the unit: a day grouping is refused, and the selected period is required.
+    let by_day = run(&[
+        "alerts",
+        s(&xml),
+        "-i",
+        s(&inv),
+        "--compare",
+        "2024-01-01..2024-01-01",
+    ]);
+    assert_eq!(by_day.status, 1);
+    assert!(
+        by_day.stderr.contains("without day or hour"),
+        "{}",
+        by_day.stderr
+    );
+}

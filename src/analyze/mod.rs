@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod change;
+pub mod compare;
 pub mod distinct;
 pub mod firmware;
 pub mod labels;
@@ -10,6 +11,7 @@ pub mod migration;
 pub mod offenders;
 pub mod ota;
 pub mod overview;
+pub mod poisson;
 pub mod reader;
 pub mod spikes;
 pub mod stats;

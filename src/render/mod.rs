@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod chart;
+pub mod compare;
 pub mod migration;
 pub mod offenders;
 pub mod ota;
