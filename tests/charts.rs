@@ -261,3 +261,138 @@ fn charts_group_by_label_with_rules() {
     let text = std::fs::read_to_string(&heat).unwrap();
     assert!(text.contains("by label and region") && text.contains("reverse current"));
 }
+
+/// Points of an SVG's data: the vertices of its data lines (stroke width 2) and the corners of
+/// its filled bars and cells (rects that are not 16-pixel legend swatches).
+fn data_points(svg: &str) -> Vec<(f64, f64)> {
+    let num = |t: &str, key: &str| -> Option<f64> {
+        t.split(&format!("{key}=\""))
+            .nth(1)?
+            .split('"')
+            .next()?
+            .parse()
+            .ok()
+    };
+    let mut out = Vec::new();
+    for p in svg.split("<polyline").skip(1) {
+        if !p.contains("stroke-width=\"2\"") {
+            continue;
+        }
+        let points = p
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        for xy in points.split_whitespace() {
+            let (x, y) = xy.split_once(',').unwrap();
+            out.push((x.parse().unwrap(), y.parse().unwrap()));
+        }
+    }
+    for r in svg.split("<rect").skip(1) {
+        let tag = r.split('>').next().unwrap();
+        let (Some(x), Some(y), Some(w), Some(h)) = (
+            num(tag, "x"),
+            num(tag, "y"),
+            num(tag, "width"),
+            num(tag, "height"),
+        ) else {
+            continue;
+        };
+        let white = tag.contains("fill=\"#FFFFFF\"");
+        if white || (w == 16.0 && h == 16.0) || w > 1000.0 {
+            continue;
+        }
+        out.extend([(x, y), (x + w, y), (x, y + h), (x + w, y + h)]);
+    }
+    out
+}
+
+/// The boxes of the legend entries an SVG draws: each text whose label is one of `labels`
+/// (its width taken at 0.6 of the font size a character, DejaVu Sans' average and then some),
+/// with its mark to its left.
+fn legend_boxes(svg: &str, labels: &[&str]) -> Vec<(f64, f64, f64, f64)> {
+    let mut out = Vec::new();
+    for t in svg.split("<text").skip(1) {
+        let (tag, rest) = t.split_once('>').unwrap();
+        let text = rest.split("</text>").next().unwrap().trim();
+        if !labels.iter().any(|l| text.starts_with(l)) {
+            continue;
+        }
+        let attr = |k: &str| -> f64 {
+            tag.split(&format!(" {k}=\""))
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let (x, y, size) = (attr("x"), attr("y"), attr("font-size"));
+        let width = 0.6 * size * text.chars().count() as f64;
+        out.push((x - 30.0, y - 4.0, x + width, y + size + 4.0));
+    }
+    out
+}
+
+#[test]
+fn no_legend_box_overlaps_a_plotted_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let regions = [
+        "North",
+        "Central",
+        "South",
+        "4G North",
+        "4G Central",
+        "4G South",
+        "SMETS1",
+    ];
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("rate", regions.to_vec()),
+        ("top-codes", vec!["other", "8", "N"]),
+        ("growth", vec!["alerts per day", "installed devices"]),
+    ];
+    for (kind, labels) in cases {
+        let out = dir.path().join(format!("{kind}.svg"));
+        let r = chart_of_samples(kind, &out);
+        assert!(r.status == 0 || r.status == 3, "{kind}: {}", r.stderr);
+        let svg = std::fs::read_to_string(&out).unwrap();
+        let boxes = legend_boxes(&svg, &labels);
+        assert!(!boxes.is_empty(), "{kind}: no legend found");
+        let points = data_points(&svg);
+        assert!(points.len() > 20, "{kind}: no data found");
+        for (x0, y0, x1, y1) in &boxes {
+            assert!(
+                *x1 <= 1100.0,
+                "{kind}: a legend label runs off the canvas at x {x1}"
+            );
+            for &(x, y) in &points {
+                assert!(
+                    !(x > *x0 && x < *x1 && y > *y0 && y < *y1),
+                    "{kind}: the legend box {:?} covers the plotted point {:?}",
+                    (x0, y0, x1, y1),
+                    (x, y)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn smets1_is_drawn_on_its_own_panel_and_heatmap_cells_are_0_where_devices_are_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rate.svg");
+    chart_of_samples("rate", &out);
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("SMETS1 (a generation, on its own scale)"));
+    let heat = dir.path().join("heat.svg");
+    chart_of_samples("heatmap", &heat);
+    let svg = std::fs::read_to_string(&heat).unwrap();
+    assert!(
+        !svg.contains(">\nn/a\n<"),
+        "every region in the heatmap has devices"
+    );
+    assert!(svg.contains("per 1,000 per day"), "the colour key");
+}

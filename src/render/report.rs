@@ -44,9 +44,9 @@ pub struct PageInfo<'a> {
 /// How each chart was computed, printed under it.
 fn caption(kind: ChartKind) -> String {
     match kind {
-        ChartKind::Rate => "Each point: the alert occurrences of that day in the region, divided by the region's devices installed on or before that day, times 1,000. Days without alerts count 0. Devices missing from the inventory have no installed base and are left out of the rates (they are in the totals).".into(),
+        ChartKind::Rate => "Each point: the alert occurrences of that day in the region, divided by the region's devices installed on or before that day, times 1,000. Days without alerts count 0. SMETS1 (a generation, several times the CSP regions' rate) is drawn below on its own scale. Devices missing from the inventory have no installed base and are left out of the rates (they are in the totals).".into(),
         ChartKind::TopCodes => format!("Each bar: the region's alerts over the period per 1,000 device-days (installed devices summed over the days), so regions of different sizes compare. The {} codes with the most alerts are stacked; the rest is \"other\".", chart::data_top_codes()),
-        ChartKind::Heatmap => format!("Each cell: the code's alerts in the region over the period per 1,000 device-days. The {} codes with the most alerts; colour on a square-root scale; n/a where the region has no installed base.", chart::data_heatmap_codes()),
+        ChartKind::Heatmap => format!("Each cell: the code's alerts in the region over the period per 1,000 device-days. The {} codes with the most alerts; colour on a square-root scale (the key on the right); 0 where the region's devices raised none.", chart::data_heatmap_codes()),
         ChartKind::Growth => "Red (left axis): alert occurrences per day, every region and devices missing from the inventory included. Blue (right axis): devices installed on or before the day, summed over the regions. A count that rises with the installed base is growth, not a worse rate.".into(),
     }
 }
@@ -143,7 +143,7 @@ fn migration_html(out: &Path, m: &MigrationReport) -> Result<String, WriteError>
     html.push_str("</section>\n");
     for (stem, data) in chart::migration::charts(m) {
         let caption = if stem == "migration_cumulative" {
-            "Devices the log shows migrated, and commissioned (operated by a supplier), cumulative at each week's end, per cohort. The gap between a cohort's two lines is its backlog."
+            "Devices the log shows migrated, and commissioned (operated by a supplier), cumulative at each week's end, per cohort. The gap between a cohort's two lines is not its backlog: a device the log shows commissioned but migrated before the log (or on a day whose report is missing) raises the commissioned line only. The backlog, migrated but not yet operated, is in the weekly table."
         } else {
             "Each bar: a week's migrations per cohort, per reported weekday times five, so a day whose report is missing does not look like a slowdown."
         };

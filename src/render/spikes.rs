@@ -194,6 +194,7 @@ pub fn charts(s: &Shown, dir: &Path) -> anyhow::Result<usize> {
                 series.first_day,
                 series.first_day + series.counts.len() as Day - 1,
             ),
+            ..Default::default()
         });
         let slug: String = name
             .join("-")

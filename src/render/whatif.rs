@@ -234,11 +234,12 @@ fn label_records(changes: &[LabelChange]) -> Records {
     out
 }
 
-/// Bars per group: the alerts that stay, with the removed part stacked on top.
+/// Bars per group: the rate per 1,000 devices per day that stays, with the part the
+/// remediation removes stacked on top (groups of different sizes compare on rates).
 fn before_after_chart(r: &Records, by: &[Dim], rule: &str, what: &str) -> ChartData {
     let n = by.len();
     let col = |name: &str| r.header.iter().position(|h| h == name).unwrap_or(0);
-    let (after, removed) = (col("alerts_after"), col("removed"));
+    let (before, after) = (col("per_1000_before"), col("per_1000_after"));
     let rows: Vec<&Vec<String>> = r
         .rows
         .iter()
@@ -252,7 +253,7 @@ fn before_after_chart(r: &Records, by: &[Dim], rule: &str, what: &str) -> ChartD
             .collect::<Vec<_>>()
             .join(" / "),
         title: format!("What if the alerts matching {rule} stopped ({what})"),
-        y_label: "alerts over the period".into(),
+        y_label: "alerts per 1,000 devices per day".into(),
         bars: rows
             .iter()
             .map(|row| {
@@ -272,9 +273,12 @@ fn before_after_chart(r: &Records, by: &[Dim], rule: &str, what: &str) -> ChartD
             (
                 "removed".into(),
                 RGBColor(230, 150, 60),
-                rows.iter().map(|row| num(row, removed)).collect(),
+                rows.iter()
+                    .map(|row| (num(row, before) - num(row, after)).max(0.0))
+                    .collect(),
             ),
         ],
+        ..Default::default()
     })
 }
 

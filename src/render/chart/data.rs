@@ -14,7 +14,7 @@ pub struct Series {
     pub points: Vec<(Day, f64)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LineChart {
     pub title: String,
     pub y_label: String,
@@ -22,9 +22,12 @@ pub struct LineChart {
     /// Points to mark with a ring (flagged days), drawn over the lines.
     pub markers: Vec<(Day, f64)>,
     pub days: (Day, Day),
+    /// Series drawn in a panel of their own below the others, on their own scale: SMETS1, a
+    /// generation several times the CSP regions' rate, would squash them into a corner.
+    pub own_panel: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct StackedBars {
     pub title: String,
     pub x_label: String,
@@ -32,6 +35,22 @@ pub struct StackedBars {
     /// Bars (regions) and, per stack (code), its value in each bar.
     pub bars: Vec<String>,
     pub stacks: Vec<(String, RGBColor, Vec<f64>)>,
+    /// Bars drawn in a panel of their own on the right, on their own scale (as in `LineChart`).
+    pub own_panel: Vec<String>,
+}
+
+/// The name of SMETS1's "region" (the SMETS1 service provider): a generation, drawn apart
+/// when CSP regions are beside it.
+const SMETS1: &str = "SMETS1";
+
+/// `[SMETS1]` when it stands beside other groups, else nothing.
+fn smets1_apart<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let names: Vec<&str> = names.collect();
+    if names.len() > 1 && names.contains(&SMETS1) {
+        vec![SMETS1.to_string()]
+    } else {
+        Vec::new()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -107,7 +126,7 @@ fn rate(r: &AlertReport, what: &str) -> LineChart {
             by_region.entry(region).or_default().insert(day, v);
         }
     }
-    let series = by_region
+    let series: Vec<Series> = by_region
         .into_iter()
         .map(|(region, days)| Series {
             name: region.name().to_string(),
@@ -122,7 +141,8 @@ fn rate(r: &AlertReport, what: &str) -> LineChart {
             "Alerts per 1,000 devices per day by CSP region: {what}, {}",
             span(p)
         ),
-        y_label: "alerts per 1,000 installed devices per day".into(),
+        y_label: "alerts per 1,000 devices per day".into(),
+        own_panel: smets1_apart(series.iter().map(|s| s.name.as_str())),
         series,
         markers: Vec::new(),
         days: p,
@@ -219,6 +239,7 @@ fn top_codes(r: &AlertReport, what: &str) -> StackedBars {
             span(period(r))
         ),
         y_label: "alerts per 1,000 devices per day".into(),
+        own_panel: smets1_apart(regions.iter().map(|g| g.name())),
         bars: regions.iter().map(|g| g.name().to_string()).collect(),
         stacks,
     }
@@ -236,9 +257,15 @@ fn heatmap(r: &AlertReport, what: &str) -> Heatmap {
         ),
         rows: codes.iter().map(|&c| item_name(r, c)).collect(),
         cols: regions.iter().map(|g| g.name().to_string()).collect(),
+        // A code a region never raised is 0 there, not unknown: the region has devices.
         values: codes
             .iter()
-            .map(|&c| regions.iter().map(|&g| rate_of(r, g, c)).collect())
+            .map(|&c| {
+                regions
+                    .iter()
+                    .map(|&g| rate_of(r, g, c).or(Some(0.0)))
+                    .collect()
+            })
             .collect(),
     }
 }

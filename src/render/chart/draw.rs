@@ -99,109 +99,263 @@ fn nice_max(v: f64) -> f64 {
     if v <= 0.0 { 1.0 } else { v * 1.08 }
 }
 
-fn line<DB: DrawingBackend>(c: &LineChart, root: &DrawingArea<DB, Shift>) -> R {
+/// Width of the legend column on the right of every chart: legends sit beside the plot, never
+/// over it, so they hide no data.
+const LEGEND_W: u32 = 240;
+
+/// A tick label: whole numbers with thousands separators once the axis reaches 20, one
+/// decimal below (a rate of 0.4 per 1,000 must not read as 0).
+fn tick(v: f64, max: f64) -> String {
+    if max >= 20.0 {
+        crate::render::thousands(v.round().max(0.0) as u64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// How a legend entry is marked.
+#[derive(Clone, Copy)]
+enum Mark {
+    Line(RGBColor),
+    Swatch(RGBColor),
+    Ring(RGBColor),
+}
+
+/// Cuts `text` (with an ellipsis) to fit `width` pixels in `font`.
+fn fit<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    font: &TextStyle,
+    width: u32,
+) -> String {
+    let fits = |t: &str| {
+        area.estimate_text_size(t, font)
+            .is_ok_and(|(w, _)| w <= width)
+    };
+    if fits(text) {
+        return text.to_string();
+    }
+    let mut chars: Vec<char> = text.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let t: String = chars.iter().collect::<String>().trim_end().to_string() + "…";
+        if fits(&t) {
+            return t;
+        }
+    }
+    "…".into()
+}
+
+/// The legend column: a heading, then one entry per line from `top`, each label cut to fit.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    heading: Option<&str>,
+    entries: &[(String, Mark)],
+    top: i32,
+) -> R {
+    let font: TextStyle = ("sans-serif", 13).into_font().into();
+    // Room for the mark on the left and a margin on the right, so no label reaches the edge.
+    let width = area.dim_in_pixel().0.saturating_sub(60);
+    let mut y = top;
+    if let Some(h) = heading {
+        let bold: TextStyle = ("sans-serif", 13).into_font().style(FontStyle::Bold).into();
+        area.draw(&Text::new(
+            fit(area, h, &bold, width + 30),
+            (10, y),
+            bold.clone(),
+        ))
+        .map_err(err)?;
+        y += 22;
+    }
+    for (name, mark) in entries {
+        match *mark {
+            Mark::Line(c) => area.draw(&PathElement::new(
+                vec![(10, y + 8), (30, y + 8)],
+                c.stroke_width(3),
+            )),
+            Mark::Swatch(c) => area.draw(&Rectangle::new([(12, y), (28, y + 16)], c.filled())),
+            Mark::Ring(c) => area.draw(&Circle::new((20, y + 8), 5, c.stroke_width(2))),
+        }
+        .map_err(err)?;
+        area.draw(&Text::new(
+            fit(area, name, &font, width),
+            (38, y + 2),
+            font.clone(),
+        ))
+        .map_err(err)?;
+        y += 22;
+    }
+    Ok(())
+}
+
+/// One panel of a line chart: its own y axis, the series given, and the markers on them.
+struct Panel<'a> {
+    caption: Option<&'a str>,
+    series: Vec<&'a super::data::Series>,
+    markers: &'a [(crate::model::Day, f64)],
+    x_desc: Option<&'a str>,
+}
+
+fn line_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &LineChart, p: &Panel) -> R {
     let ymax = nice_max(
-        c.series
+        p.series
             .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .flat_map(|s| s.points.iter().map(|pt| pt.1))
+            .chain(p.markers.iter().map(|m| m.1))
             .fold(0.0, f64::max),
     );
     let (d0, d1) = c.days;
-    let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, title_style())
+    let mut b = ChartBuilder::on(area);
+    if let Some(caption) = p.caption {
+        b.caption(caption, title_style());
+    }
+    let mut chart = b
         .margin(12)
-        .x_label_area_size(48)
+        .x_label_area_size(if p.x_desc.is_some() { 48 } else { 28 })
         .y_label_area_size(70)
         .build_cartesian_2d(d0..d1.max(d0 + 1), 0.0..ymax)
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_labels(8)
-        .x_label_formatter(&|d| format_day(*d))
-        .x_desc("day (UTC)")
+    let day_label = |d: &crate::model::Day| format_day(*d);
+    let y_label = |v: &f64| tick(*v, ymax);
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(8)
+        .x_label_formatter(&day_label)
+        .y_label_formatter(&y_label)
         .y_desc(&c.y_label)
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()
-        .map_err(err)?;
-    for s in &c.series {
-        let color = s.color;
+        .light_line_style(RGBColor(235, 235, 235));
+    if let Some(x) = p.x_desc {
+        mesh.x_desc(x);
+    }
+    mesh.draw().map_err(err)?;
+    for s in &p.series {
         chart
             .draw_series(LineSeries::new(
                 s.points.iter().copied(),
-                color.stroke_width(2),
+                s.color.stroke_width(2),
             ))
-            .map_err(err)?
-            .label(&s.name)
-            .legend(legend_mark(color));
+            .map_err(err)?;
     }
-    if !c.markers.is_empty() {
-        let red = RGBColor(200, 30, 30);
-        chart
-            .draw_series(
-                c.markers
-                    .iter()
-                    .map(|&(d, v)| Circle::new((d, v), 6, red.stroke_width(2))),
-            )
-            .map_err(err)?
-            .label("flagged day")
-            .legend(move |(x, y)| Circle::new((x + 9, y), 5, red.stroke_width(2)));
-    }
-    legend_box(&mut chart)
-}
-
-/// The legend entry of a line: a short thick stroke of its colour.
-fn legend_mark(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-}
-
-/// The legend of the line charts, top left on a translucent box.
-fn legend_box<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> R {
+    let red = RGBColor(200, 30, 30);
     chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .draw()
-        .map_err(err)
+        .draw_series(
+            p.markers
+                .iter()
+                .map(|&(d, v)| Circle::new((d, v), 6, red.stroke_width(2))),
+        )
+        .map_err(err)?;
+    Ok(())
 }
 
-fn bars<DB: DrawingBackend>(c: &StackedBars, root: &DrawingArea<DB, Shift>) -> R {
-    let n = c.bars.len().max(1);
-    let totals: Vec<f64> = (0..n)
-        .map(|i| {
-            c.stacks
-                .iter()
-                .map(|s| s.2.get(i).copied().unwrap_or(0.0))
-                .sum()
-        })
+fn line<DB: DrawingBackend>(c: &LineChart, root: &DrawingArea<DB, Shift>) -> R {
+    let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_W);
+    let apart = |s: &&super::data::Series| c.own_panel.contains(&s.name);
+    let main: Vec<&super::data::Series> = c.series.iter().filter(|s| !apart(s)).collect();
+    let own: Vec<&super::data::Series> = c.series.iter().filter(apart).collect();
+    let on = |points: &[(crate::model::Day, f64)], series: &[&super::data::Series]| {
+        points
+            .iter()
+            .filter(|m| {
+                series.iter().any(|s| {
+                    s.points
+                        .iter()
+                        .any(|p| p.0 == m.0 && (p.1 - m.1).abs() < 1e-9)
+                })
+            })
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    let mut entries: Vec<(String, Mark)> = main
+        .iter()
+        .map(|s| (s.name.clone(), Mark::Line(s.color)))
         .collect();
-    let ymax = nice_max(totals.iter().copied().fold(0.0, f64::max));
-    let (plot, legend) = root.split_horizontally(SIZE.0 - 170);
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(&c.title, title_style())
+    if own.is_empty() || main.is_empty() {
+        line_panel(
+            &plot,
+            c,
+            &Panel {
+                caption: Some(&c.title),
+                series: c.series.iter().collect(),
+                markers: &c.markers,
+                x_desc: Some("day (UTC)"),
+            },
+        )?;
+    } else {
+        let (top, bottom) = plot.split_vertically(SIZE.1 * 60 / 100);
+        let (top_markers, own_markers) = (on(&c.markers, &main), on(&c.markers, &own));
+        line_panel(
+            &top,
+            c,
+            &Panel {
+                caption: Some(&c.title),
+                series: main.clone(),
+                markers: &top_markers,
+                x_desc: None,
+            },
+        )?;
+        let caption = format!(
+            "{} (a generation, on its own scale)",
+            c.own_panel.join(", ")
+        );
+        line_panel(
+            &bottom,
+            c,
+            &Panel {
+                caption: Some(&caption),
+                series: own.clone(),
+                markers: &own_markers,
+                x_desc: Some("day (UTC)"),
+            },
+        )?;
+    }
+    entries.extend(own.iter().map(|s| (s.name.clone(), Mark::Line(s.color))));
+    if !c.markers.is_empty() {
+        entries.push(("flagged day".into(), Mark::Ring(RGBColor(200, 30, 30))));
+    }
+    side.fill(&WHITE).map_err(err)?;
+    legend(&side, None, &entries, 60)
+}
+
+/// One panel of stacked bars: the bars at `columns` of the chart's bars, on their own scale.
+fn bars_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    c: &StackedBars,
+    columns: &[usize],
+    caption: Option<&str>,
+    y_desc: &str,
+) -> R {
+    let n = columns.len().max(1);
+    let value = |stack: &Vec<f64>, i: usize| stack.get(columns[i]).copied().unwrap_or(0.0);
+    let ymax = nice_max(
+        (0..columns.len())
+            .map(|i| c.stacks.iter().map(|s| value(&s.2, i)).sum::<f64>())
+            .fold(0.0, f64::max),
+    );
+    let mut b = ChartBuilder::on(area);
+    if let Some(caption) = caption {
+        b.caption(caption, title_style());
+    }
+    let mut chart = b
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..n as f64, 0.0..ymax)
         .map_err(err)?;
-    let names = c.bars.clone();
+    let names: Vec<String> = columns.iter().map(|&i| c.bars[i].clone()).collect();
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n * 2 + 1)
         .x_label_formatter(&|x| label_at(&names, *x, false))
+        .y_label_formatter(&|v| tick(*v, ymax))
         .x_desc(&c.x_label)
-        .y_desc(&c.y_label)
+        .y_desc(y_desc)
         .draw()
         .map_err(err)?;
     let mut base = vec![0.0; n];
     for (_, color, values) in &c.stacks {
         chart
-            .draw_series((0..n).map(|i| {
-                let v = values.get(i).copied().unwrap_or(0.0);
+            .draw_series((0..columns.len()).map(|i| {
+                let v = value(values, i);
                 let r = Rectangle::new(
                     [(i as f64 + 0.15, base[i]), (i as f64 + 0.85, base[i] + v)],
                     color.filled(),
@@ -211,39 +365,61 @@ fn bars<DB: DrawingBackend>(c: &StackedBars, root: &DrawingArea<DB, Shift>) -> R
             }))
             .map_err(err)?;
     }
-    // Legend: codes top to bottom as stacked bottom to top.
-    legend.fill(&WHITE).map_err(err)?;
-    for (k, (name, color, _)) in c.stacks.iter().rev().enumerate() {
-        let y = 80 + k as i32 * 26;
-        legend
-            .draw(&Rectangle::new([(10, y), (28, y + 16)], color.filled()))
-            .map_err(err)?;
-        let label = if name == "other" {
-            name.clone()
-        } else {
-            format!("{name} {}", short_name(name))
-        };
-        legend
-            .draw(&Text::new(label, (34, y + 2), ("sans-serif", 13)))
-            .map_err(err)?;
-    }
     Ok(())
 }
 
-/// A code's catalogue name, cut short for a legend.
-fn short_name(code: &str) -> String {
-    let name = code
-        .parse::<crate::model::AlertCode>()
-        .map(crate::catalogue::describe)
-        .unwrap_or("");
-    let mut s: String = name.chars().take(14).collect();
-    if name.chars().count() > 14 {
-        s.push('…');
+fn bars<DB: DrawingBackend>(c: &StackedBars, root: &DrawingArea<DB, Shift>) -> R {
+    let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_W);
+    let (main, own): (Vec<usize>, Vec<usize>) =
+        (0..c.bars.len()).partition(|&i| !c.own_panel.contains(&c.bars[i]));
+    if own.is_empty() || main.is_empty() {
+        let all: Vec<usize> = (0..c.bars.len()).collect();
+        bars_panel(&plot, c, &all, Some(&c.title), &c.y_label)?;
+    } else {
+        // The title over the whole width, then the main bars and the apart ones side by side.
+        let (head, body) = plot.split_vertically(36);
+        head.titled(&c.title, title_style()).map_err(err)?;
+        let width = plot.dim_in_pixel().0;
+        let own_w = (110 + 90 * own.len() as u32).min(width / 3);
+        let (left, right) = body.split_horizontally(width - own_w);
+        bars_panel(&left, c, &main, None, &c.y_label)?;
+        let caption = format!("{} (own scale)", c.own_panel.join(", "));
+        bars_panel(&right, c, &own, None, &caption)?;
     }
-    s
+    // Legend: codes top to bottom as stacked bottom to top; full names are in the tables.
+    side.fill(&WHITE).map_err(err)?;
+    let entries: Vec<(String, Mark)> = c
+        .stacks
+        .iter()
+        .rev()
+        .map(|(name, color, _)| {
+            let label = if name == "other" || short_name(name).is_empty() {
+                name.clone()
+            } else {
+                format!("{name} {}", short_name(name))
+            };
+            (label, Mark::Swatch(*color))
+        })
+        .collect();
+    legend(&side, None, &entries, 80)
+}
+
+/// A code's catalogue name (empty for a label or an unknown code).
+fn short_name(code: &str) -> String {
+    code.parse::<crate::model::AlertCode>()
+        .map(crate::catalogue::describe)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The heat colour of `t` in 0..=1 (already on the square-root scale).
+fn heat_color(t: f64) -> RGBColor {
+    let shade = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t.clamp(0.0, 1.0)) as u8;
+    RGBColor(shade(255, 165), shade(247, 15), shade(236, 21))
 }
 
 fn heat<DB: DrawingBackend>(c: &Heatmap, root: &DrawingArea<DB, Shift>) -> R {
+    let (plot, side) = root.split_horizontally(SIZE.0 - 150);
     let (rows, cols) = (c.rows.len().max(1), c.cols.len().max(1));
     let max = c
         .values
@@ -253,7 +429,7 @@ fn heat<DB: DrawingBackend>(c: &Heatmap, root: &DrawingArea<DB, Shift>) -> R {
         .copied()
         .fold(0.0f64, f64::max)
         .max(1e-9);
-    let mut chart = ChartBuilder::on(root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(&c.title, title_style())
         .margin(12)
         .x_label_area_size(48)
@@ -276,15 +452,8 @@ fn heat<DB: DrawingBackend>(c: &Heatmap, root: &DrawingArea<DB, Shift>) -> R {
         for (j, v) in row.iter().enumerate() {
             let y = (rows - 1 - i) as f64;
             let (fill, text) = match v {
-                Some(v) => {
-                    // Square-root scale: a few large cells do not wash out the rest.
-                    let t = (v / max).sqrt();
-                    let shade = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t) as u8;
-                    (
-                        RGBColor(shade(255, 165), shade(247, 15), shade(236, 21)),
-                        format!("{v:.1}"),
-                    )
-                }
+                // Square-root scale: a few large cells do not wash out the rest.
+                Some(v) => (heat_color((v / max).sqrt()), format!("{v:.1}")),
                 None => (RGBColor(240, 240, 240), "n/a".into()),
             };
             chart
@@ -307,6 +476,46 @@ fn heat<DB: DrawingBackend>(c: &Heatmap, root: &DrawingArea<DB, Shift>) -> R {
                 .map_err(err)?;
         }
     }
+    color_key(&side, max)
+}
+
+/// The heatmap's colour key: a bar from 0 to the largest value, on the cells' square-root
+/// scale, with ticks at round values.
+fn color_key<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, max: f64) -> R {
+    area.fill(&WHITE).map_err(err)?;
+    let font: TextStyle = ("sans-serif", 12).into_font().into();
+    let (top, bottom, x0, x1) = (80i32, 500i32, 16i32, 40i32);
+    area.draw(&Text::new("per 1,000 per day", (8, top - 28), font.clone()))
+        .map_err(err)?;
+    let h = (bottom - top) as f64;
+    for k in 0..(bottom - top) {
+        // Top is the maximum; the scale is square-root, as the cells'.
+        let t = 1.0 - k as f64 / h;
+        area.draw(&Rectangle::new(
+            [(x0, top + k), (x1, top + k + 1)],
+            heat_color(t).filled(),
+        ))
+        .map_err(err)?;
+    }
+    area.draw(&Rectangle::new(
+        [(x0, top), (x1, bottom)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(err)?;
+    for frac in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        // The value at `frac` of the way up, back from the square-root scale.
+        let v = max * frac * frac;
+        let y = bottom - (frac * h) as i32;
+        area.draw(&PathElement::new(vec![(x1, y), (x1 + 5, y)], BLACK))
+            .map_err(err)?;
+        let label = if max >= 20.0 {
+            crate::render::thousands(v.round() as u64)
+        } else {
+            format!("{v:.1}")
+        };
+        area.draw(&Text::new(label, (x1 + 9, y - 6), font.clone()))
+            .map_err(err)?;
+    }
     Ok(())
 }
 
@@ -326,13 +535,14 @@ fn label_at(names: &[String], x: f64, flip: bool) -> String {
 }
 
 fn growth<DB: DrawingBackend>(c: &Growth, root: &DrawingArea<DB, Shift>) -> R {
+    let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_W);
     let (d0, d1) = (
         c.days.first().copied().unwrap_or(0),
         c.days.last().copied().unwrap_or(1),
     );
     let amax = nice_max(c.alerts.iter().copied().fold(0.0, f64::max));
     let imax = nice_max(c.installed.iter().copied().fold(0.0, f64::max));
-    let mut chart = ChartBuilder::on(root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(&c.title, title_style())
         .margin(12)
         .x_label_area_size(48)
@@ -347,14 +557,14 @@ fn growth<DB: DrawingBackend>(c: &Growth, root: &DrawingArea<DB, Shift>) -> R {
         .x_label_formatter(&|d| format_day(*d))
         .x_desc("day (UTC)")
         .y_desc("alerts per day")
-        .y_label_formatter(&|v| crate::render::thousands(*v as u64))
+        .y_label_formatter(&|v| tick(*v, amax))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(err)?;
     chart
         .configure_secondary_axes()
         .y_desc("installed devices")
-        .y_label_formatter(&|v| crate::render::thousands(*v as u64))
+        .y_label_formatter(&|v| tick(*v, imax))
         .draw()
         .map_err(err)?;
     let alerts_color = RGBColor(214, 39, 40);
@@ -364,16 +574,27 @@ fn growth<DB: DrawingBackend>(c: &Growth, root: &DrawingArea<DB, Shift>) -> R {
             c.days.iter().copied().zip(c.alerts.iter().copied()),
             alerts_color.stroke_width(2),
         ))
-        .map_err(err)?
-        .label("alerts per day (left axis)")
-        .legend(legend_mark(alerts_color));
+        .map_err(err)?;
     chart
         .draw_secondary_series(LineSeries::new(
             c.days.iter().copied().zip(c.installed.iter().copied()),
             installed_color.stroke_width(2),
         ))
-        .map_err(err)?
-        .label("installed devices (right axis)")
-        .legend(legend_mark(installed_color));
-    legend_box(&mut chart)
+        .map_err(err)?;
+    side.fill(&WHITE).map_err(err)?;
+    legend(
+        &side,
+        None,
+        &[
+            (
+                "alerts per day (left axis)".into(),
+                Mark::Line(alerts_color),
+            ),
+            (
+                "installed devices (right axis)".into(),
+                Mark::Line(installed_color),
+            ),
+        ],
+        60,
+    )
 }

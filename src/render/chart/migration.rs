@@ -60,6 +60,7 @@ pub fn charts(m: &MigrationReport) -> Vec<(&'static str, ChartData)> {
         series,
         markers: Vec::new(),
         days: (a.first_day, a.last_day),
+        ..Default::default()
     });
     let pace = ChartData::Bars(StackedBars {
         title: format!("SMETS1 migration: weekly pace per cohort, {span}"),
@@ -83,6 +84,7 @@ pub fn charts(m: &MigrationReport) -> Vec<(&'static str, ChartData)> {
                 )
             })
             .collect(),
+        ..Default::default()
     });
     vec![
         ("migration_cumulative", cumulative),
