@@ -434,7 +434,7 @@ impl<'a> Walk<'a> {
 
 /// Decodes the documents of one chunk.
 ///
-/// Two readers share the work. The scanner (`scan_doc`) reads the plain XML that adapters
+/// Two readers share the work. The scanner (`Scan::doc`) reads the plain XML that adapters
 /// write (elements, attributes, text; no comments, CDATA, entity references or DTDs) with
 /// `memchr` over the borrowed bytes and a namespace table of its own. Whenever a document is
 /// anything else, malformed included, it gives up on that document without a word and the
@@ -450,10 +450,10 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     };
     // Decoded GBCS payloads, reused for every document of the chunk.
     let mut scratch = Vec::new();
-    let mut scan = Scan::new();
+    let mut scan = Scan::new(data);
     let mut pos = 0usize;
     while pos < data.len() {
-        match scan.doc(data, pos) {
+        match scan.doc(pos) {
             Scanned::Doc { start, end } => {
                 finish(&scan.walk.doc, start, end, &mut at, sink, &mut scratch);
                 pos = end;
@@ -602,13 +602,14 @@ fn xml_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// Byte classes for the scanner's name loop: 1 ends a name, 2 gives up.
-static NAME_CLASS: [u8; 256] = {
+/// Byte classes for attribute keys: 0 continues a key, anything else ends it.
+static KEY_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
-    t[b' ' as usize] = 1;
-    t[b'\t' as usize] = 1;
-    t[b'\r' as usize] = 1;
-    t[b'\n' as usize] = 1;
+    let mut i = 0;
+    while i <= 0x20 {
+        t[i] = 1;
+        i += 1;
+    }
     t[b'>' as usize] = 1;
     t[b'/' as usize] = 1;
     t[b'"' as usize] = 2;
@@ -623,64 +624,269 @@ const NS_XML: &[u8] = b"http://www.w3.org/XML/1998/namespace";
 const NS_XMLNS: &[u8] = b"http://www.w3.org/2000/xmlns/";
 
 /// A namespace binding in scope: prefix (empty for the default namespace), whether it is
-/// the DUIS or MMC namespace, and the depth of the element that declared it.
+/// the DUIS or MMC namespace, and the depth of the element that declared it. `key` holds
+/// the prefix's first eight bytes, so most look-ups compare one integer.
 #[derive(Clone, Copy)]
 struct Binding<'a> {
+    key: u64,
     prefix: &'a [u8],
     accepted: bool,
     level: usize,
 }
 
+/// The first eight bytes of a prefix as an integer (zero-padded).
+#[inline]
+fn prefix_key(p: &[u8]) -> u64 {
+    let mut k = 0u64;
+    for (i, &b) in p.iter().take(8).enumerate() {
+        k |= (b as u64) << (8 * i);
+    }
+    k
+}
+
+/// Bit masks of one 64-byte block of the chunk (bit `k` is byte `k` of the block).
+#[derive(Clone, Copy, Default)]
+struct Block {
+    /// `<`: where tags start (and text ends).
+    lt: u64,
+    /// `&` or a byte that is not ASCII: the document needs a closer look.
+    odd: u64,
+}
+
+/// The masks of `b` (64 bytes).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn block_masks(b: &[u8; 64]) -> Block {
+    use std::arch::x86_64::*;
+    let (mut lt, mut odd) = (0u64, 0u64);
+    // SAFETY: SSE2 is part of every x86_64 target; each load reads 16 of the 64 bytes.
+    unsafe {
+        let (lt_c, amp_c) = (_mm_set1_epi8(b'<' as i8), _mm_set1_epi8(b'&' as i8));
+        for k in 0..4 {
+            let v = _mm_loadu_si128(b.as_ptr().add(16 * k) as *const __m128i);
+            let l = _mm_movemask_epi8(_mm_cmpeq_epi8(v, lt_c)) as u16 as u64;
+            // The high bit of each byte: set for `&` (0xFF) and for bytes that are not ASCII.
+            let o = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, amp_c), v)) as u16 as u64;
+            lt |= l << (16 * k);
+            odd |= o << (16 * k);
+        }
+    }
+    Block { lt, odd }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn block_masks(b: &[u8; 64]) -> Block {
+    let mut m = Block::default();
+    for (k, &x) in b.iter().enumerate() {
+        m.lt |= ((x == b'<') as u64) << k;
+        m.odd |= ((x == b'&' || x >= 0x80) as u64) << k;
+    }
+    m
+}
+
+/// Where a tag name starting at `p` ends (the first byte up to 0x20, `>`, `/`, a quote or
+/// `<`) and where its first `:` is, if before that; `None` if the data ends first.
+#[inline]
+fn name_end(data: &[u8], p: usize) -> Option<(usize, Option<usize>)> {
+    #[inline]
+    fn ends(b: u8) -> bool {
+        b <= 0x20 || matches!(b, b'>' | b'/' | b'"' | b'\'' | b'<')
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut at = p;
+        let mut colon = None;
+        while let Some(w) = data.get(at..at + 16) {
+            // SAFETY: SSE2 is part of every x86_64 target; `w` has 16 bytes.
+            let (term, colons) = unsafe {
+                let v = _mm_loadu_si128(w.as_ptr() as *const __m128i);
+                let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+                let space = _mm_set1_epi8(0x20);
+                let low = _mm_cmpeq_epi8(_mm_max_epu8(v, space), space);
+                let t = _mm_or_si128(
+                    _mm_or_si128(
+                        _mm_or_si128(low, eq(b'>')),
+                        _mm_or_si128(eq(b'/'), eq(b'<')),
+                    ),
+                    _mm_or_si128(eq(b'"'), eq(b'\'')),
+                );
+                (
+                    _mm_movemask_epi8(t) as u32,
+                    _mm_movemask_epi8(eq(b':')) as u32,
+                )
+            };
+            if term != 0 {
+                let e = term.trailing_zeros();
+                let c = colons & ((1u32 << e) - 1);
+                if colon.is_none() && c != 0 {
+                    colon = Some(at + c.trailing_zeros() as usize);
+                }
+                return Some((at + e as usize, colon));
+            }
+            if colon.is_none() && colons != 0 {
+                colon = Some(at + colons.trailing_zeros() as usize);
+            }
+            at += 16;
+        }
+        let e = at + data[at..].iter().position(|&b| ends(b))?;
+        let colon = colon.or_else(|| data[at..e].iter().position(|&b| b == b':').map(|c| at + c));
+        Some((e, colon))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let e = p + data[p..].iter().position(|&b| ends(b))?;
+        Some((e, data[p..e].iter().position(|&b| b == b':').map(|c| p + c)))
+    }
+}
+
+/// The masks of the chunk, one block at a time as the scanner moves forward, and whether the
+/// current document has an odd byte.
+struct Masks<'a> {
+    data: &'a [u8],
+    /// Start of the current block (a multiple of 64), `usize::MAX` before the first.
+    base: usize,
+    blk: Block,
+    doc_start: usize,
+    /// The odd bits of the document's blocks before the current one.
+    odd: u64,
+}
+
+impl<'a> Masks<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Masks {
+            data,
+            base: usize::MAX,
+            blk: Block::default(),
+            doc_start: 0,
+            odd: 0,
+        }
+    }
+
+    fn compute(&mut self, base: usize) {
+        self.base = base;
+        let rest = &self.data[base..];
+        self.blk = if let Some(b) = rest.first_chunk::<64>() {
+            block_masks(b)
+        } else {
+            // The chunk's last, short block: pad it, and drop the bits past the end.
+            let mut pad = [0u8; 64];
+            pad[..rest.len()].copy_from_slice(rest);
+            let m = block_masks(&pad);
+            let keep = (1u64 << rest.len()) - 1;
+            Block {
+                lt: m.lt & keep,
+                odd: m.odd & keep,
+            }
+        };
+    }
+
+    /// Starts a document at `start`.
+    fn begin(&mut self, start: usize) {
+        self.doc_start = start;
+        self.odd = 0;
+        let b = start & !63;
+        if self.base != b {
+            self.compute(b);
+        }
+    }
+
+    /// Moves to the block at `b`, through every block between, so each block of the
+    /// document counts towards `odd`.
+    #[inline]
+    fn goto(&mut self, b: usize) {
+        if b < self.base {
+            self.compute(b);
+            return;
+        }
+        while self.base < b {
+            let from = self.doc_start.saturating_sub(self.base).min(63);
+            self.odd |= self.blk.odd & (!0u64 << from);
+            self.compute(self.base + 64);
+        }
+    }
+
+    /// The first `<` at or after `p`.
+    #[inline]
+    fn next_lt(&mut self, p: usize) -> Option<usize> {
+        if p >= self.data.len() {
+            return None;
+        }
+        let mut b = p & !63;
+        self.goto(b);
+        let mut m = self.blk.lt & (!0u64 << (p - b));
+        while m == 0 {
+            b += 64;
+            if b >= self.data.len() {
+                return None;
+            }
+            self.goto(b);
+            m = self.blk.lt;
+        }
+        Some(b + m.trailing_zeros() as usize)
+    }
+
+    /// Whether the document `doc_start..end` has an odd byte.
+    fn odd_until(&mut self, end: usize) -> bool {
+        self.goto((end - 1) & !63);
+        let lo = if self.doc_start > self.base {
+            !0u64 << (self.doc_start - self.base)
+        } else {
+            !0
+        };
+        let hi = match end - self.base {
+            64 => !0,
+            k => (1u64 << k) - 1,
+        };
+        self.odd != 0 || self.blk.odd & lo & hi != 0
+    }
+}
+
 /// The scanner's state, reused for every document of a chunk.
 struct Scan<'a> {
     walk: Walk<'a>,
+    masks: Masks<'a>,
     bindings: Vec<Binding<'a>>,
     /// Open element names (qualified, as written), to match end tags.
     names: [&'a [u8]; MAX_DEPTH],
 }
 
-/// Byte-wise equality for the short names and prefixes of tags (no call into `memcmp`).
+/// Equality for the short names and prefixes of tags: whole words, the last one
+/// overlapping, instead of a call into `memcmp`.
 #[inline]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let mut i = 0;
-    while i + 8 <= a.len() {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes"));
-        let y = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        if x != y {
-            return false;
+    let w8 = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let w4 = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+    match n {
+        0..4 => a == b,
+        4..8 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        _ => {
+            let mut i = 0;
+            while i + 8 < n {
+                if w8(a, i) != w8(b, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            w8(a, n - 8) == w8(b, n - 8)
         }
-        i += 8;
     }
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
-/// Whether the bytes are valid UTF-8, as quick-xml requires of every piece it reads: ASCII
-/// is checked eight bytes at a time, anything else by the standard library.
+/// Whether the bytes are valid UTF-8, as quick-xml requires of every piece it reads.
 fn valid_utf8(b: &[u8]) -> bool {
-    let mut words = b.chunks_exact(8);
-    let mut high = 0u64;
-    for w in &mut words {
-        high |= u64::from_le_bytes(w.try_into().expect("8 bytes"));
-    }
-    for &x in words.remainder() {
-        high |= x as u64;
-    }
-    high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(b).is_ok()
+    b.is_ascii() || std::str::from_utf8(b).is_ok()
 }
 
 impl<'a> Scan<'a> {
-    fn new() -> Self {
+    fn new(data: &'a [u8]) -> Self {
         Scan {
             walk: Walk::new(),
+            masks: Masks::new(data),
             bindings: Vec::new(),
             names: [&[]; MAX_DEPTH],
         }
@@ -688,8 +894,9 @@ impl<'a> Scan<'a> {
 
     /// Reads one document starting at `p`, just after the previous one (or where the
     /// reference reader would start afresh).
-    fn doc(&mut self, data: &'a [u8], p: usize) -> Scanned {
+    fn doc(&mut self, p: usize) -> Scanned {
         use Scanned::GiveUp;
+        let data = self.masks.data;
         let n = data.len();
         let mut i = p;
         // Whitespace between documents (as the reference reader ignores it).
@@ -703,12 +910,18 @@ impl<'a> Scan<'a> {
             return GiveUp;
         }
         let start = i;
-        // The XML declaration, if any.
+        // The XML declaration, if any: up to the first `?>`.
         if data[i + 1..].starts_with(b"?xml") && data.get(i + 5).is_some_and(|&b| xml_ws(b)) {
-            let Some(q) = memmem::find(&data[i + 5..], b"?>") else {
-                return GiveUp;
+            let mut from = i + 6;
+            let close = loop {
+                let Some(k) = memchr::memchr(b'>', &data[from..]) else {
+                    return GiveUp;
+                };
+                if data[from + k - 1] == b'?' {
+                    break from + k - 1;
+                }
+                from += k + 1;
             };
-            let close = i + 5 + q;
             if memchr::memchr(b'<', &data[i + 1..close]).is_some() {
                 return GiveUp;
             }
@@ -720,18 +933,19 @@ impl<'a> Scan<'a> {
                 return GiveUp;
             }
         }
+        self.masks.begin(start);
         self.bindings.clear();
         self.walk.depth = 0;
         self.walk.foreign_depth = 0;
         // At `data[i] == b'<'`: one tag per turn, then the text after it.
         loop {
             let (closed, after) = match data.get(i + 1) {
-                Some(b'/') => match self.end_tag(data, i) {
+                Some(b'/') => match self.end_tag(i) {
                     Some(r) => r,
                     None => return GiveUp,
                 },
                 Some(b'!' | b'?') | None => return GiveUp,
-                Some(_) => match self.start_tag(data, i) {
+                Some(_) => match self.start_tag(i) {
                     Some(r) => r,
                     None => return GiveUp,
                 },
@@ -743,21 +957,19 @@ impl<'a> Scan<'a> {
             if data.get(i) == Some(&b'<') {
                 continue; // the next tag follows at once, as it mostly does
             }
-            let Some(k) = memchr::memchr2(b'<', b'&', &data[i..]) else {
+            let Some(k) = self.masks.next_lt(i) else {
                 return GiveUp;
             };
-            let k = i + k;
-            if data[k] == b'&' {
-                return GiveUp;
-            }
-            if k > i {
-                self.walk.text(&data[i..k]);
-            }
+            self.walk.text(&data[i..k]);
             i = k;
         }
         // What follows must let the reference reader start afresh there, should the next
-        // document need it; and quick-xml reads only valid UTF-8.
-        if !resumable(data, i) || !valid_utf8(&data[start..i]) {
+        // document need it. A reference (`&`) is the reference reader's to read, and
+        // quick-xml reads only valid UTF-8.
+        if !resumable(data, i)
+            || self.masks.odd_until(i)
+                && (memchr::memchr(b'&', &data[start..i]).is_some() || !valid_utf8(&data[start..i]))
+        {
             return GiveUp;
         }
         Scanned::Doc { start, end: i }
@@ -765,18 +977,12 @@ impl<'a> Scan<'a> {
 
     /// A start or empty tag at `data[i] == b'<'`: (completes the document, position after).
     #[inline]
-    fn start_tag(&mut self, data: &'a [u8], i: usize) -> Option<(bool, usize)> {
+    fn start_tag(&mut self, i: usize) -> Option<(bool, usize)> {
+        let data = self.masks.data;
         let n = data.len();
-        let mut j = i + 1;
-        while j < n {
-            match NAME_CLASS[data[j] as usize] {
-                0 => j += 1,
-                1 => break,
-                _ => return None,
-            }
-        }
+        let (mut j, colon) = name_end(data, i + 1)?;
         let name = &data[i + 1..j];
-        if name.is_empty() || j == n {
+        if name.is_empty() {
             return None;
         }
         let level = self.walk.depth + 1;
@@ -806,7 +1012,7 @@ impl<'a> Scan<'a> {
                     }
                     // An attribute: key="value" or key='value', nothing looser.
                     let k0 = j;
-                    while j < n && NAME_CLASS[data[j] as usize] == 0 {
+                    while j < n && KEY_CLASS[data[j] as usize] == 0 {
                         j += 1;
                     }
                     let key = &data[k0..j];
@@ -824,9 +1030,6 @@ impl<'a> Scan<'a> {
                     }
                     let value = &data[v0..v1];
                     j = v1 + 1;
-                    if !matches!(data.get(j), Some(&b) if xml_ws(b) || b == b'>' || b == b'/') {
-                        return None;
-                    }
                     if key.starts_with(b"xmlns") {
                         let prefix: &[u8] = match &key[5..] {
                             [] => &[],
@@ -845,19 +1048,20 @@ impl<'a> Scan<'a> {
                             return None;
                         }
                         self.bindings.push(Binding {
+                            key: prefix_key(prefix),
                             prefix,
                             accepted: value == NS_DUIS || value == NS_MMC,
                             level,
                         });
                     }
                 }
-                _ => return None,
+                _ => return None, // a quote, `<` or control character in the name
             }
         }
         // Resolve the element's namespace as quick-xml does: the prefix before the first
         // `:`, the innermost binding of it; no prefix takes the default namespace, or none.
-        let (prefix, local) = match memchr::memchr(b':', name) {
-            Some(c) => (Some(&name[..c]), &name[c + 1..]),
+        let (prefix, local) = match colon {
+            Some(c) => (Some(&data[i + 1..c]), &data[c + 1..i + 1 + name.len()]),
             None => (None, name),
         };
         let accepted = match prefix {
@@ -868,12 +1072,18 @@ impl<'a> Scan<'a> {
                 .find(|b| b.prefix.is_empty())
                 .is_none_or(|b| b.accepted),
             Some([]) => return None, // `:name`: no binding has an empty prefix
-            Some(p) => self
-                .bindings
-                .iter()
-                .rev()
-                .find(|b| same(b.prefix, p))
-                .is_some_and(|b| b.accepted),
+            Some(p) => {
+                let key = prefix_key(p);
+                self.bindings
+                    .iter()
+                    .rev()
+                    .find(|b| {
+                        b.key == key
+                            && b.prefix.len() == p.len()
+                            && (p.len() <= 8 || same(b.prefix, p))
+                    })
+                    .is_some_and(|b| b.accepted)
+            }
         };
         if is_empty {
             self.pop_bindings(level - 1);
@@ -889,7 +1099,8 @@ impl<'a> Scan<'a> {
 
     /// An end tag at `data[i..]` (`</`): it must name the open element.
     #[inline]
-    fn end_tag(&mut self, data: &'a [u8], i: usize) -> Option<(bool, usize)> {
+    fn end_tag(&mut self, i: usize) -> Option<(bool, usize)> {
+        let data = self.masks.data;
         let depth = self.walk.depth;
         if depth == 0 {
             return None;
@@ -1280,8 +1491,8 @@ mod tests {
             &pool[n - 8],
         ];
         for d in plain.into_iter().chain(pool[..50].iter()) {
-            let mut scan = Scan::new();
-            let got = scan.doc(d, 0);
+            let mut scan = Scan::new(d);
+            let got = scan.doc(0);
             assert!(
                 matches!(got, Scanned::Doc { start: 0, end } if end == d.len() - 1 || end == d.len()),
                 "{}",
