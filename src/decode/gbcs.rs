@@ -517,26 +517,31 @@ pub fn payload_bytes<'b>(text: &[u8], buf: &'b mut Vec<u8>) -> Result<&'b [u8], 
         }
         return Ok(buf);
     }
-    // Whole groups of four alphabet characters, three bytes each, through a table; the
-    // loop below takes over at the first group with padding, whitespace or a bad character
-    // (the bit count is zero at a group's start, so it carries on exactly).
-    buf.reserve(t.len() / 4 * 3 + 3);
-    let mut groups = t.chunks_exact(4);
+    // Whole groups of eight alphabet characters, six bytes each, through a table, written
+    // into the buffer in place; the loop below takes over at the first group with padding,
+    // whitespace or a bad character (the bit count is zero at a group's start, so it
+    // carries on exactly).
+    let groups = t.len() / 8;
+    buf.resize(groups * 6 + 2, 0);
     let mut done = 0;
-    for g in &mut groups {
-        let (a, b, c, d) = (
-            BASE64[g[0] as usize],
-            BASE64[g[1] as usize],
-            BASE64[g[2] as usize],
-            BASE64[g[3] as usize],
-        );
-        if (a | b | c | d) >= 64 {
+    let mut out = 0;
+    for g in t.chunks_exact(8) {
+        let mut n = 0u64;
+        let mut bad = 0u8;
+        for &c in g {
+            let v = BASE64[c as usize];
+            bad |= v;
+            n = n << 6 | v as u64;
+        }
+        if bad >= 64 {
             break;
         }
-        let n = (a as u32) << 18 | (b as u32) << 12 | (c as u32) << 6 | d as u32;
-        buf.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-        done += 4;
+        // 48 bits, big-endian, into bytes out..out+6 (the two after are overwritten next).
+        buf[out..out + 8].copy_from_slice(&(n << 16).to_be_bytes());
+        out += 6;
+        done += 8;
     }
+    buf.truncate(out);
     let mut acc = 0u32;
     let mut bits = 0;
     for &b in &t[done..] {
