@@ -101,8 +101,7 @@ pub fn outlook(
             let mut migrated = log.devices.clone();
             let mut listed = log.devices.clone();
             let mut register = false;
-            for (&id, &(ic, day)) in inv.iter().filter(|(_, (ic, _))| *ic == c) {
-                debug_assert_eq!(ic, c);
+            for (&id, &(_, day)) in inv.iter().filter(|(_, (ic, _))| *ic == c) {
                 listed.insert(id);
                 match day {
                     Some(d) if d <= last => {
