@@ -717,11 +717,13 @@ pub struct MigrationArgs {
     /// Migration logs (CSV or JSON lines: timestamp, device_id, cohort, event, reason).
     #[arg(required = true)]
     pub logs: Vec<PathBuf>,
-    /// Device inventory with `cohort` and `migration_date` columns: migrations before the log.
+    /// Device inventory with `cohort` and `migration_date` columns: migrations before the log,
+    /// and each cohort's size when it lists devices of the cohort with no migration date.
     #[arg(long, short = 'i')]
     pub inventory: Option<PathBuf>,
     /// Devices in a cohort, e.g. `FOC=3132` (repeatable): for the remaining devices and the
-    /// forecast.
+    /// forecast; overrides the inventory's count, and is needed when the inventory lists only
+    /// migrated devices.
     #[arg(long, value_name = "COHORT=DEVICES")]
     pub cohort_size: Vec<String>,
     /// Alert inputs: the cohorts' alert rates per 1,000 devices before and after migration.

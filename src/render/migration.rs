@@ -10,6 +10,7 @@ use super::output::{WriteError, create_dir, write_csv};
 use super::records::Records;
 use super::{OutputFormat, thousands};
 use crate::analyze::migration::log::Log;
+use crate::analyze::migration::outlook::{Outlook, SizeFrom};
 use crate::analyze::migration::report::{CohortRates, CohortStatus, MigrationReport, standings};
 use crate::model::Day;
 use crate::model::time::{format_day, weekday};
@@ -54,8 +55,11 @@ pub fn tables(m: &MigrationReport) -> Vec<Table> {
         ("cum_migrated", true),
         ("cum_commissioned", true),
         ("backlog", true),
+        ("reported_weekdays", true),
         ("pace_per_week", true),
         ("pace_change", false),
+        ("backlog_missing_days", true),
+        ("backlog_excess_est", true),
     ]);
     for (&c, weeks) in &a.cohorts {
         for w in weeks {
@@ -68,8 +72,11 @@ pub fn tables(m: &MigrationReport) -> Vec<Table> {
                 w.cum_migrated.to_string(),
                 w.cum_commissioned.to_string(),
                 w.backlog.to_string(),
+                w.reported_weekdays.to_string(),
                 w.pace.map_or("n/a".into(), |p| format!("{p:.1}")),
                 changed.get(&(c, w.start)).cloned().unwrap_or_default(),
+                w.backlog_missing_days.to_string(),
+                format!("{:.0}", w.backlog_excess),
             ]);
         }
     }
@@ -102,31 +109,42 @@ pub fn tables(m: &MigrationReport) -> Vec<Table> {
     let mut outlook = Records::new(&[
         ("cohort", false),
         ("devices", true),
+        ("devices_from", false),
         ("migrated", true),
         ("remaining", true),
-        ("recent_pace_per_week", true),
+        ("pace_since", false),
+        ("pace_weeks", true),
+        ("pace_per_week", true),
+        ("pace_low", true),
+        ("pace_high", true),
         ("peak_pace_per_week", true),
         ("status", false),
+        ("forecast_finish_low", false),
         ("forecast_finish", false),
+        ("forecast_finish_high", false),
     ]);
     for o in &a.outlook {
+        let interval = o.pace.and_then(|p| p.interval());
+        let (why, range_why) = no_forecast(m, o);
+        let day = |d: Option<Day>, why: &str| d.map(format_day).unwrap_or_else(|| why.into());
         outlook.push(vec![
             cohort(o.cohort),
             o.size.map(|s| s.to_string()).unwrap_or_default(),
+            size_from(o.size_from).into(),
             o.migrated.to_string(),
             o.remaining
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "n/a".into()),
-            format!("{:.1}", o.recent_pace),
+            o.pace_since.map(format_day).unwrap_or_default(),
+            o.pace.map_or(0, |p| p.weeks).to_string(),
+            format!("{:.1}", o.pace_per_week()),
+            interval.map_or("n/a".into(), |i| format!("{:.1}", i.0)),
+            interval.map_or("n/a".into(), |i| format!("{:.1}", i.1)),
             format!("{:.1}", o.peak_pace),
             CohortStatus::of(o).name().to_string(),
-            o.finish.map(format_day).unwrap_or_else(|| {
-                if o.remaining.is_none() {
-                    "n/a (needs --inventory and --cohort-size)".into()
-                } else {
-                    String::new()
-                }
-            }),
+            day(o.finish_low, &range_why),
+            day(o.finish, &why),
+            day(o.finish_high, &range_why),
         ]);
     }
     let mut gaps = Records::new(&[("day", false), ("weekday", false)]);
@@ -163,7 +181,7 @@ pub fn tables(m: &MigrationReport) -> Vec<Table> {
         ),
         (
             "outlook",
-            "Where each cohort stands, and when it finishes at its recent pace",
+            "Where each cohort stands, and when it finishes at its pace since the last change (low, high: 90% range)",
             outlook,
         ),
         (
@@ -208,7 +226,43 @@ fn alert_rates(log: &Log, rates: &[CohortRates]) -> Records {
     t
 }
 
-/// The summary: the log's span, each cohort's standing, stalls, reporting gaps.
+fn size_from(s: SizeFrom) -> &'static str {
+    match s {
+        SizeFrom::Given => "--cohort-size",
+        SizeFrom::Inventory => "inventory",
+        SizeFrom::NoInventory | SizeFrom::OnlyMigrated => "",
+    }
+}
+
+/// Why a cohort has no forecast, and why no range (empty where the status says it).
+fn no_forecast(m: &MigrationReport, o: &Outlook) -> (String, String) {
+    let why = if !m.with_inventory {
+        "n/a (needs --inventory)"
+    } else if o.size_from == SizeFrom::OnlyMigrated {
+        "n/a (the inventory lists only migrated devices: give --cohort-size)"
+    } else if o.stalled || o.remaining == Some(0) {
+        ""
+    } else if o.pace_per_week() <= 0.0 {
+        "n/a (no migration since the last change)"
+    } else if o.finish.is_none() {
+        "beyond a century"
+    } else {
+        ""
+    };
+    let range_why = if o.finish.is_some() && o.pace.is_some_and(|p| p.df == 0) {
+        "n/a (too few weeks for a spread)"
+    } else if o.finish.is_some() {
+        "beyond a century"
+    } else if why.is_empty() {
+        ""
+    } else {
+        "n/a"
+    };
+    (why.into(), range_why.into())
+}
+
+/// The summary: the log's span, each cohort's standing and outlook, stalls, reporting gaps,
+/// and what missing report days do to the backlog.
 pub fn summary(m: &MigrationReport) -> Vec<String> {
     let (log, a) = (&m.log, &m.analysis);
     let cohort = |c: u16| log.cohorts.name(c);
@@ -219,15 +273,30 @@ pub fn summary(m: &MigrationReport) -> Vec<String> {
         a.weeks.len(),
         a.cohorts.len()
     )];
+    let mut overstated = false;
     for st in standings(a) {
+        let excess = if st.backlog_missing_days > 0 && st.backlog_excess >= 0.5 {
+            overstated = true;
+            format!(
+                " (about {} of it commissioned on missing report days)",
+                thousands(st.backlog_excess.round() as u64)
+            )
+        } else {
+            String::new()
+        };
         s.push(format!(
-            "  {:10} {} migrated, {} operated by suppliers, backlog {}, {} failed attempts",
+            "  {:10} {} migrated, {} operated by suppliers, backlog {}{excess}, {} failed attempts",
             cohort(st.cohort),
             thousands(st.migrated),
             thousands(st.commissioned),
             thousands(st.backlog),
             thousands(st.failed)
         ));
+    }
+    for o in &a.outlook {
+        if let Some(line) = outlook_line(m, o) {
+            s.push(format!("  {:10} {line}", cohort(o.cohort)));
+        }
     }
     let stalled: Vec<&str> = a
         .outlook
@@ -248,12 +317,66 @@ pub fn summary(m: &MigrationReport) -> Vec<String> {
                 .join(", ")
         ));
     }
+    if overstated {
+        s.push(format!(
+            "  caveat: backlogs from {} on are overstated: a device commissioned on a missing report day has no row and stays in the backlog (estimated per cohort from its commissions per reported day of that week; weekly column backlog_excess_est)",
+            format_day(a.gaps[0])
+        ));
+    }
+    let no_size: Vec<&str> = a
+        .outlook
+        .iter()
+        .filter(|o| o.size_from == SizeFrom::OnlyMigrated)
+        .map(|o| cohort(o.cohort))
+        .collect();
+    if !no_size.is_empty() {
+        s.push(format!(
+            "  no size for {}: the inventory lists only their migrated devices; give --cohort-size COHORT=DEVICES (the DCC publishes cohort sizes) for the remaining devices and forecasts",
+            no_size.join(", ")
+        ));
+    }
     if !m.with_inventory {
         s.push(
-            "  (give --inventory and --cohort-size for the remaining devices and forecasts)".into(),
+            "  (give --inventory for the remaining devices and forecasts; cohort sizes from --cohort-size, or from an inventory that lists unmigrated devices)".into(),
         );
     }
     s
+}
+
+/// `3,717 remain; 164.6 a week since 2024-02-12 (3 weeks): done about 2024-08-04 (90% range
+/// 2024-07-21 to 2024-08-21)`, or why the cohort has no forecast.
+fn outlook_line(m: &MigrationReport, o: &Outlook) -> Option<String> {
+    let remaining = o.remaining.filter(|&r| r > 0)?;
+    let pace = match (o.pace, o.pace_since) {
+        (Some(p), Some(since)) => format!(
+            "{:.1} a week since {} ({} week{})",
+            p.per_week,
+            format_day(since),
+            p.weeks,
+            if p.weeks == 1 { "" } else { "s" }
+        ),
+        _ => "no pace".into(),
+    };
+    let outlook = if o.stalled {
+        "stalled".to_string()
+    } else if CohortStatus::of(o) == CohortStatus::Complete {
+        "complete (at most 1% of the cohort left)".to_string()
+    } else {
+        match (o.finish, o.finish_low, o.finish_high) {
+            (Some(f), Some(lo), hi) => format!(
+                "done about {} (90% range {} to {})",
+                format_day(f),
+                format_day(lo),
+                hi.map_or("beyond a century".into(), format_day)
+            ),
+            (Some(f), _, _) => format!("done about {} (no range: too few weeks)", format_day(f)),
+            _ => no_forecast(m, o).0,
+        }
+    };
+    Some(format!(
+        "{} remain; {pace}: {outlook}",
+        thousands(remaining)
+    ))
 }
 
 /// Writes the summary and tables to stdout's writer in `fmt`.
@@ -331,6 +454,6 @@ mod tests {
         let rates = &tables(&m)[5].2.rows[0];
         assert_eq!(rates[0], "IOC");
         assert_eq!((rates[4].as_str(), rates[7].as_str()), ("n/a", "2.0000"));
-        assert!(summary(&m).last().unwrap().contains("--cohort-size"));
+        assert!(summary(&m).last().unwrap().contains("--inventory"));
     }
 }

@@ -147,8 +147,8 @@ const INVENTORY_FIELDS: &[Field] = &[
 /// What the inventory tells about a cohort's device: its cohort and migration day.
 pub type Migrations = FxHashMap<u64, (u16, Option<Day>)>;
 
-/// The cohort and migration day of every inventory device that has a cohort (SMETS1 meters
-/// in the DCC inventory). Rows without a readable id or date are skipped and counted.
+/// The cohort and migration day (`None`: not migrated) of every inventory device that has a
+/// cohort (SMETS1 meters). Rows without a readable id or date are skipped and counted.
 pub fn read_migrations(
     input: &Input,
     cohorts: &mut Interner,
@@ -167,9 +167,12 @@ pub fn read_migrations(
             skipped += 1;
             return;
         };
+        // An empty date is a device not yet migrated; an unreadable one is skipped (it would
+        // otherwise pass for one).
         let day = crate::model::time::parse_date(v[2].trim().as_bytes());
         if day.is_none() && !v[2].trim().is_empty() {
             skipped += 1;
+            return;
         }
         out.insert(id.0, (cohorts.id(&super::cohort_name(&v[1])), day));
     })?;

@@ -3,11 +3,15 @@
 //! The input is a migration log (`log.rs`): one row per device event (migrated,
 //! commissioned/operated by a supplier, failed with a reason), with the device's cohort (IOC,
 //! MOC, MOC Secure, FOC). `weekly.rs` turns it into per-cohort weekly counts, cumulative curves,
-//! the backlog, the pace and its changes, failures by reason, reporting gaps, stalls and a
-//! forecast of each cohort's end. `report.rs` puts the log, its analysis and the cohorts'
-//! alert rates into one typed `MigrationReport`.
+//! the backlog (and what missing report days add to it), the pace and its changes, failures by
+//! reason and reporting gaps. `outlook.rs` says where each cohort stands (size, remaining,
+//! stall) and `forecast.rs` when it finishes, from its pace since the last change, with a
+//! range. `report.rs` puts the log, its analysis and the cohorts' alert rates into one typed
+//! `MigrationReport`.
 
+pub mod forecast;
 pub mod log;
+pub mod outlook;
 pub mod report;
 pub mod weekly;
 

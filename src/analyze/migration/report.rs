@@ -8,7 +8,8 @@
 //! not); a device's migration day belongs to neither side.
 
 use super::log::{Log, MigrationEvent, Migrations};
-use super::weekly::{Analysis, Outlook, PaceParams, analyse};
+use super::outlook::Outlook;
+use super::weekly::{Analysis, PaceParams, analyse};
 use crate::analyze::alerts::{AlertQuery, AlertReport};
 use crate::analyze::change::{AFTER, BEFORE, ChangeSplit};
 use crate::analyze::reader::Reader;
@@ -123,12 +124,15 @@ impl CohortStatus {
 }
 
 /// A cohort at the end of the log, as the summary states it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Standing {
     pub cohort: u16,
     pub migrated: u64,
     pub commissioned: u64,
     pub backlog: u64,
+    /// Missing report days the backlog carries, and the devices they are estimated to add.
+    pub backlog_missing_days: u32,
+    pub backlog_excess: f64,
     /// Failed attempts over the whole log.
     pub failed: u64,
 }
@@ -144,6 +148,8 @@ pub fn standings(a: &Analysis) -> Vec<Standing> {
                 migrated: w.cum_migrated,
                 commissioned: w.cum_commissioned,
                 backlog: w.backlog,
+                backlog_missing_days: w.backlog_missing_days,
+                backlog_excess: w.backlog_excess,
                 failed: weeks.iter().map(|w| w.failed).sum(),
             })
         })
@@ -287,12 +293,16 @@ mod tests {
         let outlook = |remaining: Option<u64>, stalled: bool| Outlook {
             cohort: 1,
             size: Some(1000),
+            size_from: crate::analyze::migration::outlook::SizeFrom::Given,
             migrated: 0,
             remaining,
-            recent_pace: 0.0,
+            pace: None,
+            pace_since: None,
             peak_pace: 0.0,
             stalled,
             finish: None,
+            finish_low: None,
+            finish_high: None,
         };
         assert_eq!(
             CohortStatus::of(&outlook(Some(5), true)),

@@ -4,27 +4,31 @@
 //! `commissioned` event, and failed attempts. The backlog at a week's end is the devices the
 //! log shows migrated but not yet operated by a supplier (a device commissioned without a
 //! migration row, migrated before the log or on a day whose report is missing, counts as
-//! operated and never in the backlog).
+//! operated and never in the backlog). A device commissioned on a day whose report is missing
+//! stays in the backlog for good: from the first missing day on, each week carries the missing
+//! days to date and an estimate of that excess (the cohort's commissions per reported day of
+//! each missing day's week).
 //!
 //! The pace is migrations per reported weekday times five: a week whose reports are missing on
 //! a day is not mistaken for a slowdown. A pace change is a week whose pace differs from the
 //! median of the three weeks before (since the last change) by at least `min_change` (40%)
-//! and `min_pace` devices a week. Reporting gaps are weekdays between the first and last day of the log with no row at
-//! all. A cohort has stalled when its pace over the last two weeks is under a tenth of its peak
-//! while devices remain.
+//! and `min_pace` devices a week. Reporting gaps are weekdays between the first and last day
+//! of the log with no row at all. The outlook of each cohort is `outlook.rs`'s.
 
 use super::log::{Log, MigrationEvent, Migrations};
+use super::outlook::{CohortLog, Outlook, outlook};
 use crate::analyze::stats::median;
 use crate::model::Day;
 use crate::model::time::{day_of, weekday};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PaceParams {
     pub min_change: f64,
     pub min_pace: f64,
-    /// Weeks the forecast's pace is averaged over.
+    /// The forecast's pace is measured since the last pace change, over at most this many
+    /// weeks.
     pub recent_weeks: usize,
     /// The first day of the period (default: the day of the log's first row); rows before it
     /// are left out.
@@ -39,7 +43,7 @@ impl Default for PaceParams {
         PaceParams {
             min_change: 0.4,
             min_pace: 10.0,
-            recent_weeks: 4,
+            recent_weeks: 8,
             since: None,
             until: None,
         }
@@ -58,6 +62,16 @@ pub struct Week {
     pub backlog: u64,
     /// Devices a week at this week's pace (per reported weekday x 5); `None` with no report.
     pub pace: Option<f64>,
+    /// Weekdays of the week with a report (0 to 5).
+    pub reported_weekdays: u32,
+    /// Weekdays of the week with no report at all.
+    pub missing_days: u32,
+    /// Missing report weekdays up to the week's end: the backlog carries every device
+    /// commissioned on one of them (its row is missing), so it is overstated from the first on.
+    pub backlog_missing_days: u32,
+    /// The estimated overstatement: on each missing day to date, the cohort's commissions per
+    /// reported day of that day's week (at most the backlog).
+    pub backlog_excess: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -78,23 +92,6 @@ impl PaceChange {
             format!("{:+.0}%", (self.after / self.before - 1.0) * 100.0)
         }
     }
-}
-
-/// Where a cohort stands at the end of the log.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Outlook {
-    pub cohort: u16,
-    /// Devices in the cohort, when given.
-    pub size: Option<u64>,
-    /// Devices migrated by the end (the inventory's migrations before the log, plus the log's).
-    pub migrated: u64,
-    pub remaining: Option<u64>,
-    /// Devices a week, averaged over the recent weeks.
-    pub recent_pace: f64,
-    pub peak_pace: f64,
-    pub stalled: bool,
-    /// The day the cohort finishes at its recent pace.
-    pub finish: Option<Day>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -142,8 +139,16 @@ pub fn analyse(
         .filter(|&d| weekday(d) < 5 && !reported.contains(&d))
         .collect();
     let mut reported_weekdays = vec![0u32; weeks.len()];
-    for &d in reported.iter().filter(|&&d| weekday(d) < 5) {
-        reported_weekdays[week_of(d)] += 1;
+    let mut reported_days = vec![0u32; weeks.len()];
+    for &d in &reported {
+        reported_days[week_of(d)] += 1;
+        if weekday(d) < 5 {
+            reported_weekdays[week_of(d)] += 1;
+        }
+    }
+    let mut missing = vec![0u32; weeks.len()];
+    for &d in &gaps {
+        missing[week_of(d)] += 1;
     }
     // First migration and commissioning per device, failures per event.
     let mut rows: Vec<super::log::LogRow> = log_rows.into_iter().cloned().collect();
@@ -201,6 +206,10 @@ pub fn analyse(
     for (c, v) in &mut counts {
         let (mut cm, mut cc, mut backlog) = (0, 0, 0i64);
         let delta = backlog_delta.get(c);
+        // Commissions per reported day, for a week with no report at all.
+        let all_days: u32 = reported_days.iter().sum();
+        let overall = v.iter().map(|w| w.commissioned).sum::<u64>() as f64 / all_days.max(1) as f64;
+        let (mut missing_to_date, mut excess) = (0, 0.0);
         for (i, w) in v.iter_mut().enumerate() {
             cm += w.migrated;
             cc += w.commissioned;
@@ -208,12 +217,25 @@ pub fn analyse(
             w.cum_migrated = cm;
             w.cum_commissioned = cc;
             w.backlog = backlog.max(0) as u64;
+            w.reported_weekdays = reported_weekdays[i];
             w.pace = (reported_weekdays[i] > 0)
                 .then(|| w.migrated as f64 * 5.0 / reported_weekdays[i] as f64);
+            let per_day = if reported_days[i] > 0 {
+                w.commissioned as f64 / reported_days[i] as f64
+            } else {
+                overall
+            };
+            missing_to_date += missing[i];
+            excess += missing[i] as f64 * per_day;
+            w.missing_days = missing[i];
+            w.backlog_missing_days = missing_to_date;
+            // Never more than the backlog itself.
+            w.backlog_excess = excess.min(w.backlog as f64);
         }
     }
     // Pace changes.
     let mut changes = Vec::new();
+    let mut change_weeks: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
     for (&c, v) in &counts {
         let paces: Vec<Option<f64>> = v.iter().map(|w| w.pace).collect();
         // A change starts a new regime: later weeks are compared with it, not with the weeks
@@ -240,67 +262,29 @@ pub fn analyse(
                     before: m,
                     after: now,
                 });
+                change_weeks.entry(c).or_default().push(i);
                 regime = i;
             }
         }
     }
-    // Outlook per cohort.
-    let mut outlook = Vec::new();
-    for &c in &cohort_ids {
-        let v = &counts[&c];
-        let paces: Vec<f64> = v.iter().filter_map(|w| w.pace).collect();
-        let peak = paces.iter().copied().fold(0.0, f64::max);
-        let recent: Vec<f64> = paces
-            .iter()
-            .rev()
-            .take(p.recent_weeks.max(1))
-            .copied()
-            .collect();
-        let recent_pace = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
-        let last_two: Vec<f64> = paces.iter().rev().take(2).copied().collect();
-        let migrated_total = match inventory {
-            Some(inv) => {
-                let mut set: rustc_hash::FxHashSet<u64> = inv
-                    .iter()
-                    .filter(|(_, (ic, d))| *ic == c && d.is_some_and(|d| d <= last))
-                    .map(|(id, _)| *id)
-                    .collect();
-                set.extend(migrated.iter().filter(|(_, m)| m.0 == c).map(|(id, _)| *id));
-                set.extend(
-                    commissioned
-                        .iter()
-                        .filter(|(_, m)| m.0 == c)
-                        .map(|(id, _)| *id),
-                );
-                set.len() as u64
-            }
-            None => v.last().map_or(0, |w| w.cum_migrated),
-        };
-        let size = sizes.get(&c).copied();
-        let remaining = match (size, inventory) {
-            (Some(s), Some(_)) => Some(s.saturating_sub(migrated_total)),
-            _ => None,
-        };
-        let nearly_done = match (remaining, size) {
-            (Some(r), Some(s)) => r as f64 <= 0.01 * s as f64,
-            _ => false,
-        };
-        let stalled =
-            !nearly_done && peak >= p.min_pace && last_two.iter().all(|&x| x < 0.1 * peak);
-        let finish = remaining
-            .filter(|&r| r > 0 && recent_pace > 0.0 && !stalled)
-            .map(|r| last + (r as f64 / recent_pace * 7.0).ceil() as Day);
-        outlook.push(Outlook {
-            cohort: c,
-            size,
-            migrated: migrated_total,
-            remaining,
-            recent_pace,
-            peak_pace: peak,
-            stalled,
-            finish,
-        });
+    // Outlook per cohort: the devices the log shows migrated (or operated), its weeks, its
+    // changes.
+    let mut log_devices: BTreeMap<u16, FxHashSet<u64>> = BTreeMap::new();
+    for (&id, &(c, _)) in migrated.iter().chain(commissioned.iter()) {
+        log_devices.entry(c).or_default().insert(id);
     }
+    let outlook = cohort_ids
+        .iter()
+        .map(|&c| {
+            let cohort = CohortLog {
+                cohort: c,
+                weeks: &counts[&c],
+                changes: change_weeks.get(&c).map_or(&[], Vec::as_slice),
+                devices: log_devices.get(&c).cloned().unwrap_or_default(),
+            };
+            outlook(&cohort, inventory, sizes.get(&c).copied(), last, p)
+        })
+        .collect();
     Analysis {
         first_day: first,
         last_day: last,
@@ -380,6 +364,31 @@ mod tests {
     }
 
     #[test]
+    fn backlogs_carry_the_missing_days() {
+        use MigrationEvent::*;
+        // Week 1: devices 0-9 migrate Monday; 0-3 are commissioned Tuesday, 4-5 Thursday, 8
+        // Friday; Wednesday has no report (say 6 and 7 were commissioned then). Week 2: one
+        // migration on Monday.
+        let mut rows: Vec<(i32, u64, MigrationEvent)> = (0..10).map(|d| (0, d, Migrated)).collect();
+        rows.extend((0..4).map(|d| (1, d, Commissioned)));
+        rows.extend((4..6).map(|d| (3, d, Commissioned)));
+        rows.push((4, 8, Commissioned));
+        rows.push((7, 20, Migrated));
+        let a = analyse(&log(&rows), None, &BTreeMap::new(), &PaceParams::default());
+        let foc = &a.cohorts[&4];
+        // Backlog 3 (6, 7, 9; truly 1). 7 commissions over 4 reported days: 1.75 a day, one
+        // missing day: about 1.75 too many, in week 1 and every week after.
+        assert_eq!((foc[0].backlog, foc[1].backlog), (3, 4));
+        assert_eq!((foc[0].missing_days, foc[1].missing_days), (1, 0));
+        assert_eq!(
+            (foc[0].backlog_missing_days, foc[1].backlog_missing_days),
+            (1, 1)
+        );
+        assert_eq!((foc[0].backlog_excess, foc[1].backlog_excess), (1.75, 1.75));
+        assert_eq!((foc[0].reported_weekdays, foc[1].reported_weekdays), (4, 1));
+    }
+
+    #[test]
     fn outlook_forecast_and_stall() {
         use MigrationEvent::*;
         // 10 a week for three weeks, every weekday reported.
@@ -400,9 +409,15 @@ mod tests {
         let o = &a.outlook[0];
         // 70 before the log, 30 in it: 100 remain, at 10 a week: 70 days after the last day.
         assert_eq!((o.migrated, o.remaining), (100, Some(100)));
-        assert_eq!(o.recent_pace, 10.0);
+        assert_eq!(o.pace_per_week(), 10.0);
+        assert_eq!(o.pace_since, Some(days_from_civil(2024, 1, 1)));
         assert!(!o.stalled);
         assert_eq!(o.finish, Some(a.last_day + 70));
+        // Three steady weeks: X² = 0 on 2 df, so φ = 1; s = √(1/30 + 1/100) = 0.208167,
+        // t(0.95, 2) = 2.919986, exp(0.607845) = 1.836467: 10 weeks / 1.836467 = 38.12 days
+        // (39), 10 weeks x 1.836467 = 128.55 days (129).
+        assert_eq!(o.finish_low, Some(a.last_day + 39));
+        assert_eq!(o.finish_high, Some(a.last_day + 129));
         // The same, with two silent weeks at the end (commissioning only): stalled, no forecast.
         let mut rows2 = rows.clone();
         for d in [21, 28] {

@@ -148,8 +148,13 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
         "  fleetwatch ota {a} --inventory {i} --campaign {dir}/{} --outcomes {dir}/{} --out ota/",
         truth.files.ota_campaign, truth.files.ota_outcomes
     );
+    // The cohort sizes, which the DCC publishes, are the generator's here.
+    let sized: String = sizes
+        .iter()
+        .map(|s| format!(" --cohort-size '{s}'"))
+        .collect();
     println!(
-        "  fleetwatch migration {dir}/{} --inventory {i} --out migration/",
+        "  fleetwatch migration {dir}/{} --inventory {i}{sized} --out migration/",
         truth.files.migration
     );
     // Rejects are planted on purpose: the demo itself succeeded.
