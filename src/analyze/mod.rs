@@ -2,6 +2,7 @@
 //! their results.
 
 pub mod alerts;
+pub mod briefing;
 pub mod change;
 pub mod compare;
 pub mod distinct;

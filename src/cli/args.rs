@@ -10,6 +10,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use fleetwatch::analyze::alerts::{AlertQuery, CodeFilter, Dedup, Dim, GroupBy};
 use fleetwatch::analyze::labels::Labels;
+use fleetwatch::analyze::ota::run::OtaParams;
 use fleetwatch::analyze::spikes::SpikeParams;
 use fleetwatch::decode::ColumnMap;
 use fleetwatch::engine::Filters;
@@ -469,6 +470,18 @@ pub struct ReportArgs {
     /// Devices in a cohort for the migration forecast, e.g. `FOC=3132` (repeatable).
     #[arg(long, value_name = "COHORT=DEVICES")]
     pub cohort_size: Vec<String>,
+    /// A remediation for the what-if section, as `fleetwatch whatif --remediate` takes it
+    /// (e.g. `model=EDMI-ES2,firmware=2.0.1,code=81B8`; repeatable, any may match).
+    #[arg(long, value_name = "RULE")]
+    pub remediate: Vec<String>,
+    /// Compare the selected period (--since..--until) with this one in "What changed"
+    /// (default: the last 7 days of the data against the 7 before).
+    #[arg(long, value_name = "START..END", value_parser = parse_period)]
+    pub compare: Option<(Day, Day)>,
+    /// The OTA section's target version, when the campaign is read from --outcomes alone
+    /// (with --campaign the file says it).
+    #[arg(long, value_name = "VERSION")]
+    pub target_version: Option<String>,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
     #[command(flatten)]
@@ -479,14 +492,21 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     pub fn resolve(self) -> Result<commands::report::ReportConfig> {
+        if self.compare.is_some() && (self.filters.since.is_none() || self.filters.until.is_none())
+        {
+            bail!("--compare needs the period it is compared with: give --since and --until too");
+        }
         Ok(commands::report::ReportConfig {
             selection: self
                 .common
                 .selection(self.input.inputs, self.input.inventory, &self.filters)?
-                .with_evidence(self.evidence, false),
+                .with_evidence(self.evidence, true),
             out: self.out,
             migration: self.migration,
             cohort_sizes: self.cohort_size,
+            remediate: self.remediate,
+            compare: self.compare,
+            target_version: self.target_version,
         })
     }
 }
@@ -664,13 +684,13 @@ pub struct OtaArgs {
     #[arg(long, value_name = "FILE")]
     pub outcomes: Vec<PathBuf>,
     /// Failed attempts after which a device is listed as likely not upgradable remotely.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = OtaParams::DEFAULT_MAX_FAILURES)]
     pub max_failures: u32,
     /// Guard-rail threshold: the failure rate whose 95% Wilson lower bound trips it.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = OtaParams::DEFAULT_GUARD_THRESHOLD)]
     pub guard_threshold: f64,
     /// Devices that must have finished an attempt before a guard rail may trip.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = OtaParams::DEFAULT_GUARD_MIN_DEVICES)]
     pub guard_min_devices: u64,
     /// Write every table as CSV and the cumulative-upgrades chart into this directory.
     #[arg(long, value_name = "DIR")]

@@ -345,7 +345,7 @@ pub fn summary(m: &MigrationReport) -> Vec<String> {
 
 /// `3,717 remain; 164.6 a week since 2024-02-12 (3 weeks): done about 2024-08-04 (90% range
 /// 2024-07-21 to 2024-08-21)`, or why the cohort has no forecast.
-fn outlook_line(m: &MigrationReport, o: &Outlook) -> Option<String> {
+pub fn outlook_line(m: &MigrationReport, o: &Outlook) -> Option<String> {
     let remaining = o.remaining.filter(|&r| r > 0)?;
     let pace = match (o.pace, o.pace_since) {
         (Some(p), Some(since)) => format!(

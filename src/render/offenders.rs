@@ -70,7 +70,7 @@ fn meta(o: &Offenders, models: &Records, heading: &Heading) -> Value {
     })
 }
 
-fn devices(o: &Offenders, inv: &Inventory) -> Records {
+pub fn devices(o: &Offenders, inv: &Inventory) -> Records {
     let mut out = Records::new(&[
         ("rank", true),
         ("device_id", false),
@@ -118,7 +118,7 @@ fn devices(o: &Offenders, inv: &Inventory) -> Records {
     out
 }
 
-fn models(o: &Offenders, inv: &Inventory) -> Records {
+pub fn models(o: &Offenders, inv: &Inventory) -> Records {
     let mut out = Records::new(&[
         ("model", false),
         ("firmware_version", false),

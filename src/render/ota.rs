@@ -74,7 +74,8 @@ fn version(r: &OtaResult, v: u16) -> String {
     }
 }
 
-fn reason(r: &OtaResult, reason: u16) -> String {
+/// A failure reason as the tables name it.
+pub fn reason_name(r: &OtaResult, reason: u16) -> String {
     match r.reasons.name(reason) {
         "" => "(no reason given)".to_string(),
         s => s.to_string(),
@@ -131,7 +132,7 @@ fn failures(r: &OtaResult) -> Records {
     for (k, n, share) in &r.failures {
         t.push(vec![
             k.stage.name().to_string(),
-            reason(r, k.reason),
+            reason_name(r, k.reason),
             r.model_name(k.model).to_string(),
             k.region.name().to_string(),
             n.to_string(),
@@ -170,7 +171,7 @@ fn stragglers(r: &OtaResult) -> Records {
                 .map(|s| s.name())
                 .unwrap_or("")
                 .to_string(),
-            reason(r, o.last_reason),
+            reason_name(r, o.last_reason),
             o.last_seen.map(format_timestamp).unwrap_or_default(),
         ]);
     }

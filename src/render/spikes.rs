@@ -38,6 +38,14 @@ impl Shown<'_> {
     }
 }
 
+/// A group's name for a sentence: its values joined (`North / 8F35 / ESME`).
+pub fn group_name(s: &Shown, group: &GroupKey) -> String {
+    s.by.iter()
+        .map(|&d| key_value(d, group, &s.report.labels, s.inv, &s.report.scope.clock))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 /// Writes the spikes shown; the JSON form carries the filters and parameters too.
 pub fn write(
     w: &mut impl Write,
@@ -70,7 +78,7 @@ fn meta(s: &Shown, filters: &Filters) -> Value {
     })
 }
 
-fn records(s: &Shown) -> Records {
+pub fn records(s: &Shown) -> Records {
     let by = s.by;
     let mut cols: Vec<(&str, bool)> = vec![("rank", true), ("day", false)];
     cols.extend(by.iter().map(|d| (d.column(), false)));
@@ -131,6 +139,17 @@ fn records(s: &Shown) -> Records {
 /// flagged days marked. Returns how many were written into `dir`.
 pub fn charts(s: &Shown, dir: &Path) -> anyhow::Result<usize> {
     std::fs::create_dir_all(dir)?;
+    let all = chart_data(s);
+    for (stem, data) in &all {
+        chart::save(data, &dir.join(format!("{stem}.png")))?;
+    }
+    Ok(all.len())
+}
+
+/// The chart of each flagged group among the spikes shown, in rank order, with a file stem
+/// (`spike-01-north-8f35-esme`).
+pub fn chart_data(s: &Shown) -> Vec<(String, ChartData)> {
+    let mut out = Vec::new();
     let mut done: Vec<GroupKey> = Vec::new();
     for spike in s.spikes() {
         if done.contains(&spike.group) {
@@ -201,12 +220,8 @@ pub fn charts(s: &Shown, dir: &Path) -> anyhow::Result<usize> {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        let path = dir.join(format!(
-            "spike-{:02}-{}.png",
-            done.len(),
-            slug.trim_matches('-')
-        ));
-        chart::save(&data, &path)?;
+        let stem = format!("spike-{:02}-{}", done.len(), slug.trim_matches('-'));
+        out.push((stem, data));
     }
-    Ok(done.len())
+    out
 }

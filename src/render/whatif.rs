@@ -117,6 +117,23 @@ impl Whatif {
         Ok(())
     }
 
+    /// The remediation's table for a report: a key (its CSV file's stem), a title with the
+    /// summary, and the records. (The report replays no reclassification rules.)
+    pub fn sections(&self) -> Vec<(&'static str, String, &Records)> {
+        let mut out = Vec::new();
+        if let Some(r) = &self.remediation {
+            out.push((
+                "whatif",
+                format!(
+                    "What if the alerts matching {} stopped: {}",
+                    r.rule, r.summary
+                ),
+                &r.records,
+            ));
+        }
+        out
+    }
+
     /// Bars per group of `by`: the alerts that stay, with the removed part stacked on top
     /// (`None` without a remediation).
     pub fn chart(&self, by: &[Dim]) -> Option<ChartData> {

@@ -192,3 +192,96 @@ pub fn generate_fleet_as(dir: &Path, seed: u64, format: &str) -> serde_json::Val
     assert_eq!(r.status, 0, "{}", r.stderr);
     serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap()
 }
+
+/// The text of an HTML fragment: tags dropped, entities the report writes decoded.
+pub fn html_text(s: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// Checks every table of a report page against the CSV file it names (`data-csv`, in `dir`):
+/// row for row, each column shown holds its CSV cell, numbers rounded for reading (thousands
+/// separators; fractions in per cent; `_pct` columns already per cent), and text as written
+/// (a code may carry its name after it). Returns how many tables were checked.
+pub fn assert_tables_match_csv(html: &str, dir: &Path) -> usize {
+    let mut checked = 0;
+    for chunk in html.split("<table class=\"sortable\"").skip(1) {
+        let table = chunk.split("</table>").next().unwrap();
+        let attr = |name: &str| -> String {
+            let start = table.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            table[start..start + table[start..].find('"').unwrap()].to_string()
+        };
+        let (id, file) = (attr("id"), attr("data-csv"));
+        let columns: Vec<String> = table
+            .split("data-column=\"")
+            .skip(1)
+            .map(|c| c[..c.find('"').unwrap()].to_string())
+            .collect();
+        let csv_text = std::fs::read_to_string(dir.join(&file)).unwrap();
+        let mut rdr = csv::Reader::from_reader(csv_text.as_bytes());
+        let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+        let records: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+        let body = table.split("<tbody>").nth(1).unwrap();
+        let rows: Vec<Vec<String>> = body
+            .split("<tr>")
+            .skip(1)
+            .map(|r| {
+                r.split("<td")
+                    .skip(1)
+                    .map(|c| html_text(&c[c.find('>').unwrap() + 1..c.find("</td>").unwrap()]))
+                    .collect()
+            })
+            .collect();
+        assert!(
+            rows.len() == records.len()
+                || (rows.len() < records.len() && chunk.contains("The first")),
+            "{id}: {} rows shown of {} in {file}, and no note says so",
+            rows.len(),
+            records.len()
+        );
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.len(), columns.len(), "{id} row {i}");
+            for (shown, column) in row.iter().zip(&columns) {
+                let j = header
+                    .iter()
+                    .position(|h| h == column)
+                    .unwrap_or_else(|| panic!("{id}: column {column} is not in {file}"));
+                let want = &records[i][j];
+                let plain = shown.replace(',', "");
+                let (number, scale) = match plain.strip_suffix('%') {
+                    Some(p) if column.ends_with("_pct") => (p.to_string(), 1.0),
+                    Some(p) => (p.to_string(), 100.0),
+                    None => (plain.clone(), 1.0),
+                };
+                match (want.parse::<f64>(), number.parse::<f64>()) {
+                    (Ok(w), Ok(v)) if w.is_finite() => {
+                        let decimals = number.split('.').nth(1).map_or(0, str::len) as i32;
+                        let tolerance = 0.5 * 10f64.powi(-decimals) + 1e-9;
+                        assert!(
+                            (v - w * scale).abs() <= tolerance,
+                            "{id} row {i} column {column}: page shows {shown}, {file} holds {want}"
+                        );
+                    }
+                    _ => assert!(
+                        shown.starts_with(want),
+                        "{id} row {i} column {column}: page shows {shown:?}, {file} holds {want:?}"
+                    ),
+                }
+            }
+        }
+        checked += 1;
+    }
+    checked
+}

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The knobs of the analysis.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OtaParams {
     /// Failed attempts after which a device likely cannot be upgraded remotely.
     pub max_failures: u32,
@@ -39,6 +39,24 @@ pub struct OtaParams {
     pub guard_min_devices: u64,
     /// The codes the effect table keeps (all when `None`).
     pub codes: Option<CodeFilter>,
+}
+
+impl OtaParams {
+    pub const DEFAULT_MAX_FAILURES: u32 = 3;
+    pub const DEFAULT_GUARD_THRESHOLD: f64 = 0.2;
+    pub const DEFAULT_GUARD_MIN_DEVICES: u64 = 30;
+}
+
+impl Default for OtaParams {
+    /// The defaults `fleetwatch ota` documents.
+    fn default() -> Self {
+        OtaParams {
+            max_failures: Self::DEFAULT_MAX_FAILURES,
+            guard_threshold: Self::DEFAULT_GUARD_THRESHOLD,
+            guard_min_devices: Self::DEFAULT_GUARD_MIN_DEVICES,
+            codes: None,
+        }
+    }
 }
 
 /// How one campaign stands.

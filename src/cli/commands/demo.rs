@@ -2,6 +2,7 @@
 //! found and where each output is. The first command a newcomer runs.
 
 use super::Status;
+use super::report::ReportConfig;
 use crate::cli::{Selection, conclude};
 use anyhow::Result;
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim};
@@ -51,28 +52,31 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
         rejects: rejects.clone(),
         ..Default::default()
     };
-    let engine = selection.engine()?;
-    // The migration log joins the report; the cohort sizes a user would take from the DCC's
-    // figures come from the generator's truth here.
+    // The report is the week's briefing over everything the fleet has: the OTA campaign and
+    // its outcome records, and the migration log, whose cohort sizes a user would take from
+    // the DCC's figures (the generator's truth here).
     let sizes: Vec<String> = truth
         .migration
         .cohorts
         .iter()
         .map(|c| format!("{}={}", c.cohort, c.devices))
         .collect();
-    let migration = super::report::migration_section(
-        &[cfg.out.join(&truth.files.migration)],
-        1,
-        Some(&inv_path),
-        &sizes,
-    )?;
-    let drawn = super::report::write_report(
-        &selection,
-        &engine,
-        &cfg.out.join("report"),
-        &rejects,
-        migration.as_ref(),
-    )?;
+    let briefing = ReportConfig {
+        selection: Selection {
+            campaign: Some(cfg.out.join(&truth.files.ota_campaign)),
+            outcomes: vec![cfg.out.join(&truth.files.ota_outcomes)],
+            firmware_history: true,
+            ..selection.clone()
+        },
+        out: cfg.out.join("report"),
+        migration: vec![cfg.out.join(&truth.files.migration)],
+        cohort_sizes: sizes.clone(),
+        remediate: Vec::new(),
+        compare: None,
+        target_version: None,
+    };
+    let drawn = super::report::write(&briefing)?;
+    let engine = selection.engine()?;
     let codes = engine
         .answer_one(AlertQuery {
             by: vec![Dim::Generation, Dim::Code],
@@ -82,7 +86,7 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     if let Some(e) = drawn.errors.iter().chain(&engine.errors()).next() {
         anyhow::bail!("{}: {}", e.source, e.message);
     }
-    let report = drawn.charts.by_day_region;
+    let report = drawn.report;
     write_alerts_csv(
         &cfg.out.join("alerts_by_day_region.csv"),
         &report,
@@ -125,7 +129,7 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
         ),
         (
             "report/report.html",
-            "the HTML report: charts, totals, sortable tables (open it in a browser)",
+            "the briefing: findings, then rates, spikes, changes, offenders, OTA and migration (open it in a browser)",
         ),
         (
             "report/",

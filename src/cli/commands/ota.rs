@@ -7,9 +7,10 @@ use anyhow::{Result, anyhow, bail};
 use fleetwatch::analyze::alerts::AlertReport;
 use fleetwatch::analyze::ota::campaign::{CampaignSpec, Campaigns};
 use fleetwatch::analyze::ota::outcomes::read_all;
-use fleetwatch::analyze::ota::run::{OtaParams, analyse};
+use fleetwatch::analyze::ota::run::{OtaParams, OtaResult, analyse};
 use fleetwatch::analyze::reader::Reader;
 use fleetwatch::analyze::whatif::DeviceRule;
+use fleetwatch::engine::Engine;
 use fleetwatch::inventory::Inventory;
 use fleetwatch::render::{OutputFormat, ota, thousands};
 use fleetwatch::source::{Input, expand_inputs};
@@ -33,34 +34,19 @@ pub struct OtaConfig {
 
 pub fn run(cfg: OtaConfig) -> Result<Status> {
     let t0 = Instant::now();
-    // The evidence is a fixed set of firmware codes: --codes narrows the effect table instead.
-    let selection = Selection {
-        filters: cfg.selection.filters.without_codes(),
-        ..cfg.selection.clone()
-    };
-    let engine = selection.engine()?;
-    let inv = engine.inventory();
-    let inputs = if cfg.outcomes.is_empty() {
-        Vec::new()
-    } else {
-        expand_inputs(&cfg.outcomes)?
-    };
-    let records = read_all(&inputs, engine.names().len())?;
-    let spec = campaign_spec(&cfg, inv)?;
-    let campaigns = Campaigns::resolve(&spec, &records.outcomes, inv, &engine.scope().devices)?;
-    eprintln!(
-        "campaign: {} targeted devices in {} campaign(s)",
-        thousands(campaigns.targets.len() as u64),
-        campaigns.count()
-    );
     let params = OtaParams {
         max_failures: cfg.max_failures,
         guard_threshold: cfg.guard_threshold,
         guard_min_devices: cfg.guard_min_devices,
         codes: cfg.selection.filters.codes.clone(),
     };
-    let alerts = engine.has_inputs().then_some(&engine as &dyn Reader);
-    let mut result = analyse(campaigns, records, inv, alerts, params);
+    let Evaluated {
+        engine,
+        inputs,
+        mut result,
+    } = evaluate(&cfg.selection, &cfg.outcomes, params, |inv| {
+        campaign_spec(&cfg, inv)
+    })?;
     let tables = ota::tables(&result);
     stdout_write(|w| ota::write(w, &tables, cfg.format, cfg.guard_threshold))?;
     if let Some(dir) = &cfg.out {
@@ -89,6 +75,50 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
         &cfg.selection.rejects,
         t0,
     )
+}
+
+/// A campaign analysed: the engine that read the alert evidence, the outcome inputs, the result.
+pub struct Evaluated {
+    pub engine: Engine,
+    pub inputs: Vec<Input>,
+    pub result: OtaResult,
+}
+
+/// Reads the outcome records and the alert evidence and analyses the campaign `spec` names
+/// (the `ota` command, and the report's OTA section).
+pub fn evaluate(
+    selection: &Selection,
+    outcomes: &[PathBuf],
+    params: OtaParams,
+    spec: impl FnOnce(&Inventory) -> Result<CampaignSpec>,
+) -> Result<Evaluated> {
+    // The evidence is a fixed set of firmware codes: --codes narrows the effect table instead.
+    let selection = Selection {
+        filters: selection.filters.without_codes(),
+        ..selection.clone()
+    };
+    let engine = selection.engine()?;
+    let inv = engine.inventory();
+    let inputs = if outcomes.is_empty() {
+        Vec::new()
+    } else {
+        expand_inputs(outcomes)?
+    };
+    let records = read_all(&inputs, engine.names().len())?;
+    let spec = spec(inv)?;
+    let campaigns = Campaigns::resolve(&spec, &records.outcomes, inv, &engine.scope().devices)?;
+    eprintln!(
+        "campaign: {} targeted devices in {} campaign(s)",
+        thousands(campaigns.targets.len() as u64),
+        campaigns.count()
+    );
+    let alerts = engine.has_inputs().then_some(&engine as &dyn Reader);
+    let result = analyse(campaigns, records, inv, alerts, params);
+    Ok(Evaluated {
+        engine,
+        inputs,
+        result,
+    })
 }
 
 /// Where the targets come from: `--campaign`, `--targets` (parsed against the inventory; a

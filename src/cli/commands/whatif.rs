@@ -62,7 +62,7 @@ pub fn run(cfg: WhatifConfig) -> Result<Status> {
 }
 
 /// The `--remediate` rules, warning about names no device has.
-fn remediation(texts: &[String], inv: &Inventory) -> Result<Arc<Remediation>> {
+pub fn remediation(texts: &[String], inv: &Inventory) -> Result<Arc<Remediation>> {
     let mut rules = Vec::new();
     for text in texts {
         let (rule, unknown) =
