@@ -348,7 +348,10 @@ pub fn charts(s: &Shown, dir: &Path) -> anyhow::Result<usize> {
             y_label: unit.into(),
             series: vec![
                 Series {
-                    name: "daily rate".into(),
+                    name: match s.setting.params.device_cap {
+                        0 => "daily rate".into(),
+                        k => format!("daily rate (a device counts at most {k} a day)"),
+                    },
                     color,
                     points: rate,
                 },
