@@ -1,6 +1,8 @@
 //! End-to-end tests of the spurious-alert investigation: spikes, offenders, what-if and
 //! reclassification labels, on hand-built fleets with hand-computed answers, and `spikes`
-//! against the regional incident the generator plants (precision and recall on three seeds).
+//! against the regional incident and OTA campaign the generator plants (the incident is the
+//! first episode, the campaign's codes are known events; four seeds, one of them never looked
+//! at while tuning).
 
 mod common;
 use common::*;
@@ -88,25 +90,31 @@ fn spikes_finds_the_hand_built_spike_and_names_its_model() {
     assert_eq!(rows.len(), 1, "{}", r.stdout);
     let s = &rows[0];
     // Baseline: 20 a day = 20 per 1,000; spread sqrt(20) (no day-to-day variation).
-    assert_eq!(s["day"], "2024-01-11");
+    assert_eq!(s["rank"], "1");
+    assert_eq!(s["first_day"], "2024-01-11");
+    assert_eq!(s["last_day"], "2024-01-11");
+    assert_eq!(s["days"], "1");
     assert_eq!(s["region"], "North");
     assert_eq!(s["alert_code"], "8F35");
     assert_eq!(s["device_type"], "ESME");
     assert_eq!(s["alerts"], "100");
+    assert_eq!(s["counted"], "100");
+    assert_eq!(s["devices"], "100");
     assert_eq!(s["expected"], "20.0");
     assert_eq!(s["excess"], "80.0");
     assert_eq!(s["ratio"], "5.0");
-    assert_eq!(s["z"], format!("{:.1}", 80.0 / 20f64.sqrt()));
+    assert_eq!(s["peak_z"], format!("{:.1}", 80.0 / 20f64.sqrt()));
     assert_eq!(s["per_1000"], "100.0000");
     assert_eq!(s["baseline_per_1000"], "20.0000");
     assert_eq!(s["installed_devices"], "1000");
+    assert_eq!(s["known_event"], "");
     assert_eq!(
         s["explanation"],
         "model and firmware: A fw 1.0 carry 100% of the excess on 10% of the devices"
     );
     assert!(
         r.stderr
-            .contains("1 flagged days in 1 of 1 groups (7 group-days judged)"),
+            .contains("1 episodes (1 flagged days in 1 of 1 groups, 7 group-days judged)"),
         "{}",
         r.stderr
     );
@@ -137,19 +145,160 @@ fn spikes_is_quiet_without_a_spike() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["flagged"], 0);
-    assert_eq!(v["rows"].as_array().unwrap().len(), 0);
+    assert_eq!(v["episodes"].as_array().unwrap().len(), 0);
     assert_eq!(v["group_days_judged"], 7);
 }
 
-/// The firmware-family codes an OTA campaign raises; their rise on and after the campaign's
-/// start is planted too, not a false alarm.
-const OTA_CODES: &[&str] = &["8F8A", "8F89", "8F72", "8F1C", "8F66", "8F67", "8F43"];
+/// Consecutive flagged days of a group are one episode: the model A surge lasts three days.
+#[test]
+fn consecutive_flagged_days_are_one_episode() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inventory(dir.path());
+    write_spike_alerts(dir.path());
+    let mut a = std::fs::read_to_string(dir.path().join("alerts.csv")).unwrap();
+    for day in [12, 13] {
+        for k in 0..80 {
+            writeln!(
+                a,
+                "2024-01-{day}T12:{:02}:{:02}Z,{},8F35",
+                k / 60,
+                k % 60,
+                dev(k)
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(dir.path().join("alerts.csv"), a).unwrap();
+    let r = run_in(
+        dir.path(),
+        &["spikes", "alerts.csv", "-i", "inventory.csv", "-f", "json"],
+        None,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let e = v["episodes"].as_array().unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["first_day"], "2024-01-11");
+    assert_eq!(e[0]["last_day"], "2024-01-13");
+    assert_eq!(e[0]["days"], 3);
+    // 3 x (20 + 80) alerts; each day expects 20 (the medians ignore the surge).
+    assert_eq!(e[0]["alerts"], 300);
+    assert_eq!(e[0]["expected"], 60.0);
+    assert_eq!(e[0]["excess"], 240.0);
+    // The same 80 model A devices each day, and 60 different model B devices.
+    assert_eq!(e[0]["devices"], 140);
+    // Every flagged day is in the JSON too.
+    let flags = v["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 3);
+    assert!(
+        flags
+            .iter()
+            .all(|f| f["episode"] == "incident" && f["devices"] == 100)
+    );
+}
+
+/// One chattering meter raising 80 alerts on a day does not make a spike: it counts for at
+/// most --device-cap (3). Without the cap the same day is flagged.
+#[test]
+fn a_single_noisy_device_does_not_make_an_episode() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inventory(dir.path());
+    write_spike_alerts(dir.path());
+    let text = std::fs::read_to_string(dir.path().join("alerts.csv")).unwrap();
+    let mut a: String = text
+        .lines()
+        .filter(|l| !l.starts_with("2024-01-11T12"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for k in 0..80 {
+        writeln!(
+            a,
+            "2024-01-11T12:{:02}:{:02}Z,{},8F35",
+            k / 60,
+            k % 60,
+            dev(999)
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("alerts.csv"), a).unwrap();
+    let args = ["spikes", "alerts.csv", "-i", "inventory.csv", "-f", "json"];
+    let r = run_in(dir.path(), &args, None);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["params"]["device_cap"], 3);
+    assert_eq!(v["flagged"], 0, "{}", r.stdout);
+    assert_eq!(v["episodes"].as_array().unwrap().len(), 0);
+    assert_eq!(v["alerts_over_device_cap"], 77);
+    let uncapped = run_in(
+        dir.path(),
+        &[&args[..], &["--device-cap", "0"]].concat(),
+        None,
+    );
+    let u: serde_json::Value = serde_json::from_str(&uncapped.stdout).unwrap();
+    let e = u["episodes"].as_array().unwrap();
+    assert_eq!(e.len(), 1, "{}", uncapped.stdout);
+    assert_eq!(e[0]["first_day"], "2024-01-11");
+    assert_eq!(e[0]["devices"], 21);
+    // The help says what the cap is.
+    let help = run(&["spikes", "--help"]);
+    assert!(help.stdout.contains("--device-cap"), "{}", help.stdout);
+    assert!(
+        help.stdout.contains("--exclude-category"),
+        "{}",
+        help.stdout
+    );
+}
 
 #[test]
-fn spikes_surface_the_planted_incident_on_three_seeds() {
-    let (mut found, mut planted, mut false_alarms, mut incident_flags) = (0, 0, 0, 0);
+fn excluded_codes_are_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inventory(dir.path());
+    write_spike_alerts(dir.path());
+    for extra in [
+        &["--exclude-codes", "8F35"][..],
+        &["--exclude-category", "supply"],
+    ] {
+        let r = run_in(
+            dir.path(),
+            &[
+                &["spikes", "alerts.csv", "-i", "inventory.csv", "-f", "json"][..],
+                extra,
+            ]
+            .concat(),
+            None,
+        );
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["groups"], 0, "{extra:?}");
+        assert_eq!(v["excluded_alerts"], 14 * 20 + 80, "{extra:?}");
+        assert!(r.stderr.contains("360 alerts not counted"), "{}", r.stderr);
+    }
+    let bad = run_in(
+        dir.path(),
+        &["spikes", "alerts.csv", "--exclude-category", "nonsense"],
+        None,
+    );
+    assert_eq!(bad.status, 1);
+    assert!(bad.stderr.contains("is not a category"), "{}", bad.stderr);
+}
+
+/// The firmware-family codes an OTA campaign raises.
+const OTA_CODES: &[&str] = &["8F8A", "8F89", "8F72", "8F1C", "8F66", "8F67", "8F43"];
+
+/// On generated fleets the planted incident (four codes in one region on one day) is the first
+/// episode, its four codes the first four; with the campaign known (--campaign or --outcomes),
+/// no episode of the campaign's codes during its run is ranked among the incidents. Seeds 1-3
+/// were looked at while choosing the defaults; seed 7 never was.
+#[test]
+fn spikes_rank_the_planted_incident_first_and_the_campaign_apart() {
+    let (mut found, mut planted, mut false_alarms) = (0, 0, 0);
     let mut report = String::new();
-    for seed in [1u64, 2, 3] {
+    for (seed, known) in [
+        (1u64, "--campaign"),
+        (2, "--outcomes"),
+        (3, "--campaign"),
+        (7, "--outcomes"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let truth = generate_fleet(dir.path(), seed);
         let inc = &truth["incident"];
@@ -159,72 +308,154 @@ fn spikes_surface_the_planted_incident_on_three_seeds() {
             .keys()
             .map(String::as_str)
             .collect();
-        let ota_start = truth["ota"]["start"].as_str().unwrap().to_string();
-        let r = run_in(
-            dir.path(),
-            &[
-                "spikes",
-                "alerts.csv",
-                "-i",
-                "inventory.csv",
-                "--top",
-                "0",
-                "-f",
-                "csv",
-            ],
-            None,
-        );
-        assert!(r.status == 0 || r.status == 3, "{}", r.stderr);
-        let rows = csv_rows(&r.stdout);
-        let is_incident = |x: &Row| {
-            x["day"] == inc["day"].as_str().unwrap()
-                && x["region"] == inc["region"].as_str().unwrap()
-                && codes.contains(&x["alert_code"].as_str())
+        let file = if known == "--campaign" {
+            "ota_campaign.csv"
+        } else {
+            "ota_outcomes.csv"
         };
-        let is_campaign =
-            |x: &Row| OTA_CODES.contains(&x["alert_code"].as_str()) && x["day"] >= ota_start;
-        let hits: Vec<&Row> = rows.iter().filter(|x| is_incident(x)).collect();
-        let fa: Vec<&Row> = rows
+        let args = [
+            "spikes",
+            "alerts.csv",
+            "-i",
+            "inventory.csv",
+            "--top",
+            "0",
+            "-f",
+            "json",
+        ];
+        let r = run_in(dir.path(), &[&args[..], &[known, file]].concat(), None);
+        assert!(r.status == 0 || r.status == 3, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let episodes = v["episodes"].as_array().unwrap();
+        let campaign = v["campaign_episodes"].as_array().unwrap();
+        let is_incident = |e: &serde_json::Value| {
+            e["first_day"] == inc["day"]
+                && e["last_day"] == inc["day"]
+                && e["region"] == inc["region"]
+                && codes.contains(&e["alert_code"].as_str().unwrap())
+        };
+        // The incident is the first episode, and its codes the first four, each one day long.
+        assert!(
+            is_incident(&episodes[0]),
+            "seed {seed}: {:?}",
+            episodes.first()
+        );
+        let top: std::collections::BTreeSet<&str> = episodes[..codes.len()]
             .iter()
-            .filter(|x| !is_incident(x) && !is_campaign(x))
+            .filter(|e| is_incident(e))
+            .map(|e| e["alert_code"].as_str().unwrap())
             .collect();
-        // Every incident code is flagged on the incident day, and they are the top four.
-        let flagged_codes: std::collections::BTreeSet<&str> =
-            hits.iter().map(|x| x["alert_code"].as_str()).collect();
-        assert_eq!(
-            flagged_codes.len(),
-            codes.len(),
-            "seed {seed}: {:?} vs {codes:?}",
-            flagged_codes
-        );
+        assert_eq!(top.len(), codes.len(), "seed {seed}: {top:?} vs {codes:?}");
+        // A whole-region event, not one model's; its devices counted.
+        for e in &episodes[..codes.len()] {
+            assert!(
+                e["explanation"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("spread across models"),
+                "{e}"
+            );
+            assert!(e["devices"].as_u64().unwrap() > 100, "{e}");
+        }
+        // The campaign: its run known, its codes' episodes during it apart from the incidents.
+        let run = &v["campaigns"][0];
+        assert_eq!(run["campaign"], truth["ota"]["campaign"], "seed {seed}");
+        assert_eq!(run["first_day"], truth["ota"]["start"], "seed {seed}");
+        let in_run = |e: &serde_json::Value| {
+            e["first_day"].as_str() <= run["last_day"].as_str()
+                && e["last_day"].as_str() >= run["first_day"].as_str()
+        };
+        assert!(!campaign.is_empty(), "seed {seed}");
+        for e in campaign {
+            assert!(
+                OTA_CODES.contains(&e["alert_code"].as_str().unwrap()),
+                "{e}"
+            );
+            assert!(in_run(e), "{e}");
+            assert!(
+                e["known_event"].as_str().unwrap().starts_with("campaign "),
+                "{e}"
+            );
+        }
         assert!(
-            rows[..4].iter().all(is_incident),
-            "seed {seed}: the incident ranks first"
+            !episodes
+                .iter()
+                .any(|e| OTA_CODES.contains(&e["alert_code"].as_str().unwrap()) && in_run(e)),
+            "seed {seed}: a campaign episode ranked among the incidents"
         );
-        // The incident is a whole-region event, not one model's.
-        assert!(
-            hits.iter()
-                .all(|x| x["explanation"].starts_with("spread across models")),
-            "{hits:?}"
-        );
-        found += flagged_codes.len();
+        let fa: Vec<String> = episodes[codes.len()..]
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {} {}",
+                    e["first_day"], e["region"], e["alert_code"], e["device_type"]
+                )
+            })
+            .collect();
+        found += top.len();
         planted += codes.len();
-        incident_flags += hits.len();
         false_alarms += fa.len();
         writeln!(
             report,
-            "seed {seed}: incident {} {}: {}/{} codes flagged; {} campaign flags; {} false alarms {:?}",
-            inc["region"], inc["day"], flagged_codes.len(), codes.len(),
-            rows.iter().filter(|x| is_campaign(x)).count(), fa.len(),
-            fa.iter().map(|x| format!("{} {} {}", x["day"], x["region"], x["alert_code"])).collect::<Vec<_>>()
+            "seed {seed} ({known}): incident {} {}: {}/{} codes ranked 1-{}; {} campaign episodes ({} days) apart; {} other episodes {fa:?}",
+            inc["region"], inc["day"], top.len(), codes.len(), codes.len(),
+            campaign.len(), campaign.iter().map(|e| e["days"].as_u64().unwrap()).sum::<u64>(),
+            fa.len(),
         )
         .unwrap();
     }
-    let recall = found as f64 / planted as f64;
-    let precision = incident_flags as f64 / (incident_flags + false_alarms) as f64;
-    println!("{report}recall {recall:.2}, precision {precision:.2} (campaign flags excluded)");
-    assert_eq!(recall, 1.0, "{report}");
-    assert!(precision >= 0.75, "{report}");
+    println!("{report}recall {found}/{planted}, {false_alarms} other episodes in 4 fleets");
+    assert_eq!(found, planted, "{report}");
+    assert!(false_alarms <= 4, "{report}");
+    // Without the campaign known, its codes are ranked among the episodes (seed 1).
+    let dir = tempfile::tempdir().unwrap();
+    generate_fleet(dir.path(), 1);
+    let r = run_in(
+        dir.path(),
+        &[
+            "spikes",
+            "alerts.csv",
+            "-i",
+            "inventory.csv",
+            "--top",
+            "0",
+            "-f",
+            "json",
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v["campaign_episodes"].as_array().unwrap().is_empty());
+    assert!(
+        v["episodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| OTA_CODES.contains(&e["alert_code"].as_str().unwrap()))
+    );
+    // And --exclude-category firmware takes the firmware codes out instead.
+    let x = run_in(
+        dir.path(),
+        &[
+            "spikes",
+            "alerts.csv",
+            "-i",
+            "inventory.csv",
+            "--top",
+            "0",
+            "-f",
+            "json",
+            "--exclude-category",
+            "firmware",
+        ],
+        None,
+    );
+    let xv: serde_json::Value = serde_json::from_str(&x.stdout).unwrap();
+    assert!(xv["excluded_alerts"].as_u64().unwrap() > 0);
+    assert!(xv["episodes"].as_array().unwrap().iter().all(|e| {
+        let c = e["alert_code"].as_str().unwrap();
+        !["8F8A", "8F89", "8F72", "8F1C", "8F43"].contains(&c)
+    }));
 }
 
 /// The spike fixture plus a noisy device (999, model B) raising 50 alerts on 2024-01-04.
@@ -577,7 +808,7 @@ fn spikes_name_the_hub_model_behind_the_excess() {
     );
     assert_eq!(r.status, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let hubs: Vec<&serde_json::Value> = v["cohorts"][0]
+    let hubs: Vec<&serde_json::Value> = v["episodes"][0]["cohorts"]
         .as_array()
         .unwrap()
         .iter()

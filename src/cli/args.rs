@@ -15,7 +15,7 @@ use fleetwatch::analyze::spikes::SpikeParams;
 use fleetwatch::decode::ColumnMap;
 use fleetwatch::engine::Filters;
 use fleetwatch::engine::scan::ReadOptions;
-use fleetwatch::model::{Clock, Day, DeviceType, Generation, Keyword, Region};
+use fleetwatch::model::{AlertCode, Clock, Day, DeviceType, Generation, Keyword, Region};
 use fleetwatch::render::OutputFormat;
 use fleetwatch::render::chart::ChartKind;
 use std::path::PathBuf;
@@ -60,15 +60,21 @@ pub enum Command {
     /// Example: fleetwatch report samples/alerts.csv -i samples/inventory.csv --out report/
     #[command(after_help = EXIT_HELP)]
     Report(ReportArgs),
-    /// Find spikes: days on which a group's alert rate rose well above its own baseline.
+    /// Find spikes: episodes of days on which a group's alert count rose well above its baseline.
     ///
-    /// Per group (CSP region x code x device type by default) the baseline of each day is the
-    /// median rate of the trailing --window days, with the group's weekday pattern divided out;
-    /// the spread is their median absolute deviation, floored by Poisson noise. A day is flagged
-    /// when its robust z-score reaches --threshold, its count is --min-ratio times the expected
-    /// count, and the excess is at least --min-excess alerts. Spikes are ranked by excess
-    /// alerts; each is explained by the cohorts (model, model and firmware, device type,
-    /// generation) that carry the excess, against their share of the group's devices.
+    /// Per group (CSP region x code x device type by default) each day is judged from the days
+    /// before it only: the baseline is the median of the trailing --window days, with the
+    /// group's weekday pattern (medians over the previous 8 weeks, once 3 weeks exist) divided
+    /// out; the spread is their median absolute deviation, floored by Poisson noise. A device
+    /// counts at most --device-cap alerts a day, so one chattering meter cannot make a spike. A
+    /// day is flagged when its robust z-score reaches --threshold, its count is --min-ratio
+    /// times the expected count, and the excess is at least --min-excess. Consecutive flagged
+    /// days of a group are one episode, ranked by excess; each is explained by the cohorts
+    /// (model, model and firmware, device type, generation) that carry the excess on its
+    /// largest day, against their share of the group's devices.
+    ///
+    /// With --campaign or --outcomes, episodes of the campaign's own firmware codes during its
+    /// run are known events, listed apart ("campaign_episodes" in JSON), not among the incidents.
     ///
     /// Example: fleetwatch spikes samples/alerts.csv -i samples/inventory.csv --charts spikes/
     #[command(after_help = EXIT_HELP)]
@@ -534,7 +540,19 @@ pub struct SpikesArgs {
     /// Alerts above the expected count a spike must reach.
     #[arg(long, default_value_t = 10.0)]
     pub min_excess: f64,
-    /// Spikes to show, largest excess first (0: all).
+    /// Most alerts one device counts for in a group on one day (0: no cap). At the default 3, a
+    /// single device moves a day by at most 3, under --min-excess: it cannot make a spike alone.
+    #[arg(long, default_value_t = 3)]
+    pub device_cap: u32,
+    /// Take these codes out before anything is counted, e.g. `8F8A,8F89` (a known event you do
+    /// not want judged).
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub exclude_codes: Vec<String>,
+    /// Take every code of these catalogue categories out, e.g. `firmware` (see `fleetwatch
+    /// codes`).
+    #[arg(long, value_name = "CAT", value_delimiter = ',')]
+    pub exclude_category: Vec<String>,
+    /// Episodes to show, largest excess first, and as many campaign episodes (0: all).
     #[arg(long, default_value_t = 20)]
     pub top: usize,
     /// Write a chart per flagged group (rate, baseline, flagged days) into this directory.
@@ -565,12 +583,41 @@ impl SpikesArgs {
                 threshold: self.threshold,
                 min_ratio: self.min_ratio,
                 min_excess: self.min_excess,
+                device_cap: self.device_cap,
+                ..SpikeParams::default()
             },
+            exclude: exclusions(&self.exclude_codes, &self.exclude_category)?,
             top: self.top,
             charts: self.charts,
             format: self.common.format,
         })
     }
+}
+
+/// `--exclude-codes` and `--exclude-category` as one filter of what to take out.
+fn exclusions(codes: &[String], categories: &[String]) -> Result<Option<CodeFilter>> {
+    let mut f = CodeFilter::default();
+    for c in codes.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        match AlertCode::parse(c.as_bytes()) {
+            Some(code) => f.codes.push(code),
+            None => bail!("--exclude-codes: `{c}` is not an alert code (81B8, N24)"),
+        }
+    }
+    let names = fleetwatch::catalogue::category_names();
+    for c in categories
+        .iter()
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+    {
+        match names.iter().position(|n| n.eq_ignore_ascii_case(c)) {
+            Some(i) => f.categories.push(i as u8),
+            None => bail!(
+                "--exclude-category: `{c}` is not a category ({})",
+                names.join(", ")
+            ),
+        }
+    }
+    Ok((f != CodeFilter::default()).then_some(f))
 }
 
 #[derive(clap::Args)]

@@ -127,10 +127,10 @@ pub struct Setting<'a> {
     pub reader: &'a dyn Reader,
 }
 
-/// Adds each spike's hub-model cohorts (its excess over each hub model's trailing median, and
+/// Adds the hub-model cohorts of the spikes `which` indexes (its excess over each hub model's trailing median, and
 /// the hub model's share of the group's linked devices). Groups made of labels or categories
 /// are left out (the tap sees codes, not labels).
-pub fn explain(spikes: &mut [Spike], hubs: HubModels, at: &Setting) {
+pub fn explain(spikes: &mut [Spike], which: &[usize], hubs: HubModels, at: &Setting) {
     let Setting {
         by,
         window,
@@ -138,17 +138,18 @@ pub fn explain(spikes: &mut [Spike], hubs: HubModels, at: &Setting) {
         reader,
     } = *at;
     let inv = reader.inventory();
-    if spikes.is_empty() || by.iter().any(|d| matches!(d, Dim::Label | Dim::Category)) {
+    if which.is_empty() || by.iter().any(|d| matches!(d, Dim::Label | Dim::Category)) {
         return;
     }
     let codes: Vec<AlertCode> = {
-        let mut c: Vec<AlertCode> = spikes.iter().filter_map(|s| s.group.code).collect();
+        let mut c: Vec<AlertCode> = which.iter().filter_map(|&i| spikes[i].group.code).collect();
         c.sort();
         c.dedup();
         c
     };
-    let first = spikes.iter().map(|s| s.check.day).min().unwrap_or(0) - window as Day;
-    let last = spikes.iter().map(|s| s.check.day).max().unwrap_or(0);
+    let days = || which.iter().map(|&i| spikes[i].check.day);
+    let first = days().min().unwrap_or(0) - window as Day;
+    let last = days().max().unwrap_or(0);
     let hubs = Arc::new(hubs);
     let (h, b) = (hubs.clone(), Arc::new(by.to_vec()));
     let query = AlertQuery {
@@ -192,7 +193,8 @@ pub fn explain(spikes: &mut [Spike], hubs: HubModels, at: &Setting) {
             .or_default()
             .push((day, n));
     }
-    for s in spikes.iter_mut() {
+    for &i in which {
+        let s = &mut spikes[i];
         let Some(hubs_of) = per_group.get(&s.group) else {
             continue;
         };

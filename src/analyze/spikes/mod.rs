@@ -1,23 +1,32 @@
-//! Spike detection: days on which a group's alert rate departs from its own robust baseline.
+//! Spike detection: days on which a group's alert count departs from its own robust baseline.
 //!
-//! For each day the baseline is the median of the group's trailing window of daily rates (28
-//! days by default), after dividing out the group's weekday pattern, so a Monday is compared
-//! with Mondays' level and a quiet Sunday does not make Monday look like a spike. The spread
-//! is the median absolute deviation (MAD) of the same window, floored by Poisson noise on the
-//! expected count, so a group with a handful of alerts a day is not flagged for one extra.
-//! Medians ignore the spikes themselves, so one incident does not raise the next day's bar.
+//! Everything a day is judged by comes from the days before it (nothing from the day itself or
+//! later): the weekday factors are medians over the trailing `weekday_window` days (56 by
+//! default, and only once three weeks of history exist), and the baseline is the median of the
+//! trailing `window` of daily rates (28 days by default) after dividing out those weekday
+//! factors, so a Monday is compared with Mondays' level and a quiet Sunday does not make Monday
+//! look like a spike. The spread is the median absolute deviation (MAD) of the same window,
+//! floored by Poisson noise on the expected count, so a group with a handful of alerts a day
+//! is not flagged for one extra. Medians ignore the spikes themselves, so one incident does not
+//! raise the next day's bar.
+//!
+//! The counts judged are capped per device: a device counts at most `device_cap` alerts a day
+//! (`find.rs` does the capping), so one chattering meter cannot make a spike on its own.
 //!
 //! A day is flagged when all three hold: the robust z-score (excess over the spread) reaches
 //! `threshold`, the count is at least `min_ratio` times the expected count, and the excess is
-//! at least `min_excess` alerts. Only rises are flagged: the question is "what went wrong".
+//! at least `min_excess`. Only rises are flagged: the question is "what went wrong".
 //!
 //! This file judges one series. `find.rs` folds the alerts, rolls the fold up into the
-//! groups' series and judges them; `explain.rs` names the cohorts that carry a flagged day's
-//! excess and sums them up in a verdict; `hubs.rs` adds the comms-hub cohort from a second read.
+//! groups' series, judges them and merges consecutive flagged days into episodes; `explain.rs`
+//! names the cohorts that carry a flagged day's excess and sums them up in a verdict;
+//! `hubs.rs` adds the comms-hub cohort from a second read; `known.rs` finds the runs of OTA
+//! campaigns, whose own firmware codes are known events rather than incidents.
 
 pub mod explain;
 pub mod find;
 pub mod hubs;
+pub mod known;
 
 use crate::analyze::stats::median;
 use crate::model::Day;
@@ -36,6 +45,10 @@ pub struct SpikeParams {
     pub min_ratio: f64,
     /// Alerts above expected a spike must reach.
     pub min_excess: f64,
+    /// Most alerts one device counts for in a group on one day (0: no cap).
+    pub device_cap: u32,
+    /// Trailing days the weekday factors are taken over (at least 21 needed).
+    pub weekday_window: usize,
 }
 
 impl Default for SpikeParams {
@@ -46,6 +59,8 @@ impl Default for SpikeParams {
             threshold: 5.0,
             min_ratio: 1.3,
             min_excess: 10.0,
+            device_cap: 3,
+            weekday_window: 56,
         }
     }
 }
@@ -116,22 +131,36 @@ impl DayCheck {
     }
 }
 
-/// Weekday factors of a series: the median rate on each weekday over the median of all days,
-/// kept within [0.2, 5]; all 1 when the series is too short (under three weeks, so that a
-/// single spike cannot be a weekday's median) or mostly zero.
-pub fn weekday_factors(s: &DailySeries) -> [f64; 7] {
-    let n = s.counts.len();
+/// Fewest days of history before weekday factors are estimated: three of each weekday, so a
+/// single spike cannot be a weekday's median.
+pub const WEEKDAY_HISTORY: usize = 21;
+
+/// Smallest median daily count a group needs for weekday factors of its own. The median of
+/// n Poisson counts of mean m is off by about 1.25 / sqrt(n m) of itself: at three weeks
+/// (n = 3) and m = 50 that is 10%, about the size of a weekend dip; below it the factors would
+/// add more noise than they take out.
+pub const WEEKDAY_MIN_COUNT: f64 = 50.0;
+
+/// Weekday factors from the days `from..to` of a series: the median rate on each weekday over
+/// the median of all those days, kept within [0.2, 5]; all 1 when the span is under three
+/// weeks, or the group's median daily count is under `WEEKDAY_MIN_COUNT`. `check` passes the
+/// days before the day judged, never later ones.
+pub fn weekday_factors(s: &DailySeries, from: usize, to: usize) -> [f64; 7] {
     let mut f = [1.0; 7];
-    if n < 21 {
+    if to.saturating_sub(from) < WEEKDAY_HISTORY {
         return f;
     }
-    let mut all: Vec<f64> = (0..n).map(|i| s.rate(i)).collect();
+    let mut counts = s.counts[from..to].to_vec();
+    if median(&mut counts) < WEEKDAY_MIN_COUNT {
+        return f;
+    }
+    let mut all: Vec<f64> = (from..to).map(|i| s.rate(i)).collect();
     let overall = median(&mut all);
     if overall <= 0.0 {
         return f;
     }
     for (w, slot) in f.iter_mut().enumerate() {
-        let mut on: Vec<f64> = (0..n)
+        let mut on: Vec<f64> = (from..to)
             .filter(|&i| weekday(s.first_day + i as Day) as usize == w)
             .map(|i| s.rate(i))
             .collect();
@@ -140,10 +169,8 @@ pub fn weekday_factors(s: &DailySeries) -> [f64; 7] {
     f
 }
 
-/// Judges every day that has enough history.
+/// Judges every day that has enough history, from the days before it only.
 pub fn check(s: &DailySeries, p: &SpikeParams) -> Vec<DayCheck> {
-    let factors = weekday_factors(s);
-    let factor = |i: usize| factors[weekday(s.first_day + i as Day) as usize];
     let mut out = Vec::new();
     let mut window: Vec<f64> = Vec::with_capacity(p.window);
     for t in 0..s.counts.len() {
@@ -151,6 +178,8 @@ pub fn check(s: &DailySeries, p: &SpikeParams) -> Vec<DayCheck> {
         if t - from < p.min_history.max(1) {
             continue;
         }
+        let factors = weekday_factors(s, t.saturating_sub(p.weekday_window), t);
+        let factor = |i: usize| factors[weekday(s.first_day + i as Day) as usize];
         window.clear();
         window.extend((from..t).map(|i| s.rate(i) / factor(i)));
         let level = median(&mut window);
@@ -256,21 +285,62 @@ mod tests {
 
     #[test]
     fn weekday_pattern_is_divided_out() {
-        // Weekdays 100, weekends 20, for three weeks: the weekend drop and Monday's return are
+        // Weekdays 100, weekends 20, for five weeks: the weekend drop and Monday's return are
         // the group's normal week, not spikes.
-        let c: Vec<f64> = (0..21)
+        let c: Vec<f64> = (0..35)
             .map(|i| if i % 7 >= 5 { 20.0 } else { 100.0 })
             .collect();
         let s = series(&c, 10_000);
-        let f = weekday_factors(&s);
+        let f = weekday_factors(&s, 0, 21);
         assert_eq!(f[0], 1.0);
         assert_eq!(f[5], 0.2);
+        // Under three weeks of history, or too few alerts to tell a pattern from noise: no
+        // weekday adjustment.
+        assert_eq!(weekday_factors(&s, 1, 21), [1.0; 7]);
+        let small = series(&c.iter().map(|x| x / 4.0).collect::<Vec<_>>(), 10_000);
+        assert_eq!(weekday_factors(&small, 0, 21), [1.0; 7]);
         let checks = check(&s, &SpikeParams::default());
         assert!(checks.iter().all(|c| !c.flagged));
-        let monday_check = checks.iter().find(|c| c.day == monday() + 14).unwrap();
+        // Once three weeks are behind it, each day is compared with its own weekday.
+        let monday_check = checks.iter().find(|c| c.day == monday() + 28).unwrap();
         assert_eq!(monday_check.expected, 100.0);
-        let sunday_check = checks.iter().find(|c| c.day == monday() + 13).unwrap();
+        let sunday_check = checks.iter().find(|c| c.day == monday() + 27).unwrap();
         assert!((sunday_check.expected - 20.0).abs() < 1e-9);
+        // Before that the baseline is the plain trailing median (weekdays outnumber weekends).
+        let early_sunday = checks.iter().find(|c| c.day == monday() + 13).unwrap();
+        assert_eq!(early_sunday.expected, 100.0);
+    }
+
+    #[test]
+    fn a_day_is_judged_from_earlier_days_only() {
+        // Six weeks with a weekday pattern and some noise; day 30 is a Wednesday with a rise.
+        let mut c: Vec<f64> = (0..42)
+            .map(|i| {
+                let base = if i % 7 >= 5 { 40.0 } else { 100.0 };
+                base + ((i * 37) % 11) as f64
+            })
+            .collect();
+        c[30] = 190.0;
+        let p = SpikeParams::default();
+        let before = check(&series(&c, 10_000), &p);
+        let day30 = |checks: &[DayCheck]| *checks.iter().find(|x| x.day == monday() + 30).unwrap();
+        assert!(day30(&before).flagged, "{:?}", day30(&before));
+        // Whatever happens later (a month-long surge on Saturdays, a collapse on weekdays),
+        // day 30's baseline, spread and verdict do not move.
+        let mut later = c.clone();
+        for (i, x) in later.iter_mut().enumerate().skip(31) {
+            *x = if i % 7 == 5 { 5_000.0 } else { 0.0 };
+        }
+        let after = check(&series(&later, 10_000), &p);
+        assert_eq!(day30(&before), day30(&after));
+        // Nor does the day itself set its own bar: a larger count moves only z and the excess.
+        let mut bigger = c.clone();
+        bigger[30] = 1_000.0;
+        let b = day30(&check(&series(&bigger, 10_000), &p));
+        assert_eq!(
+            (b.expected, b.spread),
+            (day30(&before).expected, day30(&before).spread)
+        );
     }
 
     #[test]

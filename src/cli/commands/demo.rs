@@ -8,7 +8,7 @@ use anyhow::Result;
 use fleetwatch::analyze::alerts::{AlertQuery, AlertReport, Dim};
 use fleetwatch::analyze::overview::{region_rates, top_codes};
 use fleetwatch::analyze::reader::Reader;
-use fleetwatch::analyze::spikes::find;
+use fleetwatch::analyze::spikes::{find, known};
 use fleetwatch::engine::Engine;
 use fleetwatch::engine::scan::ReadOptions;
 use fleetwatch::generate::{Config, Format, Truth};
@@ -99,7 +99,7 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     )?;
     let status = conclude(&report, &[], engine.names(), &rejects, t0)?;
     summarize(&truth, &report, &codes);
-    spike_summary(&engine)?;
+    spike_summary(&engine, &cfg.out.join(&truth.files.ota_outcomes))?;
     println!();
     println!("Outputs in {}:", cfg.out.display());
     for (f, what) in [
@@ -142,7 +142,10 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     let (a, i) = (alerts.display(), inv_path.display());
     println!("Try:");
     println!("  fleetwatch alerts {a} --inventory {i} --by region,code --codes supply");
-    println!("  fleetwatch spikes {a} --inventory {i} --charts spikes/");
+    println!(
+        "  fleetwatch spikes {a} --inventory {i} --outcomes {} --charts spikes/",
+        cfg.out.join(&truth.files.ota_outcomes).display()
+    );
     println!("  fleetwatch offenders {a} --inventory {i} --code 81B8");
     println!(
         "  fleetwatch whatif {a} --inventory {i} --remediate model=S1-ELSTER-AS300,firmware=1.2,code=81B8"
@@ -169,28 +172,65 @@ pub fn run(cfg: DemoConfig) -> Result<Status> {
     })
 }
 
-/// The top spikes (`fleetwatch spikes`) with their explanations.
-fn spike_summary(engine: &Engine) -> Result<()> {
+/// The top spike episodes (`fleetwatch spikes --outcomes`) with their explanations, the OTA
+/// campaign's own firmware codes apart.
+fn spike_summary(engine: &Engine, outcomes: &std::path::Path) -> Result<()> {
     let by = [Dim::Region, Dim::Code, Dim::DeviceType];
-    let fine = find::fold(engine, &Default::default(), &by);
-    let found = find::find(&fine, engine.inventory(), &by, &Default::default());
+    let records = fleetwatch::analyze::ota::outcomes::read_all(
+        &[fleetwatch::source::Input::File(outcomes.to_path_buf())],
+        0,
+    )?;
+    let clock = engine.scope().clock.clone();
+    let setting = find::Setting {
+        campaigns: known::runs_from_outcomes(&records.outcomes, &clock, "campaign"),
+        clock,
+        ..Default::default()
+    };
+    let folded = find::fold(engine, &by, &setting);
+    let found = find::find(&folded, engine.inventory(), &by, &setting);
     println!(
-        "  spikes: {} flagged days in {} of {} region x code x type groups; the largest:",
-        found.spikes.len(),
+        "  spikes: {} episodes ({} flagged days) in {} of {} region x code x type groups, each device counted at most {} alerts a day; the largest:",
+        found.episodes.len(),
+        found.spikes.len()
+            - found
+                .campaign_episodes
+                .iter()
+                .map(|e| e.days())
+                .sum::<usize>(),
         found.flagged_groups,
-        found.series.len()
+        found.series.len(),
+        setting.params.device_cap,
     );
-    for s in found.spikes.iter().take(5) {
-        let k = &s.group;
+    for e in found.episodes.iter().take(5) {
+        let k = &e.group;
+        let days = if e.first_day == e.last_day {
+            format!("{:21}", format_day(e.first_day))
+        } else {
+            format!("{}..{}", format_day(e.first_day), format_day(e.last_day))
+        };
         println!(
-            "    {} {:10} {:4} {:5} {:>7} alerts, {:.1} expected: {}",
-            format_day(s.check.day),
+            "    {days} {:10} {:4} {:5} {:>7} alerts from {} devices, {:.1} expected: {}",
             k.region.map(|r| r.name()).unwrap_or(""),
             k.code.map(|c| c.to_string()).unwrap_or_default(),
             k.device_type.map(|t| t.name()).unwrap_or(""),
-            thousands(s.check.count as u64),
-            s.check.expected,
-            s.verdict
+            thousands(e.alerts as u64),
+            thousands(e.devices),
+            e.expected,
+            found.spikes[e.peak].verdict
+        );
+    }
+    if let Some(r) = setting.campaigns.first() {
+        println!(
+            "  known event: {} campaign episodes ({} flagged days) of the firmware codes during {} ({}..{}), listed apart",
+            found.campaign_episodes.len(),
+            found
+                .campaign_episodes
+                .iter()
+                .map(|e| e.days())
+                .sum::<usize>(),
+            r.name,
+            format_day(r.first),
+            format_day(r.last)
         );
     }
     Ok(())

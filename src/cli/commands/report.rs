@@ -20,8 +20,8 @@ use fleetwatch::analyze::offenders::{self, Offenders};
 use fleetwatch::analyze::ota::campaign::CampaignSpec;
 use fleetwatch::analyze::ota::run::OtaParams;
 use fleetwatch::analyze::reader::Reader;
-use fleetwatch::analyze::spikes::find::{self, Found};
-use fleetwatch::analyze::spikes::{SpikeParams, hubs};
+use fleetwatch::analyze::spikes::SpikeParams;
+use fleetwatch::analyze::spikes::find::Found;
 use fleetwatch::analyze::whatif::before_after as whatif;
 use fleetwatch::engine::{Engine, Filters};
 use fleetwatch::model::time::format_day;
@@ -95,18 +95,25 @@ pub fn write(cfg: &ReportConfig) -> Result<Written> {
     )?;
 
     let charts = chart_reports(&engine, sel);
-    let spike_params = SpikeParams::default();
-    let (spike_fold, found) = spikes(&engine, sel, &spike_params);
+    let spikes = super::spikes::analyse(
+        sel,
+        &engine,
+        &SPIKES_BY,
+        SpikeParams::default(),
+        None,
+        SPIKES_SHOWN,
+    )?;
+    let found = &spikes.found;
     let shown = Shown {
-        found: &found,
-        shown: SPIKES_SHOWN.min(found.spikes.len()),
+        found,
+        shown: spikes.shown,
         by: &SPIKES_BY,
-        params: &spike_params,
-        report: &spike_fold,
+        setting: &spikes.setting,
+        report: &spikes.folded.report,
         inv,
     };
     let trends = trends(&engine, sel, cfg, charts.by_day_region.period)?;
-    let code = leading_code(&found, &charts.by_region_code);
+    let code = leading_code(found, &charts.by_region_code);
     let offenders = code.map(|c| (c, offenders_of(&engine, c)));
     let by_region = [Dim::Region];
     let whatif = whatif_of(&engine, sel, &cfg.remediate, &by_region)?;
@@ -168,25 +175,6 @@ fn chart_reports(engine: &Engine, sel: &Selection) -> ChartReports {
         by_day_region,
         by_region_code,
     }
-}
-
-/// Spikes as `fleetwatch spikes` finds them, by region, code and device type.
-fn spikes(engine: &Engine, sel: &Selection, params: &SpikeParams) -> (AlertReport, Found) {
-    let fold = find::fold(engine, &sel.labels, &SPIKES_BY);
-    let mut found = find::find(&fold, engine.inventory(), &SPIKES_BY, params);
-    let shown = SPIKES_SHOWN.min(found.spikes.len());
-    if let Some(path) = &sel.inventory
-        && let Some(links) = hubs::read(path, engine.inventory())
-    {
-        let setting = hubs::Setting {
-            by: &SPIKES_BY,
-            window: params.window,
-            first_day: fold.period.map_or(0, |p| p.0),
-            reader: engine,
-        };
-        hubs::explain(&mut found.spikes[..shown], links, &setting);
-    }
-    (fold, found)
 }
 
 /// What changed, by code and by model: the selected period against `--compare`, or the last
@@ -264,7 +252,7 @@ fn trends(
 /// The code the offenders section looks behind: the largest spike's, else the code with the
 /// most alerts.
 fn leading_code(found: &Found, by_region_code: &AlertReport) -> Option<AlertCode> {
-    if let Some(code) = found.spikes.first().and_then(|s| s.group.code) {
+    if let Some(code) = found.episodes.first().and_then(|e| e.group.code) {
         return Some(code);
     }
     let mut per_code: std::collections::BTreeMap<AlertCode, u64> = Default::default();

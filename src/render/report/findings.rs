@@ -12,7 +12,7 @@ use crate::analyze::alerts::Dim;
 use crate::analyze::briefing::{Direction, movers};
 use crate::analyze::migration::report::{CohortStatus, MigrationReport};
 use crate::analyze::ota::run::OtaResult;
-use crate::analyze::spikes::find::Spike;
+use crate::analyze::spikes::find::Episode;
 use crate::catalogue;
 use crate::model::time::format_day;
 use crate::model::{AlertCode, Day, Region};
@@ -96,68 +96,79 @@ fn volume(b: &Briefing) -> Option<String> {
     ))
 }
 
-/// The largest spikes, those of one region on one day told together (one incident raises
-/// several codes at once).
+/// The largest spike episodes, those of one region starting on one day told together (one
+/// incident raises several codes at once); campaign episodes are known events, counted apart.
 fn spike_findings(b: &Briefing) -> Vec<String> {
     let Some(s) = &b.spikes else {
         return Vec::new();
     };
     let found = s.found;
-    if found.spikes.is_empty() {
+    let known = if found.campaign_episodes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} episodes of the OTA campaign's own codes during its run are listed apart)",
+            thousands(found.campaign_episodes.len() as u64)
+        )
+    };
+    if found.episodes.is_empty() {
         return vec![format!(
-            "No spike: no group's daily alerts rose beyond its own baseline ({} group-days judged).",
+            "No spike: no group's daily alerts rose beyond its own baseline ({} group-days judged){known}.",
             thousands(found.judged as u64)
         )];
     }
-    // Incidents: the spikes among the largest that share a day and a region, in rank order.
-    let mut incidents: Vec<(Day, Option<Region>, Vec<&Spike>)> = Vec::new();
-    for spike in found.spikes.iter().take(LOOKED_AT) {
-        let key = (spike.check.day, spike.group.region);
+    // Incidents: the episodes among the largest that share a first day and a region.
+    let mut incidents: Vec<(Day, Option<Region>, Vec<&Episode>)> = Vec::new();
+    for e in found.episodes.iter().take(LOOKED_AT) {
+        let key = (e.first_day, e.group.region);
         if let Some(i) = incidents.iter_mut().find(|i| (i.0, i.1) == key) {
-            i.2.push(spike);
+            i.2.push(e);
         } else if incidents.len() < TOP {
-            incidents.push((key.0, key.1, vec![spike]));
+            incidents.push((key.0, key.1, vec![e]));
         }
     }
     let mut out = Vec::new();
-    for (day, region, spikes) in &incidents {
-        let excess: f64 = spikes.iter().map(|x| x.check.excess()).sum();
+    for (day, region, episodes) in &incidents {
+        let excess: f64 = episodes.iter().map(|e| e.excess).sum();
+        let last = episodes.iter().map(|e| e.last_day).max().unwrap_or(*day);
+        let when = if last == *day {
+            format!("on {}", format_day(*day))
+        } else {
+            format!("from {} to {}", format_day(*day), format_day(last))
+        };
         let place = region.map_or("devices in no known region".to_string(), |r| {
             r.name().to_string()
         });
-        let parts: Vec<String> = spikes
+        let parts: Vec<String> = episodes
             .iter()
-            .map(|x| {
-                let c = &x.check;
-                let times = if c.expected >= 0.5 {
-                    format!("x{:.1}", c.ratio())
+            .map(|e| {
+                let times = if e.expected >= 0.5 {
+                    format!("x{:.1}", e.counted / e.expected)
                 } else {
                     "none expected".to_string()
                 };
                 format!(
-                    "{} {} ({} alerts, {times})",
-                    x.group.code.map_or("?".into(), code_name),
-                    x.group.device_type.map_or("", |t| t.name()),
-                    thousands(c.count as u64),
+                    "{} {} ({} alerts from {} devices, {times})",
+                    e.group.code.map_or("?".into(), code_name),
+                    e.group.device_type.map_or("", |t| t.name()),
+                    thousands(e.alerts.round() as u64),
+                    thousands(e.devices),
                 )
             })
             .collect();
         out.push(format!(
-            "Spike in {place} on {}: {} alerts above baseline, from {}. {}",
-            format_day(*day),
+            "Spike in {place} {when}: {} alerts above baseline, from {}. {}",
             thousands(excess.round() as u64),
             parts.join(", "),
-            capitalise(&spikes[0].verdict),
+            capitalise(&found.spikes[episodes[0].peak].verdict),
         ));
     }
-    let others = found.spikes.len() - incidents.iter().map(|i| i.2.len()).sum::<usize>();
-    if others > 0 {
+    let others = found.episodes.len() - incidents.iter().map(|i| i.2.len()).sum::<usize>();
+    if others > 0 || !known.is_empty() {
         out.push(format!(
-            "{} more spike day{} in {} group{} (the Spikes section ranks them).",
+            "{} more spike episode{} (the Spikes section ranks them){known}.",
             thousands(others as u64),
             if others == 1 { "" } else { "s" },
-            found.flagged_groups,
-            if found.flagged_groups == 1 { "" } else { "s" },
         ));
     }
     out

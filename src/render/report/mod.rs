@@ -252,7 +252,7 @@ fn rates_section(out: &Path, b: &Briefing, what: &str) -> Result<String, WriteEr
 }
 
 fn spikes_section(out: &Path, s: &spikes::Shown) -> Result<String, WriteError> {
-    let p = s.params;
+    let p = &s.setting.params;
     let mut body = String::new();
     for (stem, data) in spikes::chart_data(s).into_iter().take(2) {
         body.push_str(&figure(
@@ -262,24 +262,40 @@ fn spikes_section(out: &Path, s: &spikes::Shown) -> Result<String, WriteError> {
             "The group's daily rate, its baseline, and the days flagged as spikes (dots).",
         )?);
     }
+    let cap = if p.device_cap == 0 {
+        "no per-device cap".to_string()
+    } else {
+        format!("a device counts at most {} alerts a day", p.device_cap)
+    };
     body.push_str(&table_block(
         out,
         "spikes",
-        "Spikes, largest excess first",
+        "Spike episodes, largest excess first",
         &format!(
-            "A spike is a day whose alerts stand far above the group's baseline (the trailing {}-day median, weekday-adjusted, after at least {} days of history): robust z of {} or more, at least {}x and {} alerts above expected. Excess = alerts - expected.",
+            "A spike is a day whose alerts stand far above the group's baseline (the median of the {} days before it, weekday-adjusted from earlier days only, after at least {} days of history): robust z of {} or more, at least {}x and {} alerts above expected; {cap}. Consecutive flagged days of a group are one episode; excess = counted - expected over its days; devices = distinct alerting devices.",
             p.window, p.min_history, p.threshold, p.min_ratio, p.min_excess
         ),
-        &csv_text(&spikes::records(s))?,
+        &csv_text(&spikes::records(s, s.episodes(), false))?,
     )?);
-    let lead = if s.found.spikes.is_empty() {
-        "No group's daily alerts rose beyond its own baseline.".to_string()
+    if !s.campaign_episodes().is_empty() {
+        body.push_str(&table_block(
+            out,
+            "spikes_campaign",
+            "Known events: the OTA campaign's own firmware codes during its run",
+            "Episodes of the campaign's firmware codes while it ran: expected, so listed apart and not ranked among the incidents.",
+            &csv_text(&spikes::records(s, s.campaign_episodes(), true))?,
+        )?);
+    }
+    let f = s.found;
+    let lead = if f.episodes.is_empty() {
+        "No group's daily alerts rose beyond its own baseline, outside known events.".to_string()
     } else {
         format!(
-            "{} flagged days in {} of {} groups.",
-            thousands(s.found.spikes.len() as u64),
-            s.found.flagged_groups,
-            s.found.series.len()
+            "{} spike episodes in {} of {} groups; {} campaign episodes apart.",
+            thousands(f.episodes.len() as u64),
+            f.flagged_groups,
+            f.series.len(),
+            thousands(f.campaign_episodes.len() as u64)
         )
     };
     Ok(section("spikes", "Spikes", &lead, &body))
