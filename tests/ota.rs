@@ -265,6 +265,95 @@ fn alerts_are_evidence_and_the_running_version_needs_proof() {
     );
 }
 
+/// The device, from alerts alone: 8F89 (transfer failed), then 8F8A and 8F72, and
+/// the next day an 8F43. It is not failed: in progress while the 8F43 carries no version,
+/// upgraded once a running record gives the target; its failed attempt stays in the Pareto.
+#[test]
+fn a_retry_that_succeeded_is_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fleet(dir.path());
+    let mut a = String::from("timestamp,device_id,alert_code\n");
+    for (day, h, code) in [
+        (20, 5, "8F89"),
+        (20, 9, "8F8A"),
+        (20, 10, "8F72"),
+        (21, 2, "8F43"),
+    ] {
+        writeln!(a, "2024-01-{day}T{h:02}:00:00Z,{},{code}", dev(5)).unwrap();
+    }
+    // Device 6 fails its transfer and nothing follows: failed.
+    writeln!(a, "2024-01-20T05:00:00Z,{},8F89", dev(6)).unwrap();
+    std::fs::write(dir.path().join("alerts.csv"), a).unwrap();
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "ota",
+            "alerts.csv",
+            "-i",
+            "inventory.csv",
+            "--campaign",
+            "campaign.csv",
+            "-f",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let r = run_in(dir.path(), &args, None);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let m1 = |v: &Value| -> Value {
+        v["funnel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == "M1")
+            .unwrap()
+            .clone()
+    };
+    let transfer_failures = |v: &Value| -> i64 {
+        v["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["stage"] == "transfer")
+            .map(|r| r["devices"].as_i64().unwrap())
+            .sum()
+    };
+    let v = run(&[]);
+    let f = m1(&v);
+    assert_eq!(
+        (
+            f["failed"].as_i64(),
+            f["in_progress"].as_i64(),
+            f["running_target"].as_i64(),
+            f["activated"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0), Some(1)),
+        "{f}"
+    );
+    // Both devices' transfer failures are in the Pareto.
+    assert_eq!(transfer_failures(&v), 2);
+    // A running record with the target version: device 5 is upgraded.
+    std::fs::write(
+        dir.path().join("outcomes.csv"),
+        format!(
+            "timestamp,device_id,campaign,stage,outcome,firmware_version,attempt\n2024-01-21T02:00:00Z,{},C,running,success,2.0,2\n",
+            dev(5)
+        ),
+    )
+    .unwrap();
+    let v = run(&["--outcomes", "outcomes.csv"]);
+    let f = m1(&v);
+    assert_eq!(
+        (
+            f["failed"].as_i64(),
+            f["in_progress"].as_i64(),
+            f["running_target"].as_i64()
+        ),
+        (Some(1), Some(0), Some(1)),
+        "{f}"
+    );
+}
+
 #[test]
 fn bad_outcome_rows_are_quarantined_and_counted() {
     let dir = tempfile::tempdir().unwrap();
