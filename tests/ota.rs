@@ -477,6 +477,85 @@ fn the_planted_campaign_is_measured_exactly() {
     assert!((rel - want).abs() < 0.15, "{e}");
 }
 
+/// The firmware effect on fresh fleets (seeds chosen before looking at their results): the
+/// planted effect lies inside its 95% interval, and no code without a planted effect is
+/// called a clear effect. Every row carries its interval and a verdict.
+#[test]
+fn the_planted_firmware_effect_lies_in_its_interval_and_nothing_else_is_clear() {
+    for seed in [11, 23] {
+        let dir = tempfile::tempdir().unwrap();
+        let truth = generate_fleet(dir.path(), seed);
+        let t = &truth["ota"]["firmware_effect"];
+        let planted = t["code"].as_str().unwrap();
+        let want = t["factor"].as_f64().unwrap() - 1.0;
+        let r = run_in(
+            dir.path(),
+            &[
+                "ota",
+                "alerts.csv",
+                "-i",
+                "inventory.csv",
+                "--campaign",
+                "ota_campaign.csv",
+                "--outcomes",
+                "ota_outcomes.csv",
+                "-f",
+                "json",
+            ],
+            None,
+        );
+        // 3: the generator plants rejects in the alerts.
+        assert!(r.status == 0 || r.status == 3, "{}", r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        let rows = v["firmware_effect"].as_array().unwrap();
+        assert!(rows.len() >= 3, "seed {seed}: {rows:?}");
+        for row in rows {
+            let verdict = row["verdict"].as_str().unwrap();
+            assert!(
+                [
+                    "clear effect",
+                    "no clear effect",
+                    "dominated by few devices",
+                    "pre-trends differ"
+                ]
+                .contains(&verdict),
+                "{row}"
+            );
+            // Never a bare percentage: the interval is beside it.
+            assert!(row["effect"].as_str().unwrap().contains('['), "{row}");
+            if row["alert_code"] == planted {
+                let (lo, hi) = (
+                    row["ci_low"].as_f64().unwrap(),
+                    row["ci_high"].as_f64().unwrap(),
+                );
+                assert!(lo <= want && want <= hi, "seed {seed}: {row}");
+                assert!(lo <= row["relative_effect"].as_f64().unwrap());
+            } else {
+                assert_ne!(verdict, "clear effect", "seed {seed}: {row}");
+            }
+            let share = row["top1pct_share"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&share), "{row}");
+        }
+        // The noisy meter (a planted device raising 8F84 hundreds of times a day) is among
+        // the upgraded devices: the verdict says the comparison rests on a few devices.
+        let noisy = &truth["noisy_devices"][0];
+        let id = noisy["device_id"].as_str().unwrap();
+        let campaign = std::fs::read_to_string(dir.path().join("ota_campaign.csv")).unwrap();
+        let inventory = std::fs::read_to_string(dir.path().join("inventory.csv")).unwrap();
+        let target = truth["ota"]["target_version"].as_str().unwrap();
+        let upgraded = inventory
+            .lines()
+            .any(|l| l.starts_with(id) && l.contains(&format!(",{target},")));
+        if noisy["code"] == "8F84" && campaign.contains(id) && upgraded {
+            let row = rows.iter().find(|r| r["alert_code"] == "8F84").unwrap();
+            assert_eq!(
+                row["verdict"], "dominated by few devices",
+                "seed {seed}: {row}"
+            );
+        }
+    }
+}
+
 /// DUIS alerts alone (no outcome records): the GBCS payloads give the failure reasons and the
 /// version each 8F43 reports, so the upgrades and the hardware mismatches are found from the
 /// alert stream itself.

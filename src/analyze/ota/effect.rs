@@ -21,9 +21,10 @@
 //!
 //! Checks beside it: the **pre-trend** compares the first and second half of each treated
 //! device's pre-period with the control over the same days (the same ratio, its own
-//! interval); **top1pct_share** is the share of the treated change (each treated device's
-//! contribution |a_i / N_after - b_i / N_before| to A - B) raised by the top 1% of treated
-//! devices. The `Verdict` says what to make of it (`verdict`).
+//! interval); **top1pct_share** is the share of the treated devices' alerts behind A and B
+//! raised by the top 1% of them (the same for the control beside it): one device raising most
+//! of them moves the ratio with its own day-to-day noise, which resampling devices cannot
+//! see. The `Verdict` says what to make of it (`verdict`).
 //!
 //! Memory is bounded by devices x codes: one tap on the second read adds each alert of a
 //! compared device into four numbers per (device, code), never keeping an alert.
@@ -70,7 +71,8 @@ pub enum Verdict {
     Clear,
     /// The upgraded and control devices already moved apart before the upgrade.
     PreTrendsDiffer,
-    /// The top 1% of upgraded devices raise `DOMINATED_SHARE` of the change or more.
+    /// The top 1% of upgraded (or control) devices raise `DOMINATED_SHARE` of their group's
+    /// alerts of the code or more.
     Dominated,
     /// Anything else, including too little data for an interval.
     NoClear,
@@ -103,7 +105,10 @@ pub struct Effect {
     /// The pre-period check: (B2 / B1) / (C_B2 / C_B1) - 1 and its 95% interval.
     pub pretrend: Option<f64>,
     pub pretrend_ci: Option<(f64, f64)>,
+    /// The share of the treated devices' alerts of the code (after and before) raised by the
+    /// top 1% of them; the same for the control devices' (calendar-weighted) alerts.
     pub top1pct_share: f64,
+    pub control_top1pct_share: f64,
     /// Devices compared (the same for every code).
     pub treated: u64,
     pub control: u64,
@@ -432,22 +437,20 @@ fn interval(draws: &mut [f64], replicates: usize) -> Option<(f64, f64)> {
     Some((percentile(draws, 0.025)?, percentile(draws, 0.975)?))
 }
 
-/// The share of the treated change raised by the top 1% of treated devices (at least one):
-/// each device's contribution to A - B is a_i / N_after - b_i / N_before, and the share is of
-/// the sum of their sizes. `treated` is the number of treated devices (with or without
-/// alerts); `cells` their alerts.
-pub fn top1pct_share(cells: &[(u32, [f64; 4])], treated: usize, totals: &[f64; 4]) -> f64 {
-    let per = |x: f64, n: f64| if n > 0.0 { x / n } else { 0.0 };
-    let mut c: Vec<f64> = cells
-        .iter()
-        .map(|(_, v)| (per(v[AFTER], totals[AFTER]) - per(v[BEFORE], totals[BEFORE])).abs())
-        .collect();
+/// The share of a group's alerts behind the comparison raised by its top 1% of devices (at
+/// least one): `cells` are the devices with alerts, each with its four numbers, of which the
+/// after and before sides count; `devices` is the group's size (with or without alerts).
+/// A device raising most of a group's alerts moves A and B (or the control's rates) with its
+/// own day-to-day noise, which resampling devices cannot see: the interval is then too
+/// narrow, and the verdict says so.
+pub fn top1pct_share(cells: &[(u32, [f64; 4])], devices: usize) -> f64 {
+    let mut c: Vec<f64> = cells.iter().map(|(_, v)| v[AFTER] + v[BEFORE]).collect();
     let total: f64 = c.iter().sum();
     if total <= 0.0 {
         return 0.0;
     }
     c.sort_by(|a, b| b.total_cmp(a));
-    let k = treated.div_ceil(100).max(1);
+    let k = devices.div_ceil(100).max(1);
     c.iter().take(k).sum::<f64>() / total
 }
 
@@ -500,7 +503,8 @@ pub fn normal_quantile(p: f64) -> f64 {
 }
 
 /// The verdict on one code of `codes` compared:
-/// 1. the top 1% of treated devices raise `DOMINATED_SHARE` of the change or more: dominated;
+/// 1. the top 1% of treated (or control) devices raise `DOMINATED_SHARE` of their group's
+///    alerts of the code or more: dominated;
 /// 2. the pre-trend's 95% interval excludes 0: pre-trends differ;
 /// 3. the effect's 95% interval excludes 0, and so does its interval widened for `codes`
 ///    comparisons at once (Bonferroni: the log ratio's standard error read from the 95%
@@ -585,12 +589,14 @@ pub fn effects(design: &Design, cells: Cells, codes: Option<&CodeFilter>) -> Vec
                 ci: interval(&mut eff, REPLICATES),
                 pretrend,
                 pretrend_ci: interval(&mut pre, REPLICATES),
-                top1pct_share: top1pct_share(&c.treated, design.treated(), &totals),
+                top1pct_share: top1pct_share(&c.treated, design.treated()),
+                control_top1pct_share: top1pct_share(&c.control, design.controls()),
                 treated: design.treated() as u64,
                 control: design.controls() as u64,
                 verdict: Verdict::NoClear,
             };
-            e.verdict = verdict(e.ratio(), e.ci, e.pretrend_ci, e.top1pct_share, m);
+            let share = e.top1pct_share.max(e.control_top1pct_share);
+            e.verdict = verdict(e.ratio(), e.ci, e.pretrend_ci, share, m);
             e
         })
         .collect();
@@ -749,9 +755,10 @@ mod tests {
         // Pre-period halves: device 1 days 0-1 | 2-3, device 2 days 0-2 | 3-5. B1 = 10 / 5,
         // B2 = 10 / 5, the control's day 2 weighs 1 of 5 in each: no pre-trend.
         assert!(e.pretrend.unwrap().abs() < 1e-12);
-        // Contributions to A - B: device 1 |20/8 - 10/10| = 1.5, device 2 |10/8 - 10/10| =
-        // 0.25; the top 1% of 2 devices is one device: 1.5 / 1.75.
-        assert!((e.top1pct_share - 1.5 / 1.75).abs() < 1e-12);
+        // Treated alerts after and before: device 1 raised 30 of 50; the top 1% of 2 devices
+        // is one device. The control's one device raises all of its alerts.
+        assert!((e.top1pct_share - 0.6).abs() < 1e-12);
+        assert_eq!(e.control_top1pct_share, 1.0);
         assert_eq!(e.verdict, Verdict::Dominated);
     }
 
@@ -809,21 +816,23 @@ mod tests {
 
     #[test]
     fn top1pct_share_by_hand() {
-        let totals = [10.0, 10.0, 0.0, 0.0];
         let cells = vec![
-            (0, [10.0, 0.0, 0.0, 0.0]), // 1.0
-            (1, [0.0, 5.0, 5.0, 0.0]),  // 0.5
-            (2, [1.0, 0.0, 0.0, 0.0]),  // 0.1
-            (3, [1.0, 0.0, 0.0, 0.0]),
+            (0, [10.0, 0.0, 0.0, 0.0]),
+            (1, [0.0, 5.0, 5.0, 0.0]),
+            (2, [1.0, 0.0, 0.0, 0.0]),
+            (3, [1.0, 1.0, 0.0, 1.0]),
             (4, [1.0, 0.0, 0.0, 0.0]),
             (5, [1.0, 0.0, 0.0, 0.0]),
         ];
-        // 200 treated devices: the top 1% is 2 devices, 1.5 of 1.9.
-        assert!((top1pct_share(&cells, 200, &totals) - 1.5 / 1.9).abs() < 1e-12);
-        // 100 (or fewer): one device.
-        assert!((top1pct_share(&cells, 100, &totals) - 1.0 / 1.9).abs() < 1e-12);
-        assert!((top1pct_share(&cells, 3, &totals) - 1.0 / 1.9).abs() < 1e-12);
-        assert_eq!(top1pct_share(&[], 100, &totals), 0.0);
+        // 20 alerts after and before (the halves of the pre-period are not added again).
+        // 200 devices: the top 1% is 2 devices, 15 of 20.
+        assert!((top1pct_share(&cells, 200) - 0.75).abs() < 1e-12);
+        // 100 (or fewer): one device, 10 of 20.
+        assert!((top1pct_share(&cells, 100) - 0.5).abs() < 1e-12);
+        assert!((top1pct_share(&cells, 3) - 0.5).abs() < 1e-12);
+        // 301 devices: 4 of them, 18 of 20.
+        assert!((top1pct_share(&cells, 301) - 0.9).abs() < 1e-12);
+        assert_eq!(top1pct_share(&[], 100), 0.0);
     }
 
     #[test]
