@@ -265,6 +265,95 @@ fn alerts_are_evidence_and_the_running_version_needs_proof() {
     );
 }
 
+/// The device, from alerts alone: 8F89 (transfer failed), then 8F8A and 8F72, and
+/// the next day an 8F43. It is not failed: in progress while the 8F43 carries no version,
+/// upgraded once a running record gives the target; its failed attempt stays in the Pareto.
+#[test]
+fn a_retry_that_succeeded_is_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_fleet(dir.path());
+    let mut a = String::from("timestamp,device_id,alert_code\n");
+    for (day, h, code) in [
+        (20, 5, "8F89"),
+        (20, 9, "8F8A"),
+        (20, 10, "8F72"),
+        (21, 2, "8F43"),
+    ] {
+        writeln!(a, "2024-01-{day}T{h:02}:00:00Z,{},{code}", dev(5)).unwrap();
+    }
+    // Device 6 fails its transfer and nothing follows: failed.
+    writeln!(a, "2024-01-20T05:00:00Z,{},8F89", dev(6)).unwrap();
+    std::fs::write(dir.path().join("alerts.csv"), a).unwrap();
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "ota",
+            "alerts.csv",
+            "-i",
+            "inventory.csv",
+            "--campaign",
+            "campaign.csv",
+            "-f",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let r = run_in(dir.path(), &args, None);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let m1 = |v: &Value| -> Value {
+        v["funnel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == "M1")
+            .unwrap()
+            .clone()
+    };
+    let transfer_failures = |v: &Value| -> i64 {
+        v["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["stage"] == "transfer")
+            .map(|r| r["devices"].as_i64().unwrap())
+            .sum()
+    };
+    let v = run(&[]);
+    let f = m1(&v);
+    assert_eq!(
+        (
+            f["failed"].as_i64(),
+            f["in_progress"].as_i64(),
+            f["running_target"].as_i64(),
+            f["activated"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0), Some(1)),
+        "{f}"
+    );
+    // Both devices' transfer failures are in the Pareto.
+    assert_eq!(transfer_failures(&v), 2);
+    // A running record with the target version: device 5 is upgraded.
+    std::fs::write(
+        dir.path().join("outcomes.csv"),
+        format!(
+            "timestamp,device_id,campaign,stage,outcome,firmware_version,attempt\n2024-01-21T02:00:00Z,{},C,running,success,2.0,2\n",
+            dev(5)
+        ),
+    )
+    .unwrap();
+    let v = run(&["--outcomes", "outcomes.csv"]);
+    let f = m1(&v);
+    assert_eq!(
+        (
+            f["failed"].as_i64(),
+            f["in_progress"].as_i64(),
+            f["running_target"].as_i64()
+        ),
+        (Some(1), Some(0), Some(1)),
+        "{f}"
+    );
+}
+
 #[test]
 fn bad_outcome_rows_are_quarantined_and_counted() {
     let dir = tempfile::tempdir().unwrap();
@@ -386,6 +475,85 @@ fn the_planted_campaign_is_measured_exactly() {
     let rel = e["relative_effect"].as_f64().unwrap();
     let want = t["firmware_effect"]["factor"].as_f64().unwrap() - 1.0;
     assert!((rel - want).abs() < 0.15, "{e}");
+}
+
+/// The firmware effect on fresh fleets (seeds chosen before looking at their results): the
+/// planted effect lies inside its 95% interval, and no code without a planted effect is
+/// called a clear effect. Every row carries its interval and a verdict.
+#[test]
+fn the_planted_firmware_effect_lies_in_its_interval_and_nothing_else_is_clear() {
+    for seed in [11, 23] {
+        let dir = tempfile::tempdir().unwrap();
+        let truth = generate_fleet(dir.path(), seed);
+        let t = &truth["ota"]["firmware_effect"];
+        let planted = t["code"].as_str().unwrap();
+        let want = t["factor"].as_f64().unwrap() - 1.0;
+        let r = run_in(
+            dir.path(),
+            &[
+                "ota",
+                "alerts.csv",
+                "-i",
+                "inventory.csv",
+                "--campaign",
+                "ota_campaign.csv",
+                "--outcomes",
+                "ota_outcomes.csv",
+                "-f",
+                "json",
+            ],
+            None,
+        );
+        // 3: the generator plants rejects in the alerts.
+        assert!(r.status == 0 || r.status == 3, "{}", r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        let rows = v["firmware_effect"].as_array().unwrap();
+        assert!(rows.len() >= 3, "seed {seed}: {rows:?}");
+        for row in rows {
+            let verdict = row["verdict"].as_str().unwrap();
+            assert!(
+                [
+                    "clear effect",
+                    "no clear effect",
+                    "dominated by few devices",
+                    "pre-trends differ"
+                ]
+                .contains(&verdict),
+                "{row}"
+            );
+            // Never a bare percentage: the interval is beside it.
+            assert!(row["effect"].as_str().unwrap().contains('['), "{row}");
+            if row["alert_code"] == planted {
+                let (lo, hi) = (
+                    row["ci_low"].as_f64().unwrap(),
+                    row["ci_high"].as_f64().unwrap(),
+                );
+                assert!(lo <= want && want <= hi, "seed {seed}: {row}");
+                assert!(lo <= row["relative_effect"].as_f64().unwrap());
+            } else {
+                assert_ne!(verdict, "clear effect", "seed {seed}: {row}");
+            }
+            let share = row["top1pct_share"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&share), "{row}");
+        }
+        // The noisy meter (a planted device raising 8F84 hundreds of times a day) is among
+        // the upgraded devices: the verdict says the comparison rests on a few devices.
+        let noisy = &truth["noisy_devices"][0];
+        let id = noisy["device_id"].as_str().unwrap();
+        let campaign = std::fs::read_to_string(dir.path().join("ota_campaign.csv")).unwrap();
+        let inventory = std::fs::read_to_string(dir.path().join("inventory.csv")).unwrap();
+        let target = truth["ota"]["target_version"].as_str().unwrap();
+        let upgraded = inventory
+            .lines()
+            .any(|l| l.starts_with(id) && l.contains(&format!(",{target},")));
+        if noisy["code"] == "8F84" && campaign.contains(id) && upgraded {
+            let row = rows.iter().find(|r| r["alert_code"] == "8F84").unwrap();
+            assert_eq!(
+                row["verdict"], "dominated by few devices",
+                "seed {seed}: {row}"
+            );
+        }
+    }
 }
 
 /// DUIS alerts alone (no outcome records): the GBCS payloads give the failure reasons and the

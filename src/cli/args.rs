@@ -111,7 +111,10 @@ pub enum Command {
     /// verified -> activated -> running the target version) per campaign, region, model and
     /// source version; failures by stage and reason as a Pareto; time to upgrade; devices
     /// never heard from; devices that likely cannot be upgraded remotely; guard rails replayed
-    /// day by day; and the firmware's effect on every alert code (difference in differences).
+    /// day by day; and the firmware's effect on every alert code (difference in differences
+    /// of upgraded against never-upgraded devices, with a 95% device-bootstrap interval, a
+    /// pre-trend check, the top 1% of devices' share, and a verdict: clear effect, no clear
+    /// effect, dominated by few devices, pre-trends differ).
     ///
     /// Evidence: service-request outcome records (--outcomes) and/or the firmware alerts in
     /// the alert stream (the positional inputs). Devices are counted once however their events

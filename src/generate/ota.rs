@@ -52,8 +52,12 @@ pub struct OtaTruth {
     pub targeted: usize,
     /// Devices running the target version by the end (an 8F43 with it was sent).
     pub upgraded: usize,
-    /// Targeted devices with at least one failed attempt and not upgraded.
+    /// Targeted devices not upgraded whose last attempt failed (a retry that got past the
+    /// failure, its activation or running record beyond the data, is in progress instead).
     pub failed_not_upgraded: usize,
+    /// Targeted devices not upgraded with a failed attempt and a later attempt that got past
+    /// it before the data ends.
+    pub retry_in_progress: usize,
     /// Targeted devices that never reported anything after distribution.
     pub never_heard_from: usize,
     /// Devices that fail every attempt (file transfer failure) and need a visit.
@@ -140,6 +144,8 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
         // Waves: the rollout speeds up over its window (density rising linearly).
         let mut day = start + (rng.f64().sqrt() * window as f64) as Day;
         let mut failed = 0u8;
+        // Whether a stage past distribution succeeded after the last failure.
+        let mut got_past_failure = false;
         let mut push = |ts: Millis, stage: Stage, ok: bool, reason, attempt| {
             message += 1;
             events.push(OtaEvent {
@@ -184,6 +190,7 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
                     break 'attempt (ts, Stage::Transfer, reason);
                 }
                 push(ts, Stage::Transfer, true, "", attempt);
+                got_past_failure = true;
                 ts += rng.range(600, 3600) * 1000;
                 if rng.chance(0.015) {
                     break 'attempt (ts, Stage::Verification, "verification failed");
@@ -216,13 +223,18 @@ pub fn plan(fleet: &Fleet, seed: u64) -> OtaPlan {
             };
             push(ts, stage, false, reason, attempt);
             failed += 1;
+            got_past_failure = false;
             if stage == Stage::Transfer && hw && failed >= 2 {
                 break; // a mismatch is not retried a third time
             }
             day += rng.range(3, 7) as Day;
         }
         if upgraded_at[i] == Millis::MAX && failed > 0 {
-            truth.failed_not_upgraded += 1;
+            if got_past_failure {
+                truth.retry_in_progress += 1;
+            } else {
+                truth.failed_not_upgraded += 1;
+            }
         }
         if failed >= MAX_ATTEMPTS {
             truth.max_attempts_reached += 1;

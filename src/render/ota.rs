@@ -9,6 +9,7 @@ use super::chart::save;
 use super::output::{WriteError, create_dir, write_csv};
 use super::records::Records;
 use super::{OutputFormat, thousands};
+use crate::analyze::ota::effect::Effect;
 use crate::analyze::ota::funnel::JudgedDevice;
 use crate::analyze::ota::guard::GuardResult;
 use crate::analyze::ota::run::{OtaResult, OutcomeCounts};
@@ -60,7 +61,7 @@ pub fn tables(r: &OtaResult) -> OtaTables {
             ),
             (
                 "firmware_effect",
-                "Did the firmware help? Difference in differences per code (upgraded devices after vs before, against devices not yet upgraded on the same days)",
+                "Did the firmware help? Difference in differences per code (upgraded devices after vs before, against never-upgraded devices on the same days): effect with its 95% device-bootstrap interval, and the verdict",
                 effect(r),
             ),
         ],
@@ -226,6 +227,16 @@ fn effect(r: &OtaResult) -> Records {
     let mut t = Records::new(&[
         ("alert_code", false),
         ("name", false),
+        ("effect", false),
+        ("verdict", false),
+        ("relative_effect", true),
+        ("ci_low", true),
+        ("ci_high", true),
+        ("pretrend", true),
+        ("pretrend_ci_low", true),
+        ("pretrend_ci_high", true),
+        ("top1pct_share", true),
+        ("control_top1pct_share", true),
         ("alerts_after", true),
         ("alerts_before", true),
         ("upgraded_after_per_1000", true),
@@ -233,12 +244,24 @@ fn effect(r: &OtaResult) -> Records {
         ("control_after_per_1000", true),
         ("control_before_per_1000", true),
         ("difference_per_1000", true),
-        ("relative_effect", true),
+        ("treated_devices", true),
+        ("control_devices", true),
     ]);
+    let num = |x: Option<f64>| x.map_or("n/a".into(), |x| format!("{x:.4}"));
     for e in &r.effects {
         t.push(vec![
             e.code.to_string(),
-            catalogue::describe(e.code).chars().take(48).collect(),
+            catalogue::describe(e.code).chars().take(40).collect(),
+            effect_text(e),
+            e.verdict.name().to_string(),
+            num(e.ratio()),
+            num(e.ci.map(|c| c.0)),
+            num(e.ci.map(|c| c.1)),
+            num(e.pretrend),
+            num(e.pretrend_ci.map(|c| c.0)),
+            num(e.pretrend_ci.map(|c| c.1)),
+            format!("{:.4}", e.top1pct_share),
+            format!("{:.4}", e.control_top1pct_share),
             e.alerts_after.to_string(),
             e.alerts_before.to_string(),
             format!("{:.4}", e.a),
@@ -246,10 +269,22 @@ fn effect(r: &OtaResult) -> Records {
             format!("{:.4}", e.c_after),
             format!("{:.4}", e.c_before),
             format!("{:.4}", e.difference()),
-            e.ratio().map_or("n/a".into(), |x| format!("{x:.4}")),
+            e.treated.to_string(),
+            e.control.to_string(),
         ]);
     }
     t
+}
+
+/// The effect as a reader takes it in: `-48.2% [-55.0%, -40.1%]`, never a bare percentage
+/// (`n/a` without a ratio; the interval `n/a` without one).
+pub fn effect_text(e: &Effect) -> String {
+    let pct = |x: f64| format!("{:+.1}%", x * 100.0);
+    match (e.ratio(), e.ci) {
+        (Some(r), Some((lo, hi))) => format!("{} [{}, {}]", pct(r), pct(lo), pct(hi)),
+        (Some(r), None) => format!("{} [interval n/a]", pct(r)),
+        _ => "n/a".to_string(),
+    }
 }
 
 /// Two lines per campaign (funnel, time to upgrade), then the devices that cannot be upgraded.

@@ -10,9 +10,11 @@ use crate::model::firmware::Stage;
 pub enum Status {
     /// Runs the target version: an 8F43 or running record carrying it.
     Upgraded,
-    /// At least one failed attempt, and not upgraded (yet).
+    /// Not upgraded, and its last attempt failed: no stage past distribution succeeded after
+    /// its last failure.
     Failed,
-    /// Events, no failure, not yet running the target version.
+    /// Events, not yet running the target version, and no failure since the last success (a
+    /// retry under way, or an activation whose version is unconfirmed).
     InProgress,
     /// The image was distributed, and the device never reported anything.
     NeverHeardFrom,
@@ -83,6 +85,10 @@ pub fn judge(events: &mut Vec<FwEvent>, target: u16) -> DeviceOutcome {
     let mut unnumbered_failures = 0u32;
     let mut max_attempt = 0u8;
     let mut heard_from = false;
+    // The last counted failure, and the last success past distribution: a success after the
+    // last failure means a later attempt got further, and the device is not failed.
+    let mut last_failure_at: Option<Millis> = None;
+    let mut last_success_at: Option<Millis> = None;
     for e in events.iter() {
         max_attempt = max_attempt.max(e.attempt);
         heard_from |= e.stage > Stage::Distribution;
@@ -103,6 +109,9 @@ pub fn judge(events: &mut Vec<FwEvent>, target: u16) -> DeviceOutcome {
             if upto >= Stage::Activation {
                 o.first_activated_at.get_or_insert(e.ts);
             }
+            if upto >= Stage::Transfer {
+                last_success_at = Some(e.ts);
+            }
             for s in Stage::ALL.into_iter().filter(|&s| s <= upto) {
                 o.reached[s as usize] = true;
             }
@@ -113,6 +122,7 @@ pub fn judge(events: &mut Vec<FwEvent>, target: u16) -> DeviceOutcome {
             o.last_reason = e.reason;
             o.last_failed_stage = Some(e.stage);
             o.first_failure_at.get_or_insert(e.ts);
+            last_failure_at = Some(e.ts);
             if e.attempt > 0 {
                 if !failed_attempt_ids.contains(&e.attempt) {
                     failed_attempt_ids.push(e.attempt);
@@ -128,9 +138,13 @@ pub fn judge(events: &mut Vec<FwEvent>, target: u16) -> DeviceOutcome {
     if o.attempts == 0 && !events.is_empty() {
         o.attempts = 1;
     }
+    let retried_past_failure = match (last_failure_at, last_success_at) {
+        (Some(f), Some(s)) => s > f,
+        _ => false,
+    };
     o.status = if o.upgraded_at.is_some() {
         Status::Upgraded
-    } else if o.failed_attempts > 0 {
+    } else if o.failed_attempts > 0 && !retried_past_failure {
         Status::Failed
     } else if events.is_empty() {
         Status::NotStarted
@@ -242,6 +256,85 @@ mod tests {
         assert_eq!(o.status, Status::InProgress);
         assert!(o.version_unconfirmed && o.reached[Stage::Activation as usize]);
         assert!(!o.reached[Stage::Running as usize]);
+    }
+
+    /// An alert-only event: no attempt number, the version a payload gave (0 none).
+    fn alert(h: i64, stage: Stage, ok: bool, version: u16) -> FwEvent {
+        FwEvent {
+            ts: h * HOUR,
+            stage,
+            ok,
+            reason: if ok { 0 } else { 3 },
+            version,
+            attempt: 0,
+            from_alert: true,
+        }
+    }
+
+    #[test]
+    fn a_later_attempt_that_succeeded_is_never_failed() {
+        // The device: 8F89 (transfer failed), then 8F8A, 8F72 and, the next day, 8F43.
+        let retry = |v43: u16| {
+            vec![
+                alert(10, Stage::Transfer, false, 0),
+                alert(30, Stage::Transfer, true, 0),
+                alert(31, Stage::Verification, true, 0),
+                alert(50, Stage::Running, true, v43),
+            ]
+        };
+        // No version on the 8F43: activated, version unconfirmed, so in progress.
+        let o = judge(&mut retry(0), TARGET);
+        assert_eq!(o.status, Status::InProgress);
+        assert!(o.version_unconfirmed);
+        // Its failed attempt still counts (attempts, failure kinds for the Pareto).
+        assert_eq!((o.attempts, o.failed_attempts), (2, 1));
+        assert_eq!(o.failures, vec![(Stage::Transfer, 3)]);
+        assert_eq!(o.first_failure_at, Some(10 * HOUR));
+        // The 8F43 carries the target version: upgraded.
+        let o = judge(&mut retry(TARGET), TARGET);
+        assert_eq!(o.status, Status::Upgraded);
+        assert_eq!(o.upgraded_at, Some(50 * HOUR));
+        assert_eq!(o.failures, vec![(Stage::Transfer, 3)]);
+        // Another version running: not upgraded, but the retry succeeded, so not failed.
+        assert_eq!(judge(&mut retry(9), TARGET).status, Status::InProgress);
+        // A retry under way (its transfer succeeded) is in progress too.
+        let mut v = retry(0);
+        v.truncate(2);
+        assert_eq!(judge(&mut v, TARGET).status, Status::InProgress);
+        // Arrival order does not matter.
+        let mut rev: Vec<FwEvent> = retry(0).into_iter().rev().collect();
+        assert_eq!(judge(&mut rev, TARGET).status, Status::InProgress);
+    }
+
+    #[test]
+    fn a_failure_after_the_last_success_is_failed() {
+        // The retry got through transfer, then its activation failed.
+        let mut v = vec![
+            alert(10, Stage::Transfer, false, 0),
+            alert(30, Stage::Transfer, true, 0),
+            alert(31, Stage::Verification, true, 0),
+            alert(50, Stage::Activation, false, 0),
+        ];
+        let o = judge(&mut v, TARGET);
+        assert_eq!(o.status, Status::Failed);
+        assert_eq!(o.failed_attempts, 2);
+        // A retry only distributed (the device has not answered since it failed) is failed.
+        let mut v = vec![
+            ev(0, Stage::Distribution, true, 1),
+            ev(1, Stage::Transfer, false, 1),
+            ev(90, Stage::Distribution, true, 2),
+        ];
+        assert_eq!(judge(&mut v, TARGET).status, Status::Failed);
+        // Records: attempt 2's transfer and verification succeeded after attempt 1 failed.
+        let mut v = vec![
+            ev(1, Stage::Transfer, false, 1),
+            ev(90, Stage::Distribution, true, 2),
+            ev(91, Stage::Transfer, true, 2),
+            ev(92, Stage::Verification, true, 2),
+        ];
+        let o = judge(&mut v, TARGET);
+        assert_eq!(o.status, Status::InProgress);
+        assert_eq!((o.attempts, o.failed_attempts), (2, 1));
     }
 
     #[test]

@@ -278,6 +278,44 @@ mod tests {
     }
 
     #[test]
+    fn a_device_past_its_failure_is_not_failed_and_its_failure_stays_in_the_pareto() {
+        let cohort = Cohort {
+            campaign: 0,
+            region: Region::South,
+            model: 1,
+            source: 1,
+        };
+        // Alerts only: a transfer failure, then transfer and verification succeed and an
+        // 8F43 without a version follows; beside it a device whose transfer failed for good.
+        let alert = |h: i64, stage: Stage, ok: bool| FwEvent {
+            attempt: 0,
+            from_alert: true,
+            version: 0,
+            ..ev(h, stage, ok, 0, u16::from(!ok) * 4)
+        };
+        let mut agg = Aggregate::default();
+        let mut retried = vec![
+            alert(0, Stage::Transfer, false),
+            alert(5, Stage::Transfer, true),
+            alert(6, Stage::Verification, true),
+            alert(24, Stage::Running, true),
+        ];
+        agg.add(cohort, &judge(&mut retried, 1));
+        agg.add(
+            cohort,
+            &judge(&mut vec![alert(0, Stage::Transfer, false)], 1),
+        );
+        let f = agg.funnel[&cohort];
+        assert_eq!((f.failed, f.in_progress, f.activated), (1, 1, 1));
+        let p = agg.failure_pareto();
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].0.stage, p[0].0.reason, p[0].1),
+            (Stage::Transfer, 4, 2)
+        );
+    }
+
+    #[test]
     fn cannot_upgrade_rules() {
         let mut twice = vec![
             ev(1, Stage::Transfer, false, 1, 5),

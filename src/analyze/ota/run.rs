@@ -10,7 +10,7 @@
 
 use super::campaign::Campaigns;
 use super::device::judge;
-use super::effect::{Effect, firmware_effect};
+use super::effect::{Design, Effect, Role, firmware_effect};
 use super::events::{DeviceEvents, firmware_alerts, is_hardware_reason, payload_names};
 use super::funnel::{
     Aggregate, Cohort, FailureKey, Funnel, JudgedDevice, cannot_upgrade, model_name,
@@ -18,10 +18,10 @@ use super::funnel::{
 use super::guard::{GuardRow, guard_rails};
 use super::outcomes::OutcomeRecords;
 use crate::analyze::alerts::{AlertReport, CodeFilter};
-use crate::analyze::change::ChangeSplit;
 use crate::analyze::reader::Reader;
 use crate::analyze::stats::percentile;
 use crate::inventory::Inventory;
+use crate::model::firmware::Stage;
 use crate::model::time::day_of;
 use crate::model::{Day, DeviceId, Interner, Region, Reject};
 use rustc_hash::FxHashMap;
@@ -171,14 +171,18 @@ pub fn analyse(
     // The effect: over the alerts' period, or the evidence's when no alert fell in it.
     let effects = match (alerts, &alert_report) {
         (Some(reader), Some(report)) => match report.period.or_else(|| period_of(&judged)) {
-            Some(period) => {
-                let upgrades = ChangeSplit {
-                    changed: judged
-                        .iter()
-                        .map(|j| (j.id, j.outcome.upgraded_at.map(day_of)))
-                        .collect(),
-                };
-                firmware_effect(reader, upgrades, period, params.codes.as_ref())
+            Some((first, last)) => {
+                let roles = judged.iter().map(|j| {
+                    let role = match j.outcome.upgraded_at {
+                        Some(t) => Role::Treated(day_of(t)),
+                        None if j.outcome.reached[Stage::Activation as usize] => Role::Excluded,
+                        None => Role::Control,
+                    };
+                    let installed = inv.lookup(DeviceId(j.id)).and_then(|i| i.installed);
+                    (j.id, role, installed)
+                });
+                let design = Design::new(roles, first, last);
+                firmware_effect(reader, design, params.codes.as_ref())
             }
             None => Vec::new(),
         },
