@@ -11,6 +11,7 @@ use super::{Briefing, Trend};
 use crate::analyze::alerts::Dim;
 use crate::analyze::briefing::{Direction, movers};
 use crate::analyze::migration::report::{CohortStatus, MigrationReport};
+use crate::analyze::ota::effect::Verdict;
 use crate::analyze::ota::run::OtaResult;
 use crate::analyze::spikes::find::Episode;
 use crate::catalogue;
@@ -107,14 +108,19 @@ fn spike_findings(b: &Briefing) -> Vec<String> {
         String::new()
     } else {
         format!(
-            " ({} episodes of the OTA campaign's own codes during its run are listed apart)",
+            "{} episodes of the OTA campaign's own codes during its run are known events, listed apart",
             thousands(found.campaign_episodes.len() as u64)
         )
     };
     if found.episodes.is_empty() {
         return vec![format!(
-            "No spike: no group's daily alerts rose beyond its own baseline ({} group-days judged){known}.",
-            thousands(found.judged as u64)
+            "No spike: no group's daily alerts rose beyond its own baseline ({} group-days judged){}.",
+            thousands(found.judged as u64),
+            if known.is_empty() {
+                String::new()
+            } else {
+                format!("; {known}")
+            }
         )];
     }
     // Incidents: the episodes among the largest that share a first day and a region.
@@ -164,14 +170,24 @@ fn spike_findings(b: &Briefing) -> Vec<String> {
         ));
     }
     let others = found.episodes.len() - incidents.iter().map(|i| i.2.len()).sum::<usize>();
-    if others > 0 || !known.is_empty() {
+    if others > 0 {
         out.push(format!(
-            "{} more spike episode{} (the Spikes section ranks them){known}.",
+            "{} more spike episode{} (the Spikes section ranks them).",
             thousands(others as u64),
             if others == 1 { "" } else { "s" },
         ));
     }
+    if !known.is_empty() {
+        out.push(format!("{}.", capitalise_first(&known)));
+    }
     out
+}
+
+fn capitalise_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn capitalise(s: &str) -> String {
@@ -243,6 +259,44 @@ fn ota_findings(r: &OtaResult) -> Vec<String> {
             share(f.failed),
             share(f.in_progress),
             share(f.never_heard_from),
+        ));
+    }
+    let clear: Vec<String> = r
+        .effects
+        .iter()
+        .filter(|e| e.verdict == Verdict::Clear)
+        .filter_map(|e| {
+            let (lo, hi) = e.ci?;
+            Some(format!(
+                "{} {} (95% interval {} to {})",
+                code_name(e.code),
+                pct(e.ratio()?),
+                pct(lo),
+                pct(hi)
+            ))
+        })
+        .collect();
+    let unclear = r
+        .effects
+        .iter()
+        .filter(|e| e.verdict != Verdict::Clear)
+        .count();
+    if !r.effects.is_empty() {
+        out.push(format!(
+            "Firmware effect (upgraded devices against never-upgraded ones, per 1,000 device-days): {}{}.",
+            if clear.is_empty() {
+                "no code changed clearly".to_string()
+            } else {
+                format!("clear for {}", clear.join("; "))
+            },
+            if unclear > 0 {
+                format!(
+                    "; {unclear} other code{} show no clear effect, or one dominated by few devices or with differing pre-trends (see the OTA section)",
+                    if unclear == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            }
         ));
     }
     if let Some((k, devices, _)) = r.failures.first() {
