@@ -193,9 +193,15 @@ async fn connection(
     };
     match state.tls.clone() {
         Some(acceptor) => {
-            match tokio::time::timeout(handshake_limit, acceptor.accept(stream)).await {
+            let handshake = acceptor.accept(stream).into_fallible();
+            match tokio::time::timeout(handshake_limit, handshake).await {
                 Ok(Ok(tls)) => http1(tls, state, overflow, stop).await,
-                _ => {
+                Ok(Err((_, io))) => {
+                    // Counted before the connection closes.
+                    state.tls_failures.fetch_add(1, Ordering::Relaxed);
+                    drop(io);
+                }
+                Err(_) => {
                     state.tls_failures.fetch_add(1, Ordering::Relaxed);
                 }
             }
