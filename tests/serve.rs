@@ -303,9 +303,11 @@ fn sigkill_mid_load_loses_nothing_acknowledged() {
     let srv = Server::start(dir.path(), &[]);
     let addr = srv.addr;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked_so_far = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clients: Vec<_> = (0..4u32)
         .map(|c| {
             let stop = stop.clone();
+            let acked_so_far = acked_so_far.clone();
             std::thread::spawn(move || {
                 let mut acked = Vec::new();
                 for i in 0..2000u32 {
@@ -323,6 +325,7 @@ fn sigkill_mid_load_loses_nothing_acknowledged() {
                     }
                     if out.starts_with(b"HTTP/1.1 200") {
                         acked.push(n);
+                        acked_so_far.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     } else if out.is_empty() {
                         break; // the server died before answering
                     }
@@ -331,7 +334,14 @@ fn sigkill_mid_load_loses_nothing_acknowledged() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(700));
+    // Kill mid-load: once a good number of messages were acknowledged (not after a fixed
+    // time, which a busy machine would make too short), while the clients keep posting.
+    for _ in 0..3000 {
+        if acked_so_far.load(std::sync::atomic::Ordering::Relaxed) >= 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut child = srv.child;
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
@@ -534,6 +544,19 @@ fn slow_body_gets_408_and_gives_its_slot_back_half_headers_are_cut() {
         .unwrap();
     let (status, head, _) = read_response(&mut c);
     assert_ne!(status, 200, "{head}");
+    // An idle keep-alive connection is closed after --header-timeout too: the answer comes,
+    // then the end of the stream (not the client's 60 s read timeout).
+    let mut c = TcpStream::connect_timeout(&srv.addr, Duration::from_secs(5)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let end = c.read_to_end(&mut out);
+    assert!(
+        end.is_ok() && out.starts_with(b"HTTP/1.1 200"),
+        "{end:?} {}",
+        String::from_utf8_lossy(&out)
+    );
     let v = summary(srv.addr);
     assert_eq!(v["body_timeouts"].as_u64(), Some(2), "{v}");
     assert_eq!(v["accepted_messages"].as_u64(), Some(1), "{v}");

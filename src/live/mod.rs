@@ -84,10 +84,21 @@ pub struct State {
     pub tls_failures: AtomicU64,
 }
 
-pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
-    if !cfg.listen.ip().is_loopback() && cfg.token_file.is_none() && !cfg.insecure {
-        return Err(LiveError::Insecure { listen: cfg.listen });
+impl ServeConfig {
+    /// Refuses a non-loopback address without a token file (unless `insecure`); called by
+    /// `run`, and by a caller that wants to refuse before loading anything.
+    pub fn check(&self) -> Result<(), LiveError> {
+        if !self.listen.ip().is_loopback() && self.token_file.is_none() && !self.insecure {
+            return Err(LiveError::Insecure {
+                listen: self.listen,
+            });
+        }
+        Ok(())
     }
+}
+
+pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
+    cfg.check()?;
     let tokens = match &cfg.token_file {
         Some(path) => {
             let t = auth::Tokens::load(path)?;
