@@ -97,7 +97,7 @@ fn ct_eq(a: &Digest, b: &Digest) -> bool {
 /// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive).
 pub fn bearer(header: &[u8]) -> Option<&[u8]> {
     let (scheme, rest) = header.split_at_checked(6)?;
-    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.first().is_some_and(|c| *c == b' ') {
+    if !scheme.eq_ignore_ascii_case(b"bearer") || rest.first() != Some(&b' ') {
         return None;
     }
     let t = rest.trim_ascii();
