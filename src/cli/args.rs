@@ -159,6 +159,12 @@ pub enum Command {
     /// /healthz a liveness check. The batch commands read DATA directly. SIGTERM stops
     /// accepting, finishes requests in flight, syncs and exits 0. Design in docs/serve.md.
     ///
+    /// Security: --token-file makes every request but /healthz and the dashboard page need a
+    /// bearer token (401 without); --tls-cert/--tls-key serve HTTPS. Without a token file only a
+    /// loopback address is accepted (unless --insecure). Slow headers and bodies time out
+    /// (--header-timeout, --body-timeout: 408), and connections are bounded in total and per
+    /// client address; /healthz and SIGTERM are answered even when every slot is taken.
+    ///
     /// Example: fleetwatch serve --listen 127.0.0.1:8080 --data received/ --inventory inventory.csv
     #[command(after_help = EXIT_HELP)]
     Serve(ServeArgs),
@@ -858,9 +864,40 @@ pub struct ServeArgs {
     /// Largest POST body, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body: usize,
-    /// Connections served at once (more wait to be accepted).
+    /// Connections served at once. A connection beyond this (or beyond --max-conns-per-ip) is
+    /// still read far enough to answer GET /healthz; anything else on it gets 503 with
+    /// Retry-After and the connection is closed.
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
+    /// Connections one client address may hold at once (so one client cannot take every slot).
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub max_conns_per_ip: usize,
+    /// Seconds a client may take to send a request's headers (and finish the TLS handshake);
+    /// an idle keep-alive connection is closed after this too.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a client may take to send a request's whole body; a slower one gets 408, nothing
+    /// is stored, and the connection is closed (its slot freed).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Bearer tokens, one per line (blank lines and # comments ignored); re-read on SIGHUP.
+    /// Every request but GET /healthz and the dashboard page then needs
+    /// `Authorization: Bearer TOKEN`, else 401.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (TLS 1.2 and 1.3) with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Leave GET /metrics open without a token (for a Prometheus scraper without one).
+    #[arg(long)]
+    pub metrics_public: bool,
+    /// Allow listening on a non-loopback address without --token-file (when a proxy in front
+    /// authenticates). Without it such an address is refused.
+    #[arg(long)]
+    pub insecure: bool,
     /// Bodies waiting for the disk before new ones get 503.
     #[arg(long, default_value_t = 10_000)]
     pub max_pending: usize,
@@ -897,6 +934,13 @@ impl ServeArgs {
                     SyncMode::Group
                 },
                 threads: self.threads,
+                header_timeout: std::time::Duration::from_secs(self.header_timeout),
+                body_timeout: std::time::Duration::from_secs(self.body_timeout),
+                max_conns_per_ip: self.max_conns_per_ip,
+                token_file: self.token_file,
+                tls: self.tls_cert.zip(self.tls_key),
+                metrics_public: self.metrics_public,
+                insecure: self.insecure,
             },
         }
     }

@@ -16,6 +16,18 @@ pub enum LiveError {
     /// The listener, the runtime or a signal handler could not be set up.
     #[error("the receiver: {0}")]
     Runtime(#[from] std::io::Error),
+    #[error(
+        "{path}: no token in the token file (one per line; blank lines and # comments are ignored)"
+    )]
+    NoTokens { path: String },
+    #[error("{path}: TLS: {cause}")]
+    Tls { path: String, cause: String },
+    #[error(
+        "refusing to listen on {listen} without --token-file: anyone who reaches it could post alerts and read every group. \
+         Give --token-file FILE (and --tls-cert/--tls-key), listen on a loopback address (127.0.0.1), \
+         or pass --insecure if a proxy in front authenticates"
+    )]
+    Insecure { listen: std::net::SocketAddr },
     #[error("the log writer stopped unexpectedly")]
     WriterLost,
     #[error("requests still held the receiver's state at shutdown")]

@@ -1,4 +1,5 @@
-//! The HTTP side: accepting connections (bounded), routing, the ingest path, metrics, the
+//! The HTTP side: accepting connections (bounded in total and per address, never blocking the
+//! accept loop), timeouts, bearer-token checks, routing, the ingest path, metrics, the
 //! summary and the dashboard.
 
 use super::State;
@@ -6,15 +7,21 @@ use super::log::{Pending, SYNC_BUCKETS};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Semaphore;
 
 type Resp = Response<Full<Bytes>>;
 
@@ -30,48 +37,291 @@ fn json_reply(status: StatusCode, v: serde_json::Value) -> Resp {
     reply(status, "application/json", v.to_string())
 }
 
+/// Connections beyond a bound that are still read far enough to answer `/healthz` (or 503):
+/// a quarter of `--max-connections`, at least 16. Past that a connection is closed at once.
+fn overflow_slots(max_connections: usize) -> usize {
+    (max_connections / 4).max(16)
+}
+
+/// The longest an overflow connection may take to send its headers.
+const OVERFLOW_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a connection got no regular slot.
+#[derive(Clone, Copy)]
+enum Overflow {
+    AllSlots,
+    PerAddress,
+}
+
+/// Connections held per client address.
+#[derive(Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's share of its address's count, given back on drop.
+struct IpHold {
+    map: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn try_take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpHold> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpHold {
+            map: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpHold {
+    fn drop(&mut self) {
+        let mut m = self.map.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Accepts connections until SIGTERM or Ctrl-C, then waits for requests in flight.
+///
+/// The accept loop never waits for a slot: a connection beyond `--max-connections` or
+/// `--max-conns-per-ip` is served by a small overflow handler (headers within 2 s, `/healthz`
+/// answered, everything else 503), so liveness checks and the signals are always heard.
 pub async fn serve(state: Arc<State>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(state.cfg.listen).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    let connections = Arc::new(tokio::sync::Semaphore::new(
-        state.cfg.max_connections.max(1),
-    ));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let scheme = if state.tls.is_some() { "https" } else { "http" };
+    eprintln!("listening on {scheme}://{}", listener.local_addr()?);
+    let slots = Arc::new(Semaphore::new(state.cfg.max_connections.max(1)));
+    let overflow = Arc::new(Semaphore::new(overflow_slots(state.cfg.max_connections)));
+    let per_ip = Arc::new(PerIp::default());
+    let max_per_ip = state.cfg.max_conns_per_ip.max(1);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let Ok(permit) = connections.clone().acquire_owned().await else { break };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let svc = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(route(req, state).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(_) => {
+                        // Out of descriptors or a connection reset before it was taken: pause
+                        // briefly rather than spin.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let hold = per_ip.try_take(peer.ip(), max_per_ip);
+                let slot = match &hold {
+                    Some(_) => slots.clone().try_acquire_owned().ok(),
+                    None => None,
+                };
+                match (hold, slot) {
+                    (Some(hold), Some(slot)) => {
+                        let (state, stop) = (state.clone(), stop_rx.clone());
+                        tokio::spawn(async move {
+                            connection(stream, state, None, stop).await;
+                            drop((slot, hold));
+                        });
+                    }
+                    (hold, _) => {
+                        let why = if hold.is_none() { Overflow::PerAddress } else { Overflow::AllSlots };
+                        drop(hold);
+                        state.refused_connections.fetch_add(1, Ordering::Relaxed);
+                        let Ok(permit) = overflow.clone().try_acquire_owned() else {
+                            drop(stream);
+                            continue;
+                        };
+                        let (state, stop) = (state.clone(), stop_rx.clone());
+                        tokio::spawn(async move {
+                            connection(stream, state, Some(why), stop).await;
+                            drop(permit);
+                        });
+                    }
+                }
+            }
+            _ = hup.recv() => {
+                if let Some(t) = &state.tokens {
+                    match t.reload() {
+                        Ok(n) => eprintln!("SIGHUP: {}: {n} token(s) in force", t.path().display()),
+                        Err(e) => eprintln!("SIGHUP: {e}; the tokens in force stay in force"),
+                    }
+                }
             }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
     }
     state.stopping.store(true, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
     drop(listener);
     eprintln!("stopping: no new connections; finishing requests in flight");
+    // Every connection task gives its permit back when its answer has left (a body still
+    // arriving is answered 503 at once; a half-sent header waits at most --header-timeout).
+    let overflow_max = overflow_slots(state.cfg.max_connections);
+    let max_slots = state.cfg.max_connections.max(1);
+    let open = || {
+        state.in_flight.load(Ordering::SeqCst) > 0
+            || slots.available_permits() < max_slots
+            || overflow.available_permits() < overflow_max
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while state.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+    while open() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
 }
 
-async fn route(req: Request<Incoming>, state: Arc<State>) -> Resp {
+/// One connection: the TLS handshake (within the header timeout) if TLS is on, then HTTP/1.1.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    state: Arc<State>,
+    overflow: Option<Overflow>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let handshake_limit = match overflow {
+        Some(_) => OVERFLOW_HEADER_TIMEOUT.min(state.cfg.header_timeout),
+        None => state.cfg.header_timeout,
+    };
+    match state.tls.clone() {
+        Some(acceptor) => {
+            let handshake = acceptor.accept(stream).into_fallible();
+            match tokio::time::timeout(handshake_limit, handshake).await {
+                Ok(Ok(tls)) => http1(tls, state, overflow, stop).await,
+                Ok(Err((_, io))) => {
+                    // Counted before the connection closes.
+                    state.tls_failures.fetch_add(1, Ordering::Relaxed);
+                    drop(io);
+                }
+                Err(_) => {
+                    state.tls_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        None => http1(stream, state, overflow, stop).await,
+    }
+}
+
+async fn http1<I>(
+    io: I,
+    state: Arc<State>,
+    overflow: Option<Overflow>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new());
+    match overflow {
+        None => {
+            builder.header_read_timeout(state.cfg.header_timeout);
+        }
+        Some(_) => {
+            builder
+                .header_read_timeout(OVERFLOW_HEADER_TIMEOUT.min(state.cfg.header_timeout))
+                .keep_alive(false);
+        }
+    }
+    let svc_state = state.clone();
+    let svc_stop = stop.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let state = svc_state.clone();
+        let stop = svc_stop.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(match overflow {
+                None => route(req, state, stop).await,
+                Some(why) => overflow_route(&req, &state, why),
+            })
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let mut stop = stop;
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    // Stopping: an idle connection closes now, a request in flight finishes first.
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// A connection beyond a bound: `/healthz` still answers, anything else gets 503.
+fn overflow_route(req: &Request<Incoming>, state: &State, why: Overflow) -> Resp {
+    if req.method() == Method::GET && req.uri().path() == "/healthz" {
+        return reply(StatusCode::OK, "text/plain", "ok\n");
+    }
+    let why = match why {
+        Overflow::AllSlots => format!(
+            "every connection slot is taken (--max-connections {})",
+            state.cfg.max_connections
+        ),
+        Overflow::PerAddress => format!(
+            "this address already holds {} connections (--max-conns-per-ip)",
+            state.cfg.max_conns_per_ip
+        ),
+    };
+    let mut r = busy(state, &why);
+    r.headers_mut()
+        .insert(CONNECTION, hyper::header::HeaderValue::from_static("close"));
+    r
+}
+
+/// Whether a route needs the bearer token (when a token file is given).
+fn needs_token(method: &Method, path: &str, metrics_public: bool) -> bool {
+    match (method, path) {
+        // Liveness, and the dashboard page itself: static, it holds no data (it asks for the
+        // token and sends it with its requests for /api/summary).
+        (&Method::GET, "/healthz" | "/") => false,
+        (&Method::GET, "/metrics") => !metrics_public,
+        _ => true,
+    }
+}
+
+/// `None` when the request may go on; else the 401 answer.
+fn authorize(req: &Request<Incoming>, state: &State) -> Option<Resp> {
+    let tokens = state.tokens.as_ref()?;
+    if !needs_token(req.method(), req.uri().path(), state.cfg.metrics_public) {
+        return None;
+    }
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| super::auth::bearer(v.as_bytes()));
+    let challenge = match presented {
+        Some(t) if tokens.check(t) => return None,
+        Some(_) => "Bearer realm=\"fleetwatch\", error=\"invalid_token\"",
+        None => "Bearer realm=\"fleetwatch\"",
+    };
+    state.unauthorized.fetch_add(1, Ordering::Relaxed);
+    Some(
+        Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(WWW_AUTHENTICATE, challenge)
+            .header(CONTENT_TYPE, "text/plain")
+            .body(Full::new(Bytes::from_static(
+                b"unauthorized: send Authorization: Bearer <token> (a token from --token-file); nothing was stored\n",
+            )))
+            .expect("a valid response"),
+    )
+}
+
+async fn route(
+    req: Request<Incoming>,
+    state: Arc<State>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Resp {
+    if let Some(denied) = authorize(&req, &state) {
+        return denied;
+    }
     state.in_flight.fetch_add(1, Ordering::SeqCst);
     let r = match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => reply(StatusCode::OK, "text/plain", "ok\n"),
@@ -80,7 +330,7 @@ async fn route(req: Request<Incoming>, state: Arc<State>) -> Resp {
         }
         (&Method::GET, "/api/summary") => json_reply(StatusCode::OK, summary(&state)),
         (&Method::GET, "/") => reply(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD),
-        (&Method::POST, "/" | "/alerts" | "/duis") => ingest(req, &state).await,
+        (&Method::POST, "/" | "/alerts" | "/duis") => ingest(req, &state, stop).await,
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -103,7 +353,11 @@ fn busy(state: &State, why: &str) -> Resp {
         .expect("a valid response")
 }
 
-async fn ingest(req: Request<Incoming>, state: &State) -> Resp {
+async fn ingest(
+    req: Request<Incoming>,
+    state: &State,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Resp {
     if state.stopping.load(Ordering::SeqCst) {
         return busy(state, "shutting down");
     }
@@ -116,7 +370,18 @@ async fn ingest(req: Request<Incoming>, state: &State) -> Resp {
     if declared.is_some_and(|n| n > max) {
         return too_large(state, max);
     }
-    let body = match Limited::new(req.into_body(), max).collect().await {
+    let read = tokio::time::timeout(
+        state.cfg.body_timeout,
+        Limited::new(req.into_body(), max).collect(),
+    );
+    let read = tokio::select! {
+        r = read => r,
+        _ = stop.wait_for(|s| *s) => return busy(state, "shutting down"),
+    };
+    let Ok(read) = read else {
+        return body_too_slow(state);
+    };
+    let body = match read {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(state, max),
         Err(e) => {
@@ -194,6 +459,23 @@ async fn ingest(req: Request<Incoming>, state: &State) -> Resp {
             "not stored: the log writer stopped\n",
         ),
     }
+}
+
+/// 408: the body did not arrive within `--body-timeout`; the connection is closed, freeing
+/// its slot.
+fn body_too_slow(state: &State) -> Resp {
+    state.body_timeouts.fetch_add(1, Ordering::Relaxed);
+    let mut r = reply(
+        StatusCode::REQUEST_TIMEOUT,
+        "text/plain",
+        format!(
+            "the body did not arrive within {} s (--body-timeout): not stored\n",
+            state.cfg.body_timeout.as_secs()
+        ),
+    );
+    r.headers_mut()
+        .insert(CONNECTION, hyper::header::HeaderValue::from_static("close"));
+    r
 }
 
 fn too_large(state: &State, max: usize) -> Resp {
@@ -277,6 +559,34 @@ fn metrics(s: &State) -> String {
     );
     counter(
         &mut m,
+        "fleetwatch_refused_connections_total",
+        "Connections beyond --max-connections or --max-conns-per-ip (answered 503 or closed).",
+        "counter",
+        get(&s.refused_connections),
+    );
+    counter(
+        &mut m,
+        "fleetwatch_body_timeouts_total",
+        "Requests answered 408: the body did not arrive within --body-timeout.",
+        "counter",
+        get(&s.body_timeouts),
+    );
+    counter(
+        &mut m,
+        "fleetwatch_unauthorized_requests_total",
+        "Requests answered 401 (no or a wrong bearer token).",
+        "counter",
+        get(&s.unauthorized),
+    );
+    counter(
+        &mut m,
+        "fleetwatch_tls_handshake_failures_total",
+        "TLS handshakes that failed or did not finish within --header-timeout.",
+        "counter",
+        get(&s.tls_failures),
+    );
+    counter(
+        &mut m,
         "fleetwatch_backlog_messages",
         "Bodies waiting for the disk.",
         "gauge",
@@ -352,6 +662,10 @@ fn summary(s: &State) -> serde_json::Value {
         "busy_responses": get(&l.busy),
         "non_alert_messages": get(&l.non_alert),
         "unknown_device_alerts": get(&l.unknown_devices),
+        "refused_connections": get(&s.refused_connections),
+        "body_timeouts": get(&s.body_timeouts),
+        "unauthorized_requests": get(&s.unauthorized),
+        "tls_handshake_failures": get(&s.tls_failures),
         "backlog": s.pending.load(Ordering::Relaxed),
         "log_bytes": get(&s.stats.bytes),
         "log_segments": get(&s.stats.segments),

@@ -8,8 +8,15 @@
 //! Retry-After: the sender keeps the message and tries again (backpressure, never deletion).
 //! Live aggregates (`live.rs`) are updated after the sync and rebuilt from the log on restart.
 //! SIGTERM (or Ctrl-C) stops accepting, lets requests in flight finish, syncs and exits 0.
+//!
+//! Hostile clients: headers and bodies have read timeouts (a slow body gets 408 and frees its
+//! slot), connections are bounded in total and per client address, and a connection beyond a
+//! bound is still read far enough to answer `/healthz` (or 503), so liveness checks and SIGTERM
+//! work while every slot is taken. With `--token-file` every route but `/healthz` and the static
+//! dashboard page needs a bearer token (`auth.rs`); `--tls-cert/--tls-key` serve HTTPS.
 
 pub mod aggregate;
+mod auth;
 mod error;
 mod http;
 pub mod log;
@@ -34,6 +41,20 @@ pub struct ServeConfig {
     pub segment_bytes: u64,
     pub sync: log::SyncMode,
     pub threads: usize,
+    /// Longest wait for a request's headers (and for the TLS handshake).
+    pub header_timeout: std::time::Duration,
+    /// Longest wait for a request's whole body; a slower one gets 408.
+    pub body_timeout: std::time::Duration,
+    /// Connections one client address may hold at once.
+    pub max_conns_per_ip: usize,
+    /// Bearer tokens, one per line (`None`: no authentication).
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain and private key: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `/metrics` open without a token.
+    pub metrics_public: bool,
+    /// Listen on a non-loopback address without a token file.
+    pub insecure: bool,
 }
 
 /// What every request handler shares.
@@ -50,9 +71,59 @@ pub struct State {
     pub stopping: AtomicBool,
     pub started: std::time::Instant,
     pub recovered: log::Recovered,
+    pub tokens: Option<auth::Tokens>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Connections beyond a bound: answered 503 (or `/healthz`), or closed when even the
+    /// overflow is full.
+    pub refused_connections: AtomicU64,
+    /// Requests answered 408 (body too slow).
+    pub body_timeouts: AtomicU64,
+    /// Requests answered 401.
+    pub unauthorized: AtomicU64,
+    /// TLS handshakes that failed or did not finish within the header timeout.
+    pub tls_failures: AtomicU64,
+}
+
+impl ServeConfig {
+    /// Refuses a non-loopback address without a token file (unless `insecure`); called by
+    /// `run`, and by a caller that wants to refuse before loading anything.
+    pub fn check(&self) -> Result<(), LiveError> {
+        if !self.listen.ip().is_loopback() && self.token_file.is_none() && !self.insecure {
+            return Err(LiveError::Insecure {
+                listen: self.listen,
+            });
+        }
+        Ok(())
+    }
 }
 
 pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
+    cfg.check()?;
+    let tokens = match &cfg.token_file {
+        Some(path) => {
+            let t = auth::Tokens::load(path)?;
+            if auth::readable_by_others(path) {
+                eprintln!(
+                    "warning: {}: the token file can be read by other users (chmod 600 it)",
+                    path.display()
+                );
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(auth::tls_config(
+            cert, key,
+        )?)),
+        None => None,
+    };
+    if tokens.is_some() && tls.is_none() && !cfg.listen.ip().is_loopback() {
+        eprintln!(
+            "warning: tokens travel in clear text on {}: give --tls-cert/--tls-key",
+            cfg.listen
+        );
+    }
     std::fs::create_dir_all(&cfg.data).map_err(LiveError::io(&cfg.data, "create"))?;
     let (denoms, region_denoms) = aggregate::denominators(&inv);
     let live = aggregate::Live::default();
@@ -93,6 +164,12 @@ pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
         stopping: AtomicBool::new(false),
         started: std::time::Instant::now(),
         recovered,
+        tokens,
+        tls,
+        refused_connections: AtomicU64::new(0),
+        body_timeouts: AtomicU64::new(0),
+        unauthorized: AtomicU64::new(0),
+        tls_failures: AtomicU64::new(0),
         cfg,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -10,6 +10,7 @@ pub struct ServeRun {
 }
 
 pub fn run(r: ServeRun) -> Result<Status> {
+    r.config.check()?;
     let inv = crate::cli::load_inventory_noting(r.inventory.as_deref(), r.config.threads)?;
     fleetwatch::live::run(r.config, inv)?;
     Ok(Status::Ok)
