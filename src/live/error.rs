@@ -16,6 +16,9 @@ pub enum LiveError {
     /// The listener, the runtime or a signal handler could not be set up.
     #[error("the receiver: {0}")]
     Runtime(#[from] std::io::Error),
+    /// The Kafka consumer could not start, or had to stop without committing.
+    #[error("kafka: {0}")]
+    Kafka(String),
     #[error("the log writer stopped unexpectedly")]
     WriterLost,
     #[error("requests still held the receiver's state at shutdown")]

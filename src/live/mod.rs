@@ -12,6 +12,7 @@
 pub mod aggregate;
 mod error;
 mod http;
+pub mod kafka;
 pub mod log;
 
 use crate::inventory::{Denominators, Inventory};
@@ -50,6 +51,9 @@ pub struct State {
     pub stopping: AtomicBool,
     pub started: std::time::Instant,
     pub recovered: log::Recovered,
+    /// Set when the records come from Kafka (`consume`): its counters join the metrics, and
+    /// POST is refused.
+    pub kafka: Option<Arc<kafka::KafkaMetrics>>,
 }
 
 pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
@@ -94,6 +98,7 @@ pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
         started: std::time::Instant::now(),
         recovered,
         cfg,
+        kafka: None,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if state.cfg.threads == 0 {
