@@ -64,7 +64,13 @@ impl Broker {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -113,9 +119,11 @@ impl Drop for Broker {
 #[derive(Default)]
 struct Delivered(Mutex<BTreeMap<usize, (i32, i64)>>, Mutex<Vec<String>>);
 
-impl rdkafka::ClientContext for Arc<Delivered> {}
+struct Ctx(Arc<Delivered>);
 
-impl ProducerContext for Arc<Delivered> {
+impl rdkafka::ClientContext for Ctx {}
+
+impl ProducerContext for Ctx {
     type DeliveryOpaque = ();
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
         match r {
@@ -125,17 +133,18 @@ impl ProducerContext for Arc<Delivered> {
                     .parse()
                     .unwrap();
                 self.0
+                    .0
                     .lock()
                     .unwrap()
                     .insert(key, (m.partition(), m.offset()));
             }
-            Err((e, _)) => self.1.lock().unwrap().push(e.to_string()),
+            Err((e, _)) => self.0.1.lock().unwrap().push(e.to_string()),
         }
     }
 }
 
 struct Sender {
-    p: BaseProducer<Arc<Delivered>>,
+    p: BaseProducer<Ctx>,
     topic: String,
     delivered: Arc<Delivered>,
 }
@@ -147,7 +156,7 @@ impl Sender {
             .set("bootstrap.servers", brokers)
             .set("linger.ms", "5")
             .set("enable.idempotence", "false")
-            .create_with_context(delivered.clone())
+            .create_with_context(Ctx(delivered.clone()))
             .expect("producer");
         Sender {
             p,
@@ -178,7 +187,10 @@ impl Sender {
     /// Waits until every message is acknowledged by the broker.
     fn flush(&self, sent: usize) {
         self.p.flush(Duration::from_secs(30)).unwrap();
-        assert!(self.delivered.1.lock().unwrap().is_empty(), "delivery errors");
+        assert!(
+            self.delivered.1.lock().unwrap().is_empty(),
+            "delivery errors"
+        );
         assert_eq!(self.delivered.0.lock().unwrap().len(), sent);
     }
 }
@@ -189,8 +201,17 @@ fn duis_documents(dir: &Path, n: usize) -> Vec<Vec<u8>> {
     let r = run_in(
         dir,
         &[
-            "generate", "--devices", "10000", "--days", "20", "--seed", "7", "--out", "fleet",
-            "--format", "duis",
+            "generate",
+            "--devices",
+            "10000",
+            "--days",
+            "20",
+            "--seed",
+            "7",
+            "--out",
+            "fleet",
+            "--format",
+            "duis",
         ],
         None,
     );
@@ -234,10 +255,25 @@ struct Consumer {
 }
 
 impl Consumer {
-    fn start(name: &str, brokers: &str, topic: &str, group: &str, data: &Path, extra: &[&str]) -> Consumer {
+    fn start(
+        name: &str,
+        brokers: &str,
+        topic: &str,
+        group: &str,
+        data: &Path,
+        extra: &[&str],
+    ) -> Consumer {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut child = Command::new(bin())
-            .args(["consume", "--brokers", brokers, "--topic", topic, "--group", group])
+            .args([
+                "consume",
+                "--brokers",
+                brokers,
+                "--topic",
+                topic,
+                "--group",
+                group,
+            ])
             .arg("--data")
             .arg(data)
             .args(["--listen", &listen.to_string()])
@@ -369,12 +405,22 @@ fn two_consumers_share_a_topic_and_one_is_killed_and_restarted() {
     std::fs::write(d.join("sent.xml"), &sent).unwrap();
     let (golden, [g_read, g_acc, g_dup, g_rej]) = alerts(d, &[&d.join("sent.xml")]);
     assert_eq!(g_read, 20_000);
-    assert!(g_dup > 0 && g_rej > 0, "the fleet plants repeats and rejects");
+    assert!(
+        g_dup > 0 && g_rej > 0,
+        "the fleet plants repeats and rejects"
+    );
 
     let broker = Broker::start(&tansu);
     broker.create_topic("alerts", 4);
     let (da, db) = (d.join("a"), d.join("b"));
-    let small = ["--batch-max", "200", "--batch-ms", "50", "--exit-when-idle", "8"];
+    let small = [
+        "--batch-max",
+        "200",
+        "--batch-ms",
+        "50",
+        "--exit-when-idle",
+        "8",
+    ];
     let a = Consumer::start("a", &broker.brokers(), "alerts", "fw", &da, &small);
     let b = Consumer::start("b", &broker.brokers(), "alerts", "fw", &db, &small);
     // Both members hold partitions before anything is produced.
@@ -405,7 +451,14 @@ fn two_consumers_share_a_topic_and_one_is_killed_and_restarted() {
             victim.signal(9);
             let (code, _) = victim.wait(30);
             assert_eq!(code, -1, "killed by a signal");
-            restarted = Some(Consumer::start("a2", &broker.brokers(), "alerts", "fw", &da, &small));
+            restarted = Some(Consumer::start(
+                "a2",
+                &broker.brokers(),
+                "alerts",
+                "fw",
+                &da,
+                &small,
+            ));
         }
     }
     sender.flush(docs.len());
@@ -425,12 +478,29 @@ fn two_consumers_share_a_topic_and_one_is_killed_and_restarted() {
     assert_eq!(table, golden);
     assert_eq!(acc, g_acc);
     assert_eq!(rej, 0, "rejects are quarantined, not stored");
-    assert!(dup >= g_dup);
+    // Repeats in the logs: a message id stored by both members (delivered again after the kill,
+    // or one the stream itself repeats on two partitions); each instance stores an id once.
     assert_eq!(read, acc + dup);
+    eprintln!(
+        "documents: {g_acc} accepted, {g_dup} repeated ids, {g_rej} malformed; logs: {acc} accepted, {dup} duplicates"
+    );
+    // The restarted member took partitions and read messages again.
+    let consumed = |lines: &[String]| -> u64 {
+        let l = lines.iter().find(|l| l.starts_with("stopped")).unwrap();
+        l.split(": ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(consumed(&lines_a) > 0 && consumed(&lines_b) > 0);
+    assert!(consumed(&lines_a) + consumed(&lines_b) < 20_000 + 10_000);
     // Every malformed message quarantined, with its partition and offset.
     let delivered = sender.delivered.0.lock().unwrap().clone();
-    let by_place: BTreeMap<(i32, i64), usize> =
-        delivered.iter().map(|(&k, &po)| (po, k)).collect();
+    let by_place: BTreeMap<(i32, i64), usize> = delivered.iter().map(|(&k, &po)| (po, k)).collect();
     let mut places = BTreeSet::new();
     for data in [&da, &db] {
         for (p, o, raw) in quarantined(data, "alerts") {
@@ -487,7 +557,9 @@ fn sigterm_commits_and_a_malformed_message_does_not_stop_its_partition() {
     let (code, lines) = c.wait(60);
     assert_eq!(code, 0, "{lines:?}");
     assert!(
-        lines.iter().any(|l| l.starts_with("SIGTERM: stop fetching")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("SIGTERM: stop fetching")),
         "{lines:?}"
     );
     // The malformed message, quarantined with its place; the partition went on past it.
@@ -503,13 +575,19 @@ fn sigterm_commits_and_a_malformed_message_does_not_stop_its_partition() {
     assert_eq!(table, golden);
     assert_eq!((acc, dup, rej), (g_acc, 0, 0));
     assert_eq!(
-        c_duplicates,
-        g_dup as i64,
+        c_duplicates, g_dup as i64,
         "the consumer counted the stream's repeats"
     );
 
     // Offsets were committed: a restarted member of the group reads nothing new.
-    let c = Consumer::start("c2", &broker.brokers(), "alerts", "g", &data, &["--exit-when-idle", "4"]);
+    let c = Consumer::start(
+        "c2",
+        &broker.brokers(),
+        "alerts",
+        "g",
+        &data,
+        &["--exit-when-idle", "4"],
+    );
     let (code, lines) = c.wait(60);
     assert_eq!(code, 0);
     assert!(

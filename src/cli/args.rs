@@ -924,8 +924,12 @@ impl ConsumeArgs {
             Some(s) => Some(std::time::Duration::from_secs_f64(s)),
             None => None,
         };
-        let mut config =
-            fleetwatch::live::kafka::ConsumeConfig::new(&self.brokers, &self.topic, &self.group, self.data);
+        let mut config = fleetwatch::live::kafka::ConsumeConfig::new(
+            &self.brokers,
+            &self.topic,
+            &self.group,
+            self.data,
+        );
         config.listen = self.listen;
         config.csv_header = self.csv_header;
         config.batch_max = self.batch_max.max(1);

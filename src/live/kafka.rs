@@ -131,7 +131,10 @@ impl KafkaMetrics {
 
     /// The partitions, copied out of the lock.
     pub fn partitions(&self) -> BTreeMap<i32, PartitionView> {
-        self.partitions.lock().map(|p| p.clone()).unwrap_or_default()
+        self.partitions
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
     }
 
     /// Appends the consumer's series in Prometheus text format.
@@ -168,7 +171,11 @@ impl KafkaMetrics {
                 "Offset commits that failed (the messages will be delivered again).",
                 &self.commit_failures,
             ),
-            ("rebalances", "Partition assignments received.", &self.rebalances),
+            (
+                "rebalances",
+                "Partition assignments received.",
+                &self.rebalances,
+            ),
         ];
         for (name, help, v) in rows {
             let _ = writeln!(
@@ -679,8 +686,7 @@ pub fn run(cfg: ConsumeConfig, inv: Inventory) -> Result<ConsumeSummary, LiveErr
             cfg.data.display()
         )));
     }
-    live.torn_records
-        .store(recovered.torn, Ordering::Relaxed);
+    live.torn_records.store(recovered.torn, Ordering::Relaxed);
     eprintln!(
         "log {}: {} records recovered ({} messages, {} duplicates){}",
         cfg.data.display(),
@@ -713,7 +719,10 @@ pub fn run(cfg: ConsumeConfig, inv: Inventory) -> Result<ConsumeSummary, LiveErr
             .map_err(|_| LiveError::WriterLost)?;
         wait.blocking_recv()
             .map_err(|_| LiveError::WriterLost)?
-            .map_err(LiveError::io(&cfg.data, "write the CSV header to the log in"))?;
+            .map_err(LiveError::io(
+                &cfg.data,
+                "write the CSV header to the log in",
+            ))?;
         formats.log = Some(Format::Csv);
     }
     let metrics = Arc::new(KafkaMetrics {
@@ -862,8 +871,8 @@ fn poll_loop(consumer: BaseConsumer<Ctx>, shared: &Shared) -> String {
             let wait = match first_at {
                 None => Duration::from_millis(100),
                 Some(t) => {
-                    let left = Duration::from_millis(cfg.batch_ms)
-                        .saturating_sub(Instant::elapsed(&t));
+                    let left =
+                        Duration::from_millis(cfg.batch_ms).saturating_sub(Instant::elapsed(&t));
                     if left.is_zero() {
                         break;
                     }
