@@ -593,6 +593,12 @@ fn sigterm_commits_and_a_malformed_message_does_not_stop_its_partition() {
     assert!(
         lines
             .iter()
+            .any(|l| l.starts_with("assigned: alerts partition(s) 0,1,2,3")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
             .any(|l| l.starts_with("stopped (idle): 0 messages consumed")),
         "{lines:?}"
     );

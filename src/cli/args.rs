@@ -889,8 +889,8 @@ pub struct ConsumeArgs {
     /// How often librdkafka reports statistics (the per-partition lag in /metrics).
     #[arg(long, default_value_t = 1_000)]
     pub stats_ms: u32,
-    /// Stop as on SIGTERM after this many seconds without a message (for tests and one-off
-    /// catch-ups).
+    /// Stop as on SIGTERM after this many seconds without a message or a partition assignment
+    /// (for tests and one-off catch-ups).
     #[arg(long, value_name = "SECS")]
     pub exit_when_idle: Option<f64>,
     /// Segment file size in bytes.

@@ -55,7 +55,7 @@ pub struct ConsumeConfig {
     pub heartbeat_ms: u32,
     /// How often librdkafka reports statistics (the consumer lag comes from them).
     pub stats_ms: u32,
-    /// Stop (as on SIGTERM) after this long without a message.
+    /// Stop (as on SIGTERM) after this long without a message or a partition assignment.
     pub exit_when_idle: Option<Duration>,
     pub segment_bytes: u64,
     /// Further librdkafka properties (`security.protocol`, `client.id`, ...), set last.
@@ -116,6 +116,8 @@ pub struct KafkaMetrics {
     pub commit_us_sum: AtomicU64,
     /// The assigned partitions.
     pub partitions: Mutex<BTreeMap<i32, PartitionView>>,
+    /// The first message taken and the end of the last batch.
+    pub span: Mutex<Option<(Instant, Instant)>>,
 }
 
 impl KafkaMetrics {
@@ -319,6 +321,8 @@ struct Shared {
     /// A failure that must stop the consumer without committing (the log could not be written).
     fatal: Mutex<Option<String>>,
     stop: AtomicBool,
+    /// The last message taken or partition assignment received (for `exit_when_idle`).
+    active: Mutex<Instant>,
 }
 
 impl Shared {
@@ -329,6 +333,16 @@ impl Shared {
         self.stop.store(true, Ordering::SeqCst);
     }
 
+    fn touch(&self) {
+        if let Ok(mut t) = self.active.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.active.lock().map(|t| t.elapsed()).unwrap_or_default()
+    }
+
     fn failed(&self) -> Option<String> {
         self.fatal.lock().ok().and_then(|f| f.clone())
     }
@@ -336,7 +350,12 @@ impl Shared {
     /// Takes one message into the batch in hand.
     fn take(&self, partition: i32, offset: i64, value: Option<&[u8]>) {
         let m = &self.metrics;
-        m.consumed.fetch_add(1, Ordering::Relaxed);
+        if m.consumed.fetch_add(1, Ordering::Relaxed) == 0
+            && let Ok(mut span) = m.span.lock()
+        {
+            let now = Instant::now();
+            span.get_or_insert((now, now));
+        }
         let value = value.unwrap_or(b"");
         let decoded = match self.formats.lock() {
             Ok(mut f) => {
@@ -474,6 +493,11 @@ impl Shared {
         }
         let m = &self.metrics;
         m.batches.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut span) = m.span.lock()
+            && let Some((_, end)) = span.as_mut()
+        {
+            *end = Instant::now();
+        }
         let mut at = 0;
         for n in b.stored {
             let (new, dup) = self.state.live.add(&b.events[at..at + n], &self.state.inv);
@@ -607,6 +631,7 @@ impl ConsumerContext for Ctx {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                self.shared.touch();
                 self.shared
                     .metrics
                     .rebalances
@@ -640,6 +665,8 @@ pub struct ConsumeSummary {
     pub commit_failures: u64,
     /// Why the run stopped: "SIGTERM", "idle", ...
     pub stopped_by: String,
+    /// From the first message taken to the last batch committed.
+    pub busy: Duration,
 }
 
 /// Runs the consumer until SIGTERM/Ctrl-C, `exit_when_idle`, or a failure to write the log.
@@ -763,6 +790,7 @@ pub fn run(cfg: ConsumeConfig, inv: Inventory) -> Result<ConsumeSummary, LiveErr
         quarantine: Mutex::new(None),
         fatal: Mutex::new(None),
         stop: AtomicBool::new(false),
+        active: Mutex::new(Instant::now()),
     });
     let consumer = client(&cfg, shared.clone())?;
 
@@ -831,6 +859,12 @@ pub fn run(cfg: ConsumeConfig, inv: Inventory) -> Result<ConsumeSummary, LiveErr
         commits: get(&metrics.commits),
         commit_failures: get(&metrics.commit_failures),
         stopped_by,
+        busy: metrics
+            .span
+            .lock()
+            .ok()
+            .and_then(|s| s.map(|(a, b)| b - a))
+            .unwrap_or_default(),
     })
 }
 
@@ -860,7 +894,6 @@ fn client(cfg: &ConsumeConfig, shared: Arc<Shared>) -> Result<BaseConsumer<Ctx>,
 /// Polls in batches until told to stop; returns why it stopped.
 fn poll_loop(consumer: BaseConsumer<Ctx>, shared: &Shared) -> String {
     let cfg = &shared.cfg;
-    let mut last_message = Instant::now();
     let stopped_by = loop {
         if shared.stop.load(Ordering::SeqCst) {
             break "signal".to_string();
@@ -894,9 +927,9 @@ fn poll_loop(consumer: BaseConsumer<Ctx>, shared: &Shared) -> String {
         }
         if n > 0 {
             shared.flush(&consumer, true);
-            last_message = Instant::now();
+            shared.touch();
         } else if let Some(idle) = cfg.exit_when_idle
-            && last_message.elapsed() >= idle
+            && shared.idle_for() >= idle
         {
             break "idle".to_string();
         }
