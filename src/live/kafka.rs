@@ -949,3 +949,86 @@ fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn formats(csv_header: Option<&str>) -> Formats {
+        Formats {
+            log: None,
+            csv: csv_header
+                .map(|h| csv::CsvLayout::from_header(h.as_bytes(), &ColumnMap::default()).unwrap()),
+            csv_scratch: Default::default(),
+            json_scratch: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_message_is_read_in_the_format_it_starts_with() {
+        let mut f = formats(Some("timestamp,device_id,alert_code,message_id"));
+        let (fmt, d) = f.decode(
+            br#"{"timestamp":"2024-01-01T01:26:40Z","device_id":"00-12-4B-EA-42-6F-78-6C","alert_code":"8F84","message_id":"17"}"#,
+        );
+        assert_eq!(
+            (fmt, d.events.len(), d.rejects.len()),
+            (Format::JsonLines, 1, 0)
+        );
+        let (fmt, d) = f.decode(b"2024-01-01T01:42:59Z,00-12-4B-EA-42-6F-78-6C,8F84,18");
+        assert_eq!((fmt, d.events.len(), d.rejects.len()), (Format::Csv, 1, 0));
+        assert_eq!(
+            d.events[0].code.map(|c| c.to_string()).as_deref(),
+            Some("8F84")
+        );
+        let (fmt, d) = f.decode(b"2024-01-01T01:42:59Z,not-a-device,8F84,19");
+        assert_eq!((fmt, d.events.len(), d.rejects.len()), (Format::Csv, 0, 1));
+        let (fmt, d) = f.decode(b"<sr:Response>cut");
+        assert_eq!(fmt, Format::DuisXml);
+        assert!(d.events.is_empty() && !d.rejects.is_empty());
+    }
+
+    #[test]
+    fn a_csv_line_without_a_header_is_rejected_with_the_reason() {
+        let mut f = formats(None);
+        let (_, d) = f.decode(b"2024-01-01T01:42:59Z,00-12-4B-EA-42-6F-78-6C,8F84,18");
+        assert!(d.events.is_empty());
+        assert!(d.rejects[0].1.contains("--csv-header"), "{:?}", d.rejects);
+    }
+
+    #[test]
+    fn metrics_carry_the_lag_per_partition_and_the_commit_histogram() {
+        let m = KafkaMetrics {
+            topic: "alerts".into(),
+            ..Default::default()
+        };
+        m.partitions.lock().unwrap().insert(
+            2,
+            PartitionView {
+                lag: 7,
+                hi_offset: 100,
+                committed: 93,
+            },
+        );
+        m.partitions.lock().unwrap().insert(3, UNKNOWN);
+        m.commit_took(800);
+        m.commit_took(3_000);
+        let mut text = String::new();
+        m.prometheus(&mut text);
+        assert!(
+            text.contains("fleetwatch_kafka_consumer_lag{topic=\"alerts\",partition=\"2\"} 7\n")
+        );
+        assert!(
+            !text.contains("partition=\"3\""),
+            "an unknown lag is not shown"
+        );
+        assert!(
+            text.contains(
+                "fleetwatch_kafka_committed_offset{topic=\"alerts\",partition=\"2\"} 93\n"
+            )
+        );
+        assert!(text.contains("fleetwatch_kafka_commit_seconds_bucket{le=\"0.001\"} 1\n"));
+        assert!(text.contains("fleetwatch_kafka_commit_seconds_bucket{le=\"0.005\"} 2\n"));
+        assert!(text.contains("fleetwatch_kafka_commit_seconds_count 2\n"));
+        assert!(text.contains("fleetwatch_kafka_commits_total 2\n"));
+    }
+}
