@@ -419,7 +419,7 @@ fn two_consumers_share_a_topic_and_one_is_killed_and_restarted() {
         "--batch-ms",
         "50",
         "--exit-when-idle",
-        "8",
+        "10",
     ];
     let a = Consumer::start("a", &broker.brokers(), "alerts", "fw", &da, &small);
     let b = Consumer::start("b", &broker.brokers(), "alerts", "fw", &db, &small);
@@ -586,7 +586,7 @@ fn sigterm_commits_and_a_malformed_message_does_not_stop_its_partition() {
         "alerts",
         "g",
         &data,
-        &["--exit-when-idle", "4"],
+        &["--exit-when-idle", "8"],
     );
     let (code, lines) = c.wait(60);
     assert_eq!(code, 0);
