@@ -856,6 +856,7 @@ pub struct ConsumeArgs {
     /// Bootstrap brokers, host:port[,host:port...].
     #[arg(long, value_name = "HOST:PORT[,...]")]
     pub brokers: String,
+    /// The topic to read (its partitions are shared by the group's instances).
     #[arg(long)]
     pub topic: String,
     /// Consumer group: instances with the same group share the partitions.
