@@ -168,6 +168,25 @@ pub enum Command {
     /// Example: fleetwatch serve --listen 127.0.0.1:8080 --data received/ --inventory inventory.csv
     #[command(after_help = EXIT_HELP)]
     Serve(ServeArgs),
+    /// Consume alerts from a Kafka topic in a consumer group, durably, with the live view of
+    /// serve.
+    ///
+    /// Each message value is one DUIS XML document, a JSON line, or a CSV line (its columns named
+    /// by --csv-header); keys are ignored. Messages are read in batches (--batch-max messages or
+    /// --batch-ms); a batch's good records are appended to the same durable log serve writes
+    /// (DATA/segment-*.fwlog, read by `fleetwatch alerts DATA` and the other batch commands) and
+    /// synced, bad ones go to DATA/quarantine.jsonl with topic, partition and offset; only then
+    /// is each partition's next offset committed. After a crash the uncommitted tail is delivered
+    /// again and counted once (message-id dedup): at-least-once delivery, exactly-once counting.
+    /// Instances with the same --group share the topic's partitions and take over each other's
+    /// on a rebalance or a failure (after --session-timeout-ms). SIGTERM stops fetching, syncs,
+    /// commits and exits 0. With --listen: /metrics (consumed, accepted, duplicates, rejected,
+    /// lag per partition, commit latency), /api/summary and the dashboard. Design in
+    /// docs/kafka.md.
+    ///
+    /// Example: fleetwatch consume --brokers 127.0.0.1:9092 --topic alerts --group fleetwatch --data received/ --inventory inventory.csv --listen 127.0.0.1:8081
+    #[command(after_help = EXIT_HELP)]
+    Consume(ConsumeArgs),
     /// Explain alert codes: the official name and category of a code, or every code whose name
     /// or category contains a word. Without an argument, list the whole catalogue.
     Codes {
@@ -943,6 +962,103 @@ impl ServeArgs {
                 insecure: self.insecure,
             },
         }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ConsumeArgs {
+    /// Bootstrap brokers, host:port[,host:port...].
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    pub brokers: String,
+    /// The topic to read (its partitions are shared by the group's instances).
+    #[arg(long)]
+    pub topic: String,
+    /// Consumer group: instances with the same group share the partitions.
+    #[arg(long)]
+    pub group: String,
+    /// Directory of the durable log (created if needed; recovered at start). One per instance.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Device inventory: regions, types and installed bases for the live rates.
+    #[arg(long, short = 'i')]
+    pub inventory: Option<PathBuf>,
+    /// Serve /metrics, /api/summary and the live dashboard on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The header row of a CSV topic (messages are header-less CSV lines), e.g.
+    /// "timestamp,device_id,alert_code,message_id".
+    #[arg(long, value_name = "H")]
+    pub csv_header: Option<String>,
+    /// A batch (one log sync, one commit) ends after this many messages...
+    #[arg(long, default_value_t = 1000)]
+    pub batch_max: usize,
+    /// ... or this many milliseconds after its first message.
+    #[arg(long, default_value_t = 100)]
+    pub batch_ms: u64,
+    /// A member silent this long is dropped from the group and its partitions move on.
+    #[arg(long, default_value_t = 10_000)]
+    pub session_timeout_ms: u32,
+    /// Heartbeat interval (below --session-timeout-ms, typically a third of it).
+    #[arg(long, default_value_t = 3_000)]
+    pub heartbeat_ms: u32,
+    /// How often librdkafka reports statistics (the per-partition lag in /metrics).
+    #[arg(long, default_value_t = 1_000)]
+    pub stats_ms: u32,
+    /// Stop as on SIGTERM after this many seconds without a message or a partition assignment
+    /// (for tests and one-off catch-ups).
+    #[arg(long, value_name = "SECS")]
+    pub exit_when_idle: Option<f64>,
+    /// Segment file size in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub segment_bytes: u64,
+    /// A further librdkafka property, KEY=VALUE (repeatable), e.g. -X client.id=fw-1.
+    #[arg(long = "kafka-option", short = 'X', value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
+}
+
+impl ConsumeArgs {
+    pub fn resolve(self) -> Result<commands::consume::ConsumeRun> {
+        if self.heartbeat_ms >= self.session_timeout_ms {
+            anyhow::bail!(
+                "--heartbeat-ms ({}) must be below --session-timeout-ms ({})",
+                self.heartbeat_ms,
+                self.session_timeout_ms
+            );
+        }
+        let mut kafka_options = Vec::new();
+        for o in &self.kafka_options {
+            let Some((k, v)) = o.split_once('=') else {
+                anyhow::bail!("--kafka-option `{o}`: expected KEY=VALUE");
+            };
+            kafka_options.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let exit_when_idle = match self.exit_when_idle {
+            Some(s) if !(s.is_finite() && s >= 0.0) => {
+                anyhow::bail!("--exit-when-idle {s}: expected seconds, 0 or more")
+            }
+            Some(s) => Some(std::time::Duration::from_secs_f64(s)),
+            None => None,
+        };
+        let mut config = fleetwatch::live::kafka::ConsumeConfig::new(
+            &self.brokers,
+            &self.topic,
+            &self.group,
+            self.data,
+        );
+        config.listen = self.listen;
+        config.csv_header = self.csv_header;
+        config.batch_max = self.batch_max.max(1);
+        config.batch_ms = self.batch_ms;
+        config.session_timeout_ms = self.session_timeout_ms;
+        config.heartbeat_ms = self.heartbeat_ms;
+        config.stats_ms = self.stats_ms;
+        config.exit_when_idle = exit_when_idle;
+        config.segment_bytes = self.segment_bytes;
+        config.kafka_options = kafka_options;
+        Ok(commands::consume::ConsumeRun {
+            inventory: self.inventory,
+            config,
+        })
     }
 }
 

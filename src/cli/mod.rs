@@ -271,6 +271,7 @@ pub fn run(command: args::Command) -> Result<Status> {
         C::Migration(a) => commands::migration::run(a.resolve()?),
         C::Gbcs(a) => commands::gbcs::run(a.messages, a.format),
         C::Serve(a) => commands::serve::run(a.resolve()),
+        C::Consume(a) => commands::consume::run(a.resolve()?),
         C::Codes { query } => commands::codes::run(query.as_deref()),
         C::Generate(a) => {
             let (cfg, out) = a.resolve();

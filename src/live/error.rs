@@ -28,6 +28,9 @@ pub enum LiveError {
          or pass --insecure if a proxy in front authenticates"
     )]
     Insecure { listen: std::net::SocketAddr },
+    /// The Kafka consumer could not start, or had to stop without committing.
+    #[error("kafka: {0}")]
+    Kafka(String),
     #[error("the log writer stopped unexpectedly")]
     WriterLost,
     #[error("requests still held the receiver's state at shutdown")]

@@ -358,6 +358,13 @@ async fn ingest(
     state: &State,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Resp {
+    if state.kafka.is_some() {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "this instance reads its alerts from Kafka (fleetwatch consume): produce them to the topic\n",
+        );
+    }
     if state.stopping.load(Ordering::SeqCst) {
         return busy(state, "shutting down");
     }
@@ -648,13 +655,16 @@ fn metrics(s: &State) -> String {
             );
         }
     }
+    if let Some(k) = &s.kafka {
+        k.prometheus(&mut m);
+    }
     m
 }
 
 fn summary(s: &State) -> serde_json::Value {
     let l = &s.live;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    json!({
+    let mut v = json!({
         "accepted_messages": get(&l.accepted_messages),
         "accepted_alerts": get(&l.accepted_alerts),
         "duplicates": get(&l.duplicates),
@@ -675,7 +685,11 @@ fn summary(s: &State) -> serde_json::Value {
         "uptime_seconds": s.started.elapsed().as_secs(),
         "by_region": l.by_region(&s.region_denoms),
         "rows": l.rows(&s.denoms),
-    })
+    });
+    if let Some(k) = &s.kafka {
+        v["kafka"] = k.summary();
+    }
+    v
 }
 
 const DASHBOARD: &str = include_str!("dashboard.html");

@@ -19,6 +19,7 @@ pub mod aggregate;
 mod auth;
 mod error;
 mod http;
+pub mod kafka;
 pub mod log;
 
 use crate::inventory::{Denominators, Inventory};
@@ -82,6 +83,9 @@ pub struct State {
     pub unauthorized: AtomicU64,
     /// TLS handshakes that failed or did not finish within the header timeout.
     pub tls_failures: AtomicU64,
+    /// Set when the records come from Kafka (`consume`): its counters join the metrics, and
+    /// POST is refused.
+    pub kafka: Option<Arc<kafka::KafkaMetrics>>,
 }
 
 impl ServeConfig {
@@ -171,6 +175,7 @@ pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
         unauthorized: AtomicU64::new(0),
         tls_failures: AtomicU64::new(0),
         cfg,
+        kafka: None,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if state.cfg.threads == 0 {

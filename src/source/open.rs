@@ -23,7 +23,8 @@ impl Input {
 }
 
 /// Turns command-line arguments into inputs: `-` is stdin, directories are walked recursively
-/// (files in name order, hidden files skipped), and a missing path is an error.
+/// (files in name order, hidden files skipped, and a log directory's `quarantine.jsonl`),
+/// and a missing path is an error.
 pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<Input>, InputError> {
     let mut out = Vec::new();
     for a in args {
@@ -45,8 +46,16 @@ pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<Input>, InputError> {
 fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
     entries.sort_by_key(|e| e.file_name());
+    // A receiver's data directory (serve, consume): its quarantine file is not an input.
+    let is_log = entries.iter().any(|e| {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        n.starts_with("segment-") && n.ends_with(".fwlog")
+    });
     for e in entries {
-        if e.file_name().to_string_lossy().starts_with('.') {
+        if e.file_name().to_string_lossy().starts_with('.')
+            || (is_log && e.file_name() == "quarantine.jsonl")
+        {
             continue;
         }
         let p = e.path();

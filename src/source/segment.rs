@@ -113,16 +113,23 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 impl<R: Read> Read for Unframe<R> {
+    /// Fills `out` with as many records as fit (a reader that zeroes its buffer before each
+    /// read would otherwise pay for the whole buffer per record).
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.at >= self.buf.len() {
-            if self.done || !self.next_record()? {
-                self.done = true;
-                return Ok(0);
+        let mut n = 0;
+        while n < out.len() {
+            if self.at >= self.buf.len() {
+                if self.done || !self.next_record()? {
+                    self.done = true;
+                    break;
+                }
+                continue;
             }
+            let k = (out.len() - n).min(self.buf.len() - self.at);
+            out[n..n + k].copy_from_slice(&self.buf[self.at..self.at + k]);
+            self.at += k;
+            n += k;
         }
-        let n = out.len().min(self.buf.len() - self.at);
-        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
-        self.at += n;
         Ok(n)
     }
 }

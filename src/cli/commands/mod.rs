@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod chart;
 pub mod codes;
+pub mod consume;
 pub mod demo;
 pub mod gbcs;
 pub mod generate;
