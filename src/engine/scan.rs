@@ -88,6 +88,10 @@ pub fn decode_chunk(meta: &SourceMeta, chunk: &Chunk, scratch: &mut Scratch, sin
         );
         return;
     }
+    if let Some(why) = &chunk.cut_short {
+        sink.reject(chunk.first_line, chunk.offset, why.clone(), &chunk.data);
+        return;
+    }
     match meta.format {
         Format::Csv => {
             let layout = meta.csv.as_ref().expect("CSV sources have a layout");

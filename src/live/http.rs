@@ -183,6 +183,7 @@ async fn ingest(req: Request<Incoming>, state: &State) -> Resp {
             let (new, dup) = state.live.add(&decoded.events, &state.inv);
             json_reply(StatusCode::OK, json!({"accepted": new, "duplicates": dup}))
         }
+        Ok(Err(e)) if super::log::is_disk_full(&e) => busy(state, "the disk is full"),
         Ok(Err(e)) => reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "text/plain",
@@ -291,6 +292,27 @@ fn metrics(s: &State) -> String {
     );
     counter(
         &mut m,
+        "fleetwatch_disk_full",
+        "1 while the last write to the log failed for want of space (answered 503).",
+        "gauge",
+        s.stats.disk_full.load(Ordering::Relaxed) as u64,
+    );
+    counter(
+        &mut m,
+        "fleetwatch_write_failures_total",
+        "Batches whose write or sync failed: cut back off the log, answered not stored.",
+        "counter",
+        get(&s.stats.write_failures),
+    );
+    counter(
+        &mut m,
+        "fleetwatch_damaged_log_bytes",
+        "Bytes of the log found at start to hold no record (skipped; see the start-up warning).",
+        "gauge",
+        s.recovered.damaged_bytes(),
+    );
+    counter(
+        &mut m,
         "fleetwatch_torn_records_cut_total",
         "Torn records cut from the log's tail at start (never acknowledged).",
         "counter",
@@ -358,6 +380,8 @@ fn summary(s: &State) -> serde_json::Value {
         "syncs": get(&s.stats.syncs),
         "recovered_records": s.recovered.records,
         "torn_records_cut": s.recovered.torn,
+        "damaged_log_bytes": s.recovered.damaged_bytes(),
+        "disk_full": s.stats.disk_full.load(Ordering::Relaxed),
         "uptime_seconds": s.started.elapsed().as_secs(),
         "by_region": l.by_region(&s.region_denoms),
         "rows": l.rows(&s.denoms),

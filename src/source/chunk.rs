@@ -100,6 +100,8 @@ pub struct Chunk {
     pub offset: u64,
     /// `data` is the head of a record longer than the limit, which was skipped.
     pub oversized: bool,
+    /// `data` is a record the stream's end cut short (a truncated gzip, say): why.
+    pub cut_short: Option<String>,
 }
 
 /// Reads a stream and hands out chunks. Buffers are passed in so they can be reused.
@@ -113,6 +115,10 @@ pub struct Chunker<R> {
     eof: bool,
     target: usize,
     max_record: usize,
+    /// Bytes of one oversized record skipped before the source is given up.
+    max_skip: u64,
+    /// A read error met after some data: the data is handed out first, then the error.
+    error: Option<io::Error>,
 }
 
 /// Bytes of an oversized record kept for the quarantine file.
@@ -131,6 +137,8 @@ impl<R: Read> Chunker<R> {
             eof: false,
             target: 4 << 20,
             max_record: 64 << 20,
+            max_skip: 256 << 20,
+            error: None,
         }
     }
 
@@ -138,6 +146,7 @@ impl<R: Read> Chunker<R> {
     pub fn with_sizes(mut self, target: usize, max_record: usize) -> Self {
         self.target = target.max(1);
         self.max_record = max_record.max(self.target);
+        self.max_skip = 64 * self.max_record as u64;
         self
     }
 
@@ -150,8 +159,12 @@ impl<R: Read> Chunker<R> {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
+                        // The bytes read so far are still records: keep them, stop reading,
+                        // and report the error after they are handed out.
                         buf.truncate(start);
-                        return Err(e);
+                        self.error = Some(e);
+                        self.eof = true;
+                        return Ok(());
                     }
                 }
             };
@@ -171,10 +184,29 @@ impl<R: Read> Chunker<R> {
         loop {
             self.fill(&mut buf, want)?;
             if buf.is_empty() {
-                return Ok(None);
+                return match self.error.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
             }
-            let cut = if self.eof {
+            let cut = if self.eof && self.error.is_none() {
                 Some(buf.len())
+            } else if self.eof {
+                // The stream broke: whole records go on, the piece after them is cut short.
+                match self.boundary.last_cut(&buf).filter(|&c| c > 0) {
+                    Some(c) => Some(c),
+                    None if buf.iter().all(|b| b.is_ascii_whitespace()) => {
+                        buf.clear();
+                        continue;
+                    }
+                    None => {
+                        let why = self.error.as_ref().map(|e| e.to_string());
+                        let mut chunk = self.emit(buf, false);
+                        chunk.cut_short =
+                            why.map(|e| format!("cut short by the end of the stream ({e})"));
+                        return Ok(Some(chunk));
+                    }
+                }
             } else {
                 self.boundary.last_cut(&buf)
             };
@@ -198,6 +230,7 @@ impl<R: Read> Chunker<R> {
             first_line: self.line,
             offset: self.offset,
             oversized,
+            cut_short: None,
         };
         self.line += lines;
         self.offset += chunk.data.len() as u64;
@@ -222,6 +255,18 @@ impl<R: Read> Chunker<R> {
             newlines += memchr::memchr_iter(b'\n', &buf).count() as u64;
             skipped += buf.len() as u64;
             buf.clear();
+            if skipped > self.max_skip && self.error.is_none() {
+                // No end in sight: binary data, or a decompression bomb. Stop reading.
+                self.error = Some(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {start_line}: a record longer than {} bytes with no end in sight (binary data, or a decompression bomb?): the rest of the source is not read",
+                        self.max_skip
+                    ),
+                ));
+                self.eof = true;
+                break;
+            }
             self.fill(&mut buf, self.target)?;
             if buf.is_empty() {
                 break;
@@ -235,6 +280,7 @@ impl<R: Read> Chunker<R> {
             first_line: start_line,
             offset: start_offset,
             oversized: true,
+            cut_short: None,
         })
     }
 }
@@ -327,5 +373,58 @@ mod tests {
         for c in &cs {
             assert!(c.data.ends_with(b"</Response>"));
         }
+    }
+
+    /// A reader that yields `data`, then fails.
+    struct Breaks<'a>(&'a [u8]);
+    impl Read for Breaks<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "stream truncated",
+                ));
+            }
+            let n = out.len().min(self.0.len()).min(7);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_broken_stream_hands_out_its_whole_records_then_the_cut_one_then_the_error() {
+        let mut c =
+            Chunker::new(Breaks(b"a,1\nb,2\nc,"), Boundary::Line, 0, 1, 0).with_sizes(4, 100);
+        let mut good = Vec::new();
+        let mut cut = None;
+        let err = loop {
+            match c.next_chunk(Vec::new()) {
+                Ok(Some(ch)) if ch.cut_short.is_some() => {
+                    cut = Some((ch.first_line, ch.data.to_vec(), ch.cut_short))
+                }
+                Ok(Some(ch)) => good.extend_from_slice(&ch.data),
+                Ok(None) => panic!("the error is reported"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(good, b"a,1\nb,2\n");
+        let (line, data, why) = cut.unwrap();
+        assert_eq!((line, &data[..]), (3, &b"c,"[..]));
+        assert!(why.unwrap().contains("stream truncated"));
+        assert!(err.to_string().contains("stream truncated"));
+    }
+
+    #[test]
+    fn an_endless_record_gives_up_the_source() {
+        let data = vec![0u8; 200_000];
+        let mut c = Chunker::new(&data[..], Boundary::Line, 0, 1, 0).with_sizes(64, 1024);
+        let first = c.next_chunk(Vec::new()).unwrap().unwrap();
+        assert!(first.oversized);
+        let e = c.next_chunk(Vec::new()).unwrap_err();
+        assert!(
+            e.to_string().contains("line 1: a record longer than"),
+            "{e}"
+        );
     }
 }
