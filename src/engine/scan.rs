@@ -48,8 +48,8 @@ pub fn plan_source(
     match format {
         Format::Csv => {
             let mut header = Vec::new();
-            r.read_until(b'\n', &mut header)
-                .map_err(|e| format!("read error: {e}"))?;
+            crate::source::read_header(r, &mut header)
+                .map_err(|e| format!("{}: {e}", input.name()))?;
             let layout = CsvLayout::from_header(&header, columns)
                 .map_err(|e| format!("{}: line 1: {e}", input.name()))?;
             Ok(Some(Plan {

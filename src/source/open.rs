@@ -152,3 +152,21 @@ pub fn decompress(mut raw: Box<dyn Read + Send>) -> io::Result<Opened> {
         compression: "none",
     })
 }
+
+/// The longest header line read (CSV headers are a few hundred bytes).
+pub const MAX_HEADER: u64 = 64 << 10;
+
+/// Reads a source's first line (its header) into `out`, at most `MAX_HEADER` bytes: a header
+/// that does not end by then is binary data or a decompression bomb, and the source's error.
+pub fn read_header(r: &mut dyn BufRead, out: &mut Vec<u8>) -> Result<(), String> {
+    r.take(MAX_HEADER)
+        .read_until(b'\n', out)
+        .map_err(|e| format!("read error: {e}"))?;
+    if out.len() as u64 >= MAX_HEADER && !out.ends_with(b"\n") {
+        return Err(format!(
+            "line 1: the header line is longer than {} KiB (binary data, or a decompression bomb?): not read",
+            MAX_HEADER >> 10
+        ));
+    }
+    Ok(())
+}
