@@ -306,6 +306,11 @@ pub struct Common {
     /// device, code, time and id), `on` also repeats of rows without one, `off` keeps all.
     #[arg(long, value_parser = keyword::<Dedup>(), default_value = "auto")]
     pub dedup: Dedup,
+    /// Days of event time a record's identity is remembered to detect a redelivery (DUIS
+    /// redelivers within days). Memory follows the traffic of this window, not the input; a
+    /// repeat dated more than this before the newest record read may count as a new record.
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub dedup_window: i32,
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -350,6 +355,7 @@ impl Common {
         ReadOptions {
             columns: self.columns.clone(),
             threads: self.threads,
+            dedup_window: Some(self.dedup_window.max(0)),
         }
     }
 

@@ -19,6 +19,9 @@ pub struct SourceMeta {
 pub struct ReadOptions {
     pub columns: ColumnMap,
     pub threads: usize,
+    /// The redelivery window for duplicate detection, in days (`AlertQuery::dedup_window`;
+    /// `None`: the query's own).
+    pub dedup_window: Option<crate::model::Day>,
 }
 
 /// Per-worker scratch space for the decoders.
@@ -53,7 +56,7 @@ pub fn plan_source(
             let layout = CsvLayout::from_header(&header, columns)
                 .map_err(|e| format!("{}: line 1: {e}", input.name()))?;
             Ok(Some(Plan {
-                boundary: Boundary::Line,
+                boundary: Boundary::CsvRecord,
                 first_line: 2,
                 offset: offset + header.len() as u64,
                 meta: SourceMeta {

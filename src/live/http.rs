@@ -214,12 +214,21 @@ fn quarantine(state: &State, body: &[u8], reasons: &[String]) {
         "raw": String::from_utf8_lossy(&body[..body.len().min(64 << 10)]),
     });
     let path = state.cfg.data.join("quarantine.jsonl");
+    // The quarantine counts against --max-log-bytes with the log: past it, the body is still
+    // answered 400 with its reasons, but not kept.
+    let line = format!("{line}\n");
+    let held = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let log = state.stats.bytes.load(Ordering::Relaxed);
+    if log.saturating_add(held).saturating_add(line.len() as u64) > state.cfg.max_log_bytes {
+        state.live.quarantine_full.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
     {
-        let _ = writeln!(f, "{line}");
+        let _ = f.write_all(line.as_bytes());
     }
 }
 
@@ -289,6 +298,13 @@ fn metrics(s: &State) -> String {
         "Bytes in the durable log.",
         "gauge",
         get(&s.stats.bytes),
+    );
+    counter(
+        &mut m,
+        "fleetwatch_quarantine_skipped_total",
+        "Rejected bodies not kept in quarantine.jsonl: it would pass --max-log-bytes.",
+        "counter",
+        get(&l.quarantine_full),
     );
     counter(
         &mut m,

@@ -13,7 +13,65 @@ use std::io::{self, Read};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Boundary {
     Line,
+    /// CSV records: lines, except that a quoted field may hold line breaks (RFC 4180).
+    CsvRecord,
     XmlDocument,
+}
+
+/// Lines a quoted CSV field may span: an unbalanced quote is then one bad line, not the rest
+/// of the file (and finding record ends stays linear).
+pub const MAX_QUOTED_LINES: u64 = 32;
+
+/// Where a CSV record that opens a quote on its first line ends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum QuotedEnd {
+    /// At this newline (or the end of the data), after this many lines.
+    End(usize, u64),
+    /// The data ends inside the quotes.
+    Open,
+    /// No closing quote within `MAX_QUOTED_LINES`: the first line is a record of its own.
+    Abandoned,
+}
+
+/// Follows a record starting at `pos` whose quotes are unbalanced on its first line.
+pub fn quoted_end(data: &[u8], pos: usize) -> QuotedEnd {
+    let mut odd = false;
+    let mut at = pos;
+    for k in 1..=MAX_QUOTED_LINES {
+        let nl = memchr::memchr(b'\n', &data[at..]).map(|i| at + i);
+        let end = nl.unwrap_or(data.len());
+        odd ^= memchr::memchr_iter(b'"', &data[at..end]).count() % 2 == 1;
+        if !odd {
+            return QuotedEnd::End(end, k);
+        }
+        match nl {
+            Some(nl) if nl + 1 < data.len() => at = nl + 1,
+            _ => return QuotedEnd::Open,
+        }
+    }
+    QuotedEnd::Abandoned
+}
+
+/// The offset after the last complete CSV record in `buf`.
+fn last_csv_cut(buf: &[u8]) -> Option<usize> {
+    if memchr::memchr(b'"', buf).is_none() {
+        return memchr::memrchr(b'\n', buf).map(|i| i + 1);
+    }
+    let (mut pos, mut last) = (0, None);
+    while let Some(nl) = memchr::memchr(b'\n', &buf[pos..]).map(|i| pos + i) {
+        let next = if memchr::memchr_iter(b'"', &buf[pos..nl]).count() % 2 == 1 {
+            match quoted_end(buf, pos) {
+                QuotedEnd::End(e, _) if e < buf.len() => e + 1,
+                QuotedEnd::End(..) | QuotedEnd::Open => break,
+                QuotedEnd::Abandoned => nl + 1,
+            }
+        } else {
+            nl + 1
+        };
+        last = Some(next);
+        pos = next;
+    }
+    last
 }
 
 /// Root elements that end a DUIS document.
@@ -24,6 +82,7 @@ impl Boundary {
     pub fn last_cut(self, buf: &[u8]) -> Option<usize> {
         match self {
             Boundary::Line => memchr::memrchr(b'\n', buf).map(|i| i + 1),
+            Boundary::CsvRecord => last_csv_cut(buf),
             Boundary::XmlDocument => {
                 let decl = memmem::rfind(buf, b"<?xml").filter(|&i| i > 0);
                 let end = last_root_end(buf);
@@ -35,7 +94,7 @@ impl Boundary {
     /// The offset where the next record starts after skipping an oversized one.
     pub(crate) fn next_start(self, buf: &[u8]) -> Option<usize> {
         match self {
-            Boundary::Line => memchr::memchr(b'\n', buf).map(|i| i + 1),
+            Boundary::Line | Boundary::CsvRecord => memchr::memchr(b'\n', buf).map(|i| i + 1),
             Boundary::XmlDocument => memmem::find(buf, b"<?xml").filter(|&i| i > 0),
         }
     }
@@ -426,5 +485,30 @@ mod tests {
             e.to_string().contains("line 1: a record longer than"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn csv_records_with_quoted_line_breaks_are_never_split() {
+        let data: Vec<u8> = (0..300)
+            .flat_map(|i| format!("{i},\"two\nlines, \"\"quoted\"\"\"\n").into_bytes())
+            .collect();
+        let cs = chunks(&data, Boundary::CsvRecord, 50, 1000);
+        assert!(cs.len() > 10);
+        for c in &cs {
+            let s = std::str::from_utf8(&c.data).unwrap();
+            assert_eq!(s.matches('"').count() % 2, 0, "{s}");
+            assert_eq!(s.lines().count() as u64 % 2, 0);
+            assert!(
+                s.starts_with(&format!("{},", (c.first_line - 1) / 2)),
+                "{s}"
+            );
+        }
+        // An unbalanced quote is one line, not the rest of the stream.
+        let mut bad = b"\"open,x\n".to_vec();
+        bad.extend((0..100).flat_map(|i| format!("{i},y\n").into_bytes()));
+        assert_eq!(last_csv_cut(&bad), Some(bad.len()));
+        assert_eq!(quoted_end(&bad, 0), QuotedEnd::Abandoned);
+        assert_eq!(quoted_end(b"\"a\nb\",c\nd", 0), QuotedEnd::End(7, 2));
+        assert_eq!(last_csv_cut(b"1,x\n\"a\nb"), Some(4));
     }
 }
