@@ -51,8 +51,7 @@ pub fn plan_source(
     match format {
         Format::Csv => {
             let mut header = Vec::new();
-            crate::source::read_header(r, &mut header)
-                .map_err(|e| format!("{}: {e}", input.name()))?;
+            crate::source::read_header(r, &mut header)?;
             let layout = CsvLayout::from_header(&header, columns)
                 .map_err(|e| format!("{}: line 1: {e}", input.name()))?;
             Ok(Some(Plan {
