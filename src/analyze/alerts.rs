@@ -209,6 +209,12 @@ impl Scope {
     }
 }
 
+/// The default redelivery window (`AlertQuery::dedup_window`): DUIS redelivers within days.
+pub const DEDUP_WINDOW_DAYS: Day = 7;
+
+/// Remembered identities below which the window is not enforced (small inputs stay exact).
+const PRUNE_MIN: usize = 1 << 16;
+
 /// What `alerts` computes.
 #[derive(Clone, Debug)]
 pub struct AlertQuery {
@@ -217,6 +223,10 @@ pub struct AlertQuery {
     pub since: Option<Day>,
     pub until: Option<Day>,
     pub dedup: Dedup,
+    /// Days of event time a record's identity is remembered for duplicate detection: a repeat
+    /// whose time is more than this before the newest record read is counted as a new record.
+    /// Memory is set by the traffic of the window, not by the input.
+    pub dedup_window: Day,
     /// Count distinct alerting devices per group. Off, each record skips a random access into
     /// a per-group sketch: the counts and rates come out the same, faster on big inputs.
     pub distinct: bool,
@@ -248,6 +258,7 @@ impl Default for AlertQuery {
             since: None,
             until: None,
             dedup: Dedup::Auto,
+            dedup_window: DEDUP_WINDOW_DAYS,
             distinct: true,
             labels: Arc::new(Labels::none()),
             split: None,
@@ -398,8 +409,11 @@ pub struct AlertFold<'a> {
     keys: Vec<GroupKey>,
     stats: Vec<GroupStat>,
     /// Fingerprint of each deduplicated record -> (group, occurrences, with `UNKNOWN_FLAG` set
-    /// when the device is not in the inventory).
-    seen: FxHashMap<u64, (u32, u32)>,
+    /// when the device is not in the inventory; its day). Pruned to the redelivery window.
+    seen: FxHashMap<u64, (u32, u32, Day)>,
+    /// The newest day of a remembered record, and the size at which the window is enforced.
+    newest_seen: Day,
+    prune_at: usize,
     unknown_devices: FxHashSet<u64>,
     tap: Option<Box<dyn Tap>>,
     pub totals: Totals,
@@ -443,6 +457,8 @@ impl<'a> AlertFold<'a> {
             keys: Vec::new(),
             stats: Vec::new(),
             seen: FxHashMap::default(),
+            newest_seen: Day::MIN,
+            prune_at: PRUNE_MIN,
             unknown_devices: FxHashSet::default(),
             totals: Totals::default(),
             rejects: Vec::new(),
@@ -558,8 +574,13 @@ impl<'a> AlertFold<'a> {
                 (
                     g,
                     ev.count.min(UNKNOWN_FLAG - 1) | if known.is_none() { UNKNOWN_FLAG } else { 0 },
+                    day,
                 ),
             );
+            self.newest_seen = self.newest_seen.max(day);
+            if self.seen.len() >= self.prune_at {
+                self.prune_seen();
+            }
         }
         if let Some(tap) = &mut self.tap {
             tap.alert(ev, code, known.as_ref());
@@ -578,6 +599,13 @@ impl<'a> AlertFold<'a> {
         if q.distinct {
             s.devices.insert(device.unwrap_or(u64::MAX));
         }
+    }
+
+    /// Forgets identities more than the redelivery window older than the newest one.
+    fn prune_seen(&mut self) {
+        let horizon = self.newest_seen.saturating_sub(self.q.dedup_window);
+        self.seen.retain(|_, v| v.2 >= horizon);
+        self.prune_at = (self.seen.len() * 2).max(PRUNE_MIN);
     }
 
     /// Folds the events still waiting in the batch.
@@ -603,7 +631,7 @@ impl<'a> AlertFold<'a> {
             mine.devices.merge(s.devices);
         }
         let mut t = other.totals;
-        for (fp, (g, count)) in other.seen {
+        for (fp, (g, count, day)) in other.seen {
             let g = remap[g as usize];
             match self.seen.entry(fp) {
                 std::collections::hash_map::Entry::Occupied(_) => {
@@ -619,11 +647,15 @@ impl<'a> AlertFold<'a> {
                     t.duplicates += 1;
                 }
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert((g, count));
+                    v.insert((g, count, day));
                 }
             }
         }
         self.totals.add(&t);
+        self.newest_seen = self.newest_seen.max(other.newest_seen);
+        if self.seen.len() >= self.prune_at {
+            self.prune_seen();
+        }
         self.unknown_devices.extend(other.unknown_devices);
         if let (Some(mine), Some(theirs)) = (&mut self.tap, other.tap) {
             mine.merge_from(theirs);
@@ -884,5 +916,43 @@ impl std::str::FromStr for GroupBy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Dim::parse_list(s).map(GroupBy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DeviceId;
+
+    fn ev(day: i64, id: u64) -> Event {
+        let mut e = Event::alert(day * 86_400_000, DeviceId(id), AlertCode::device(0x8F35));
+        e.message_id = id;
+        e
+    }
+
+    #[test]
+    fn dedup_remembers_a_window_of_event_time() {
+        let q = AlertQuery {
+            by: vec![Dim::Code],
+            ..Default::default()
+        };
+        let inv = Inventory::default();
+        let mut f = AlertFold::new(&q, &inv);
+        f.prune_at = 4;
+        // Day 100: ids 1, 2; a week and a day later: ids 3, 4 (the window is enforced here).
+        for (day, id) in [(100, 1), (100, 2), (108, 3), (108, 4)] {
+            f.event(&ev(day, id));
+        }
+        f.flush();
+        assert_eq!(
+            f.seen.len(),
+            2,
+            "day 100 is outside the 7-day window of day 108"
+        );
+        // A repeat inside the window is a duplicate; one older than it counts as new.
+        f.event(&ev(108, 3));
+        f.event(&ev(100, 1));
+        let r = f.finish();
+        assert_eq!((r.totals.duplicates, r.totals.accepted_alerts), (1, 5));
     }
 }

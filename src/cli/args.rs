@@ -341,9 +341,16 @@ pub struct Common {
     /// device, code, time and id), `on` also repeats of rows without one, `off` keeps all.
     #[arg(long, value_parser = keyword::<Dedup>(), default_value = "auto")]
     pub dedup: Dedup,
+    /// Days of event time a record's identity is remembered to detect a redelivery (DUIS
+    /// redelivers within days). Memory follows the traffic of this window, not the input; a
+    /// repeat dated more than this before the newest record read may count as a new record.
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub dedup_window: i32,
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// Reclassification rules (TOML): give codes, per generation or model, a label and a
     /// category of your own (81B8 on SMETS1 -> "reverse current"). Group by `label` to use
     /// them; `category` follows them too. Format in docs/investigation.md.
@@ -351,11 +358,39 @@ pub struct Common {
     pub labels: Option<PathBuf>,
 }
 
+/// The plausible window of record times.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct WindowArgs {
+    /// Records dated before this (a date or date-time, UTC) are rejected as implausible
+    /// [default: 2000-01-01].
+    #[arg(long, value_name = "DATE", value_parser = parse_instant)]
+    pub earliest: Option<i64>,
+    /// Records dated after this are rejected as implausible [default: a day after the run
+    /// starts]. A leap second (23:59:60) is read as 23:59:59.
+    #[arg(long, value_name = "DATE", value_parser = parse_instant)]
+    pub latest: Option<i64>,
+}
+
+impl WindowArgs {
+    /// Sets the window for the run (`model::time::set_window`).
+    pub fn apply(self) {
+        fleetwatch::model::time::set_window(self.earliest, self.latest);
+    }
+}
+
+fn parse_instant(s: &str) -> Result<i64, String> {
+    fleetwatch::model::time::parse_timestamp(s.as_bytes()).ok_or_else(|| {
+        format!("`{s}` is not a date or date-time (YYYY-MM-DD or 2024-03-01T12:00:00Z)")
+    })
+}
+
 impl Common {
     fn read(&self) -> ReadOptions {
+        self.window.apply();
         ReadOptions {
             columns: self.columns.clone(),
             threads: self.threads,
+            dedup_window: Some(self.dedup_window.max(0)),
         }
     }
 
@@ -932,11 +967,14 @@ pub struct ServeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    #[command(flatten)]
+    pub window: WindowArgs,
 }
 
 impl ServeArgs {
     pub fn resolve(self) -> commands::serve::ServeRun {
         use fleetwatch::live::log::SyncMode;
+        self.window.apply();
         commands::serve::ServeRun {
             inventory: self.inventory,
             config: fleetwatch::live::ServeConfig {

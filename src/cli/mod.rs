@@ -218,7 +218,25 @@ pub fn conclude(
         render::thousands((t.read as f64 / secs.max(1e-6)) as u64)
     );
     debug_assert!(t.balanced(), "totals must add up: {t:?}");
-    if !report.rejects.is_empty() {
+    if report.rejects.is_empty() {
+        // A clean run leaves no quarantine file behind from an earlier one.
+        let regular = std::fs::symlink_metadata(rejects).is_ok_and(|m| m.is_file());
+        match if regular {
+            std::fs::remove_file(rejects)
+        } else {
+            Err(std::io::ErrorKind::NotFound.into())
+        } {
+            Ok(()) => eprintln!(
+                "  nothing rejected: removed {} left by an earlier run",
+                rejects.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!(
+                "warning: {}: an earlier run's rejects, cannot remove: {e}",
+                rejects.display()
+            ),
+        }
+    } else {
         let f = std::fs::File::create(rejects)
             .with_context(|| format!("{}: cannot write the quarantine file", rejects.display()))?;
         let mut w = std::io::BufWriter::new(f);

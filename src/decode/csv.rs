@@ -4,7 +4,8 @@
 //! The hot path splits unquoted lines with `memchr`; a line holding a quote goes through a
 //! small RFC 4180 parser into a reused scratch buffer. Extra columns are ignored.
 
-use super::{ColumnMap, Field, RawFields, Sink, event_from_fields, lines};
+use super::{ColumnMap, Field, RawFields, Sink, event_from_fields};
+use crate::source::{QuotedEnd, quoted_end};
 
 /// Where each field sits in the rows of one CSV source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +43,17 @@ impl CsvLayout {
                 "the first line is not a CSV header (it holds control characters: binary data?)"
                     .into(),
             );
+        }
+        for (i, h) in header.iter().enumerate() {
+            if !h.is_empty()
+                && let Some(j) = header[..i].iter().position(|o| o.eq_ignore_ascii_case(h))
+            {
+                return Err(format!(
+                    "the header names column `{h}` twice (columns {} and {}): which one holds the values is ambiguous; rename one",
+                    j + 1,
+                    i + 1
+                ));
+            }
         }
         let mut columns = [None; Field::COUNT];
         for (i, h) in header.iter().enumerate() {
@@ -157,7 +169,27 @@ pub fn decode(
     sink: &mut impl Sink,
 ) {
     let ncols = layout.header.len();
-    for (line_no, off, line) in lines(data, first_line, offset) {
+    let mut pos = 0usize;
+    let mut next_line = first_line;
+    while pos < data.len() {
+        let nl = memchr::memchr(b'\n', &data[pos..])
+            .map(|i| pos + i)
+            .unwrap_or(data.len());
+        let (mut end, mut spanned) = (nl, 1);
+        if memchr::memchr(b'"', &data[pos..nl]).is_some()
+            && memchr::memchr_iter(b'"', &data[pos..nl]).count() % 2 == 1
+            && let QuotedEnd::End(e, n) = quoted_end(data, pos)
+        {
+            // A quoted field with line breaks (RFC 4180): one record over several lines.
+            (end, spanned) = (e, n);
+        }
+        let (line_no, off) = (next_line, offset + pos as u64);
+        let mut line = &data[pos..end];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        next_line += spanned;
+        pos = end + 1;
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
@@ -277,5 +309,27 @@ mod tests {
         assert!(e.contains("no column for `timestamp`"), "{e}");
         assert!(e.contains("columns are: when, who, what"), "{e}");
         assert!(e.contains("--columns timestamp=NAME"), "{e}");
+    }
+
+    #[test]
+    fn quoted_fields_may_hold_line_breaks() {
+        let c = run(
+            "timestamp,device_id,alert_code,note\n2024-01-01T00:00:00Z,00-DB-12-34-56-78-90-A0,81B8,\"two\r\nlines, \"\"quoted\"\"\"\n\"open,x,y,z\n2024-01-02T00:00:00Z,00-DB-12-34-56-78-90-A0,8F35,plain\n",
+            &ColumnMap::default(),
+        );
+        assert_eq!(c.events.len(), 2, "{:?}", c.rejects);
+        let lines: Vec<u64> = c.rejects.iter().map(|r| r.0).collect();
+        assert_eq!(lines, vec![4], "the unbalanced quote is line 4 alone");
+        assert!(c.rejects[0].1.contains("unbalanced quote"));
+    }
+
+    #[test]
+    fn a_duplicate_header_column_is_named() {
+        let e = CsvLayout::from_header(
+            b"timestamp,device_id,alert_code,Alert_Code\n",
+            &ColumnMap::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("`Alert_Code` twice (columns 3 and 4)"), "{e}");
     }
 }

@@ -15,7 +15,7 @@
 //! to the reference alone, record for record, on samples, real messages and damaged input.
 
 use super::Sink;
-use crate::model::time::parse_timestamp;
+use crate::model::time::{check_window, parse_timestamp};
 use crate::model::{AlertCode, DeviceId, Event, MessageKind, RecordAttrs, hash_bytes};
 use memchr::memmem;
 use quick_xml::events::Event as X;
@@ -184,6 +184,7 @@ impl<'a> Doc<'a> {
         let ts_raw = ts_text.ok_or("missing ResponseDateTime")?;
         ev.ts = parse_timestamp(ts_raw)
             .ok_or_else(|| format!("invalid date-time `{}`", text(ts_raw)))?;
+        check_window(ev.ts).map_err(|why| format!("date-time `{}` is {why}", text(ts_raw)))?;
         if !ev.kind.is_alert() {
             // A response names the device it came from first in its ResponseID, or as the
             // target of its RequestID.

@@ -10,7 +10,7 @@ pub mod duis;
 pub mod gbcs;
 pub mod jsonl;
 
-use crate::model::time::parse_timestamp;
+use crate::model::time::{check_window, parse_timestamp};
 use crate::model::{
     AlertCode, DeviceId, DeviceType, Event, Generation, MessageKind, RecordAttrs, Region,
     hash_bytes,
@@ -249,6 +249,13 @@ pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
         (None, Some(t)) => t,
         (None, None) => return Err("missing timestamp".into()),
     };
+    check_window(ts).map_err(|why| match f.get(Field::Timestamp) {
+        Some(raw) => format!("timestamp `{}` is {why}", show(raw)),
+        None => format!(
+            "the GBCS payload's time {} is {why}",
+            crate::model::time::format_timestamp(ts)
+        ),
+    })?;
     let device = match f.get(Field::Device) {
         Some(d) => Some(DeviceId::parse(d).ok_or_else(|| {
             format!(

@@ -182,6 +182,7 @@ impl Reader for Engine {
             .iter()
             .map(|q| AlertQuery {
                 scope: narrow(&q.scope, &self.scope),
+                dedup_window: self.read.dedup_window.unwrap_or(q.dedup_window),
                 ..q.clone()
             })
             .collect();

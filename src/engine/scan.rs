@@ -19,6 +19,9 @@ pub struct SourceMeta {
 pub struct ReadOptions {
     pub columns: ColumnMap,
     pub threads: usize,
+    /// The redelivery window for duplicate detection, in days (`AlertQuery::dedup_window`;
+    /// `None`: the query's own).
+    pub dedup_window: Option<crate::model::Day>,
 }
 
 /// Per-worker scratch space for the decoders.
@@ -48,12 +51,11 @@ pub fn plan_source(
     match format {
         Format::Csv => {
             let mut header = Vec::new();
-            r.read_until(b'\n', &mut header)
-                .map_err(|e| format!("read error: {e}"))?;
+            crate::source::read_header(r, &mut header)?;
             let layout = CsvLayout::from_header(&header, columns)
                 .map_err(|e| format!("{}: line 1: {e}", input.name()))?;
             Ok(Some(Plan {
-                boundary: Boundary::Line,
+                boundary: Boundary::CsvRecord,
                 first_line: 2,
                 offset: offset + header.len() as u64,
                 meta: SourceMeta {
@@ -86,6 +88,10 @@ pub fn decode_chunk(meta: &SourceMeta, chunk: &Chunk, scratch: &mut Scratch, sin
             "record longer than 64 MiB (only its first 512 bytes are kept here)".into(),
             &chunk.data,
         );
+        return;
+    }
+    if let Some(why) = &chunk.cut_short {
+        sink.reject(chunk.first_line, chunk.offset, why.clone(), &chunk.data);
         return;
     }
     match meta.format {

@@ -331,8 +331,8 @@ pub fn load_inventory(
     let plan =
         |_: usize, input: &Input, r: &mut dyn BufRead| -> Result<Option<Plan<Layout>>, String> {
             let mut header = Vec::new();
-            r.read_until(b'\n', &mut header)
-                .map_err(|e| e.to_string())?;
+            crate::source::read_header(r, &mut header)
+                .map_err(|e| format!("{}: {e}", input.name()))?;
             if header.trim_ascii().is_empty() {
                 return Err(format!("{}: the inventory is empty", input.name()));
             }

@@ -46,6 +46,8 @@ pub struct Live {
     pub unknown_devices: AtomicU64,
     pub busy: AtomicU64,
     pub torn_records: AtomicU64,
+    /// Rejected bodies not quarantined (the quarantine would pass `--max-log-bytes`).
+    pub quarantine_full: AtomicU64,
 }
 
 /// What one body holds.

@@ -455,6 +455,7 @@ async fn ingest(
             let (new, dup) = state.live.add(&decoded.events, &state.inv);
             json_reply(StatusCode::OK, json!({"accepted": new, "duplicates": dup}))
         }
+        Ok(Err(e)) if super::log::is_disk_full(&e) => busy(state, "the disk is full"),
         Ok(Err(e)) => reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             "text/plain",
@@ -502,12 +503,21 @@ fn quarantine(state: &State, body: &[u8], reasons: &[String]) {
         "raw": String::from_utf8_lossy(&body[..body.len().min(64 << 10)]),
     });
     let path = state.cfg.data.join("quarantine.jsonl");
+    // The quarantine counts against --max-log-bytes with the log: past it, the body is still
+    // answered 400 with its reasons, but not kept.
+    let line = format!("{line}\n");
+    let held = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let log = state.stats.bytes.load(Ordering::Relaxed);
+    if log.saturating_add(held).saturating_add(line.len() as u64) > state.cfg.max_log_bytes {
+        state.live.quarantine_full.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
     {
-        let _ = writeln!(f, "{line}");
+        let _ = f.write_all(line.as_bytes());
     }
 }
 
@@ -608,6 +618,34 @@ fn metrics(s: &State) -> String {
     );
     counter(
         &mut m,
+        "fleetwatch_quarantine_skipped_total",
+        "Rejected bodies not kept in quarantine.jsonl: it would pass --max-log-bytes.",
+        "counter",
+        get(&l.quarantine_full),
+    );
+    counter(
+        &mut m,
+        "fleetwatch_disk_full",
+        "1 while the last write to the log failed for want of space (answered 503).",
+        "gauge",
+        s.stats.disk_full.load(Ordering::Relaxed) as u64,
+    );
+    counter(
+        &mut m,
+        "fleetwatch_write_failures_total",
+        "Batches whose write or sync failed: cut back off the log, answered not stored.",
+        "counter",
+        get(&s.stats.write_failures),
+    );
+    counter(
+        &mut m,
+        "fleetwatch_damaged_log_bytes",
+        "Bytes of the log found at start to hold no record (skipped; see the start-up warning).",
+        "gauge",
+        s.recovered.damaged_bytes(),
+    );
+    counter(
+        &mut m,
         "fleetwatch_torn_records_cut_total",
         "Torn records cut from the log's tail at start (never acknowledged).",
         "counter",
@@ -682,6 +720,8 @@ fn summary(s: &State) -> serde_json::Value {
         "syncs": get(&s.stats.syncs),
         "recovered_records": s.recovered.records,
         "torn_records_cut": s.recovered.torn,
+        "damaged_log_bytes": s.recovered.damaged_bytes(),
+        "disk_full": s.stats.disk_full.load(Ordering::Relaxed),
         "uptime_seconds": s.started.elapsed().as_secs(),
         "by_region": l.by_region(&s.region_denoms),
         "rows": l.rows(&s.denoms),

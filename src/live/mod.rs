@@ -150,6 +150,14 @@ pub fn run(cfg: ServeConfig, inv: Inventory) -> Result<(), LiveError> {
             String::new()
         }
     );
+    for (path, d) in &recovered.damaged {
+        eprintln!(
+            "warning: {}: damaged record at byte {} ({} bytes hold no record): skipped, every whole record after it was read; the batch commands will report it too",
+            path.display(),
+            d.offset,
+            d.bytes
+        );
+    }
     let stats = Arc::new(log::WriterStats::default());
     let writer = log::Writer::open(&cfg.data, cfg.segment_bytes, cfg.sync, stats.clone())?;
     let (tx, rx) = crossbeam_channel::bounded(cfg.max_pending.max(1));

@@ -3,7 +3,14 @@
 //! Parsing is hand-written on bytes (no allocation, no time-zone database): inputs are ISO 8601
 //! date-times as DUIS and exports write them, `2024-03-01T12:00:00Z`, with `Z`, a `+hh:mm`/`-hhmm`
 //! offset or none (taken as UTC), a `T` or a space between date and time, and any number of
-//! fractional digits (kept to the millisecond). A bare date means midnight UTC.
+//! fractional digits (kept to the millisecond). A bare date means midnight UTC. A leap second,
+//! `23:59:60`, is read as `23:59:59` (UTC as computers keep it has no 61st second; reading it
+//! as the next day's midnight would move the record to another day).
+//!
+//! Records must also fall in a plausible window (`check_window`): not before 2000-01-01 (no
+//! smart meter spoke DUIS before it) and not more than a day after the run; both bounds can be
+//! set (`set_window`). A record outside it is a reject, not a day in 0000 or 9999 that would
+//! stretch every period and every denominator.
 
 /// Milliseconds since 1970-01-01T00:00:00Z.
 pub type Millis = i64;
@@ -113,6 +120,62 @@ fn cached_day(y: u32, m: u32, d: u32) -> Day {
     })
 }
 
+/// 2000-01-01T00:00:00Z: the default earliest plausible record time.
+pub const EARLIEST_DEFAULT: Millis = 946_684_800_000;
+
+static EARLIEST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(EARLIEST_DEFAULT);
+/// `i64::MIN`: not set, a day after the run's start.
+static LATEST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+
+fn latest_default() -> Millis {
+    static AT: std::sync::OnceLock<Millis> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as Millis)
+            .unwrap_or(0);
+        now + MS_PER_DAY
+    })
+}
+
+/// Sets the plausible window of record times for the process (`None`: the default bound).
+/// `latest` is inclusive.
+pub fn set_window(earliest: Option<Millis>, latest: Option<Millis>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    EARLIEST.store(earliest.unwrap_or(EARLIEST_DEFAULT), Relaxed);
+    LATEST.store(latest.unwrap_or(i64::MIN), Relaxed);
+}
+
+/// The plausible window: first and last millisecond accepted.
+pub fn window() -> (Millis, Millis) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let latest = match LATEST.load(Relaxed) {
+        i64::MIN => latest_default(),
+        l => l,
+    };
+    (EARLIEST.load(Relaxed), latest)
+}
+
+/// `Err(reason)` when a record time is outside the plausible window (see the module docs).
+#[inline]
+pub fn check_window(ts: Millis) -> Result<(), String> {
+    let (earliest, latest) = window();
+    if ts >= earliest && ts <= latest {
+        return Ok(());
+    }
+    Err(if ts < earliest {
+        format!(
+            "before {} (the earliest plausible time; set another with --earliest)",
+            format_day(day_of(earliest))
+        )
+    } else {
+        format!(
+            "after {} (more than a day after the run, or after --latest)",
+            format_timestamp(latest)
+        )
+    })
+}
+
 /// Parses an ISO 8601 date-time into UTC milliseconds. See the module docs for what is accepted.
 #[inline]
 pub fn parse_timestamp(s: &[u8]) -> Option<Millis> {
@@ -137,6 +200,7 @@ pub fn parse_timestamp(s: &[u8]) -> Option<Millis> {
     {
         return None;
     }
+    let sec = sec.min(59);
     let mut i = 19;
     let mut ms = 0u32;
     if s.get(i) == Some(&b'.') || s.get(i) == Some(&b',') {
@@ -326,5 +390,26 @@ mod tests {
         fn never_panics(s in proptest::collection::vec(any::<u8>(), 0..40)) {
             let _ = parse_timestamp(&s);
         }
+    }
+
+    #[test]
+    fn leap_second_is_the_last_second_of_its_minute() {
+        assert_eq!(
+            parse_timestamp(b"2016-12-31T23:59:60Z"),
+            parse_timestamp(b"2016-12-31T23:59:59Z")
+        );
+    }
+
+    #[test]
+    fn the_plausible_window() {
+        let (e, l) = window();
+        assert_eq!(e, EARLIEST_DEFAULT);
+        assert!(l > parse_timestamp(b"2026-01-01").unwrap());
+        assert!(check_window(parse_timestamp(b"2000-01-01T00:00:00Z").unwrap()).is_ok());
+        let r = check_window(parse_timestamp(b"1999-12-31T23:59:59Z").unwrap()).unwrap_err();
+        assert!(r.contains("before 2000-01-01"), "{r}");
+        let r = check_window(parse_timestamp(b"9999-12-31T00:00:00Z").unwrap()).unwrap_err();
+        assert!(r.contains("more than a day after the run"), "{r}");
+        assert!(check_window(parse_timestamp(b"0000-01-01T00:00:00Z").unwrap()).is_err());
     }
 }

@@ -13,7 +13,65 @@ use std::io::{self, Read};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Boundary {
     Line,
+    /// CSV records: lines, except that a quoted field may hold line breaks (RFC 4180).
+    CsvRecord,
     XmlDocument,
+}
+
+/// Lines a quoted CSV field may span: an unbalanced quote is then one bad line, not the rest
+/// of the file (and finding record ends stays linear).
+pub const MAX_QUOTED_LINES: u64 = 32;
+
+/// Where a CSV record that opens a quote on its first line ends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum QuotedEnd {
+    /// At this newline (or the end of the data), after this many lines.
+    End(usize, u64),
+    /// The data ends inside the quotes.
+    Open,
+    /// No closing quote within `MAX_QUOTED_LINES`: the first line is a record of its own.
+    Abandoned,
+}
+
+/// Follows a record starting at `pos` whose quotes are unbalanced on its first line.
+pub fn quoted_end(data: &[u8], pos: usize) -> QuotedEnd {
+    let mut odd = false;
+    let mut at = pos;
+    for k in 1..=MAX_QUOTED_LINES {
+        let nl = memchr::memchr(b'\n', &data[at..]).map(|i| at + i);
+        let end = nl.unwrap_or(data.len());
+        odd ^= memchr::memchr_iter(b'"', &data[at..end]).count() % 2 == 1;
+        if !odd {
+            return QuotedEnd::End(end, k);
+        }
+        match nl {
+            Some(nl) if nl + 1 < data.len() => at = nl + 1,
+            _ => return QuotedEnd::Open,
+        }
+    }
+    QuotedEnd::Abandoned
+}
+
+/// The offset after the last complete CSV record in `buf`.
+fn last_csv_cut(buf: &[u8]) -> Option<usize> {
+    if memchr::memchr(b'"', buf).is_none() {
+        return memchr::memrchr(b'\n', buf).map(|i| i + 1);
+    }
+    let (mut pos, mut last) = (0, None);
+    while let Some(nl) = memchr::memchr(b'\n', &buf[pos..]).map(|i| pos + i) {
+        let next = if memchr::memchr_iter(b'"', &buf[pos..nl]).count() % 2 == 1 {
+            match quoted_end(buf, pos) {
+                QuotedEnd::End(e, _) if e < buf.len() => e + 1,
+                QuotedEnd::End(..) | QuotedEnd::Open => break,
+                QuotedEnd::Abandoned => nl + 1,
+            }
+        } else {
+            nl + 1
+        };
+        last = Some(next);
+        pos = next;
+    }
+    last
 }
 
 /// Root elements that end a DUIS document.
@@ -24,6 +82,7 @@ impl Boundary {
     pub fn last_cut(self, buf: &[u8]) -> Option<usize> {
         match self {
             Boundary::Line => memchr::memrchr(b'\n', buf).map(|i| i + 1),
+            Boundary::CsvRecord => last_csv_cut(buf),
             Boundary::XmlDocument => {
                 let decl = memmem::rfind(buf, b"<?xml").filter(|&i| i > 0);
                 let end = last_root_end(buf);
@@ -35,7 +94,7 @@ impl Boundary {
     /// The offset where the next record starts after skipping an oversized one.
     pub(crate) fn next_start(self, buf: &[u8]) -> Option<usize> {
         match self {
-            Boundary::Line => memchr::memchr(b'\n', buf).map(|i| i + 1),
+            Boundary::Line | Boundary::CsvRecord => memchr::memchr(b'\n', buf).map(|i| i + 1),
             Boundary::XmlDocument => memmem::find(buf, b"<?xml").filter(|&i| i > 0),
         }
     }
@@ -100,6 +159,8 @@ pub struct Chunk {
     pub offset: u64,
     /// `data` is the head of a record longer than the limit, which was skipped.
     pub oversized: bool,
+    /// `data` is a record the stream's end cut short (a truncated gzip, say): why.
+    pub cut_short: Option<String>,
 }
 
 /// Reads a stream and hands out chunks. Buffers are passed in so they can be reused.
@@ -113,6 +174,10 @@ pub struct Chunker<R> {
     eof: bool,
     target: usize,
     max_record: usize,
+    /// Bytes of one oversized record skipped before the source is given up.
+    max_skip: u64,
+    /// A read error met after some data: the data is handed out first, then the error.
+    error: Option<io::Error>,
 }
 
 /// Bytes of an oversized record kept for the quarantine file.
@@ -131,6 +196,8 @@ impl<R: Read> Chunker<R> {
             eof: false,
             target: 4 << 20,
             max_record: 64 << 20,
+            max_skip: 256 << 20,
+            error: None,
         }
     }
 
@@ -138,6 +205,7 @@ impl<R: Read> Chunker<R> {
     pub fn with_sizes(mut self, target: usize, max_record: usize) -> Self {
         self.target = target.max(1);
         self.max_record = max_record.max(self.target);
+        self.max_skip = 64 * self.max_record as u64;
         self
     }
 
@@ -150,8 +218,12 @@ impl<R: Read> Chunker<R> {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
+                        // The bytes read so far are still records: keep them, stop reading,
+                        // and report the error after they are handed out.
                         buf.truncate(start);
-                        return Err(e);
+                        self.error = Some(e);
+                        self.eof = true;
+                        return Ok(());
                     }
                 }
             };
@@ -171,10 +243,29 @@ impl<R: Read> Chunker<R> {
         loop {
             self.fill(&mut buf, want)?;
             if buf.is_empty() {
-                return Ok(None);
+                return match self.error.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
             }
-            let cut = if self.eof {
+            let cut = if self.eof && self.error.is_none() {
                 Some(buf.len())
+            } else if self.eof {
+                // The stream broke: whole records go on, the piece after them is cut short.
+                match self.boundary.last_cut(&buf).filter(|&c| c > 0) {
+                    Some(c) => Some(c),
+                    None if buf.iter().all(|b| b.is_ascii_whitespace()) => {
+                        buf.clear();
+                        continue;
+                    }
+                    None => {
+                        let why = self.error.as_ref().map(|e| e.to_string());
+                        let mut chunk = self.emit(buf, false);
+                        chunk.cut_short =
+                            why.map(|e| format!("cut short by the end of the stream ({e})"));
+                        return Ok(Some(chunk));
+                    }
+                }
             } else {
                 self.boundary.last_cut(&buf)
             };
@@ -198,6 +289,7 @@ impl<R: Read> Chunker<R> {
             first_line: self.line,
             offset: self.offset,
             oversized,
+            cut_short: None,
         };
         self.line += lines;
         self.offset += chunk.data.len() as u64;
@@ -222,6 +314,18 @@ impl<R: Read> Chunker<R> {
             newlines += memchr::memchr_iter(b'\n', &buf).count() as u64;
             skipped += buf.len() as u64;
             buf.clear();
+            if skipped > self.max_skip && self.error.is_none() {
+                // No end in sight: binary data, or a decompression bomb. Stop reading.
+                self.error = Some(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {start_line}: a record longer than {} bytes with no end in sight (binary data, or a decompression bomb?): the rest of the source is not read",
+                        self.max_skip
+                    ),
+                ));
+                self.eof = true;
+                break;
+            }
             self.fill(&mut buf, self.target)?;
             if buf.is_empty() {
                 break;
@@ -235,6 +339,7 @@ impl<R: Read> Chunker<R> {
             first_line: start_line,
             offset: start_offset,
             oversized: true,
+            cut_short: None,
         })
     }
 }
@@ -327,5 +432,83 @@ mod tests {
         for c in &cs {
             assert!(c.data.ends_with(b"</Response>"));
         }
+    }
+
+    /// A reader that yields `data`, then fails.
+    struct Breaks<'a>(&'a [u8]);
+    impl Read for Breaks<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "stream truncated",
+                ));
+            }
+            let n = out.len().min(self.0.len()).min(7);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_broken_stream_hands_out_its_whole_records_then_the_cut_one_then_the_error() {
+        let mut c =
+            Chunker::new(Breaks(b"a,1\nb,2\nc,"), Boundary::Line, 0, 1, 0).with_sizes(4, 100);
+        let mut good = Vec::new();
+        let mut cut = None;
+        let err = loop {
+            match c.next_chunk(Vec::new()) {
+                Ok(Some(ch)) if ch.cut_short.is_some() => {
+                    cut = Some((ch.first_line, ch.data.to_vec(), ch.cut_short))
+                }
+                Ok(Some(ch)) => good.extend_from_slice(&ch.data),
+                Ok(None) => panic!("the error is reported"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(good, b"a,1\nb,2\n");
+        let (line, data, why) = cut.unwrap();
+        assert_eq!((line, &data[..]), (3, &b"c,"[..]));
+        assert!(why.unwrap().contains("stream truncated"));
+        assert!(err.to_string().contains("stream truncated"));
+    }
+
+    #[test]
+    fn an_endless_record_gives_up_the_source() {
+        let data = vec![0u8; 200_000];
+        let mut c = Chunker::new(&data[..], Boundary::Line, 0, 1, 0).with_sizes(64, 1024);
+        let first = c.next_chunk(Vec::new()).unwrap().unwrap();
+        assert!(first.oversized);
+        let e = c.next_chunk(Vec::new()).unwrap_err();
+        assert!(
+            e.to_string().contains("line 1: a record longer than"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn csv_records_with_quoted_line_breaks_are_never_split() {
+        let data: Vec<u8> = (0..300)
+            .flat_map(|i| format!("{i},\"two\nlines, \"\"quoted\"\"\"\n").into_bytes())
+            .collect();
+        let cs = chunks(&data, Boundary::CsvRecord, 50, 1000);
+        assert!(cs.len() > 10);
+        for c in &cs {
+            let s = std::str::from_utf8(&c.data).unwrap();
+            assert_eq!(s.matches('"').count() % 2, 0, "{s}");
+            assert_eq!(s.lines().count() as u64 % 2, 0);
+            assert!(
+                s.starts_with(&format!("{},", (c.first_line - 1) / 2)),
+                "{s}"
+            );
+        }
+        // An unbalanced quote is one line, not the rest of the stream.
+        let mut bad = b"\"open,x\n".to_vec();
+        bad.extend((0..100).flat_map(|i| format!("{i},y\n").into_bytes()));
+        assert_eq!(last_csv_cut(&bad), Some(bad.len()));
+        assert_eq!(quoted_end(&bad, 0), QuotedEnd::Abandoned);
+        assert_eq!(quoted_end(b"\"a\nb\",c\nd", 0), QuotedEnd::End(7, 2));
+        assert_eq!(last_csv_cut(b"1,x\n\"a\nb"), Some(4));
     }
 }

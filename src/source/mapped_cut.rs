@@ -37,6 +37,7 @@ pub fn chunks(
                     first_line: line,
                     offset: pos as u64,
                     oversized: false,
+                    cut_short: None,
                 };
                 line += memchr::memchr_iter(b'\n', &data[pos..end]).count() as u64;
                 pos = end;
@@ -53,6 +54,7 @@ pub fn chunks(
                     first_line: line,
                     offset: pos as u64,
                     oversized: true,
+                    cut_short: None,
                 };
                 line += memchr::memchr_iter(b'\n', &data[pos..next]).count() as u64;
                 pos = next;

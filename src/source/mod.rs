@@ -14,6 +14,8 @@ mod open;
 pub mod pipeline;
 pub mod segment;
 
-pub use chunk::{Boundary, Chunk, ChunkData, Chunker};
+pub use chunk::{Boundary, Chunk, ChunkData, Chunker, MAX_QUOTED_LINES, QuotedEnd, quoted_end};
 pub use error::InputError;
-pub use open::{Format, Input, Opened, expand_inputs, open_input, sniff_format};
+pub use open::{
+    Format, Input, MAX_HEADER, Opened, expand_inputs, open_input, read_header, sniff_format,
+};

@@ -4,7 +4,10 @@
 
 use super::InputError;
 use super::{Input, open_input};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
+
+/// The longest line of a side input read.
+const MAX_LINE: u64 = 1 << 20;
 
 /// A field and the column names (or JSON keys) it goes by, lower case.
 pub type Field<'a> = (&'a str, &'a [&'a str]);
@@ -54,7 +57,8 @@ pub fn read_named(
     let mut values = vec![String::new(); fields.len()];
     loop {
         buf.clear();
-        if reader
+        if (&mut reader)
+            .take(MAX_LINE)
             .read_line(&mut buf)
             .map_err(InputError::io_named(input.name(), "read"))?
             == 0
@@ -62,6 +66,16 @@ pub fn read_named(
             break;
         }
         line_no += 1;
+        if buf.len() as u64 >= MAX_LINE && !buf.ends_with('\n') {
+            return Err(InputError::content(
+                input.name(),
+                Some(line_no),
+                format!(
+                    "a line longer than {} KiB (binary data, or a decompression bomb?): not read",
+                    MAX_LINE >> 10
+                ),
+            ));
+        }
         let text = buf.trim_end_matches(['\n', '\r']);
         if text.trim().is_empty() {
             continue;

@@ -23,17 +23,23 @@ impl Input {
 }
 
 /// Turns command-line arguments into inputs: `-` is stdin, directories are walked recursively
-/// (files in name order, hidden files skipped, and a log directory's `quarantine.jsonl`),
-/// and a missing path is an error.
+/// (files in name order, hidden files skipped, and a log directory's `quarantine.jsonl`), and a
+/// missing path is an error. Each file and
+/// directory is read once however many links lead to it (a symlink loop ends), and what is
+/// neither a file nor a directory (a FIFO, a socket, a device) is skipped in a directory with
+/// a warning; named on the command line, it is read (`<(zcat a.gz)` is a FIFO).
 pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<Input>, InputError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for a in args {
         if a.as_os_str() == "-" {
             out.push(Input::Stdin);
         } else if a.is_dir() {
-            walk(a, &mut out).map_err(InputError::io(a, "read directory"))?;
+            walk(a, &mut out, &mut seen).map_err(InputError::io(a, "read directory"))?;
         } else if a.exists() {
-            out.push(Input::File(a.clone()));
+            if first_visit(a, &mut seen) {
+                out.push(Input::File(a.clone()));
+            }
         } else {
             return Err(InputError::NotFound {
                 path: a.display().to_string(),
@@ -43,7 +49,27 @@ pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<Input>, InputError> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
+/// Whether a path's file (device and inode) is met for the first time.
+fn first_visit(p: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(p) {
+        Ok(m) => seen.insert((m.dev(), m.ino())),
+        Err(_) => true,
+    }
+}
+
+fn walk(
+    dir: &Path,
+    out: &mut Vec<Input>,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> io::Result<()> {
+    if !first_visit(dir, seen) {
+        eprintln!(
+            "warning: {}: a directory already read (a symlink loop?): read once",
+            dir.display()
+        );
+        return Ok(());
+    }
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
     entries.sort_by_key(|e| e.file_name());
     // A receiver's data directory (serve, consume): its quarantine file is not an input.
@@ -59,9 +85,22 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
             continue;
         }
         let p = e.path();
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else {
+        // Through symlinks: what the entry leads to.
+        let Ok(meta) = std::fs::metadata(&p) else {
+            eprintln!(
+                "warning: {}: a broken link or unreadable entry: skipped",
+                p.display()
+            );
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&p, out, seen)?;
+        } else if !meta.is_file() {
+            eprintln!(
+                "warning: {}: not a regular file (a FIFO, socket or device): skipped; name it on the command line to read it",
+                p.display()
+            );
+        } else if first_visit(&p, seen) {
             out.push(Input::File(p));
         }
     }
@@ -160,4 +199,22 @@ pub fn decompress(mut raw: Box<dyn Read + Send>) -> io::Result<Opened> {
         reader: Box::new(buf),
         compression: "none",
     })
+}
+
+/// The longest header line read (CSV headers are a few hundred bytes).
+pub const MAX_HEADER: u64 = 64 << 10;
+
+/// Reads a source's first line (its header) into `out`, at most `MAX_HEADER` bytes: a header
+/// that does not end by then is binary data or a decompression bomb, and the source's error.
+pub fn read_header(r: &mut dyn BufRead, out: &mut Vec<u8>) -> Result<(), String> {
+    r.take(MAX_HEADER)
+        .read_until(b'\n', out)
+        .map_err(|e| format!("read error: {e}"))?;
+    if out.len() as u64 >= MAX_HEADER && !out.ends_with(b"\n") {
+        return Err(format!(
+            "line 1: the header line is longer than {} KiB (binary data, or a decompression bomb?): not read",
+            MAX_HEADER >> 10
+        ));
+    }
+    Ok(())
 }

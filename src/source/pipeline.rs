@@ -159,6 +159,11 @@ fn map_plain(input: &Input) -> Option<Mapped> {
     let Input::File(path) = input else {
         return None;
     };
+    // Only a regular file is opened here: a FIFO can be opened (and read) once.
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() < MIN_MAPPED {
+        return None;
+    }
     let file = std::fs::File::open(path).ok()?;
     if file.metadata().ok()?.len() < MIN_MAPPED {
         return None;
