@@ -113,6 +113,8 @@ pub trait Split: Send + Sync + std::fmt::Debug {
 pub trait Tap: Send {
     fn alert(&mut self, ev: &Event, code: AlertCode, info: Option<&DeviceInfo>);
     fn merge_from(&mut self, other: Box<dyn Tap>);
+    /// The input the alerts that follow come from (an index into the run's input names).
+    fn set_source(&mut self, _source: usize) {}
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
@@ -454,6 +456,18 @@ impl<'a> AlertFold<'a> {
             all_devices: q.scope.devices.is_all(),
             versioned: !inv.history.is_empty(),
             batch: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// The input the events that follow come from. The events still waiting in the batch are
+    /// folded first, so a tap sees each alert with its own input.
+    pub fn set_source(&mut self, source: usize) {
+        if source != self.source {
+            self.flush();
+            self.source = source;
+        }
+        if let Some(tap) = &mut self.tap {
+            tap.set_source(source);
         }
     }
 

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod chart;
 pub mod codes;
 pub mod demo;
+pub mod export;
 pub mod gbcs;
 pub mod generate;
 pub mod migration;
