@@ -650,6 +650,8 @@ impl<'a> AlertFold<'a> {
     /// Finishes the run: rows sorted by key, with denominators and rates.
     /// Finishes the run and hands back the tap (see `AlertQuery::tap`).
     pub fn finish_with_tap(mut self) -> (AlertReport, Option<Box<dyn Tap>>) {
+        // The events still in the batch go through the tap before it is handed back.
+        self.flush();
         let tap = self.tap.take();
         (self.finish(), tap)
     }
@@ -898,5 +900,46 @@ impl std::str::FromStr for GroupBy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Dim::parse_list(s).map(GroupBy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DeviceId;
+
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl Tap for Count {
+        fn alert(&mut self, _: &Event, _: AlertCode, _: Option<&DeviceInfo>) {
+            self.0 += 1;
+        }
+        fn merge_from(&mut self, other: Box<dyn Tap>) {
+            if let Ok(o) = other.into_any().downcast::<Count>() {
+                self.0 += o.0;
+            }
+        }
+        fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+            self
+        }
+    }
+
+    #[test]
+    fn the_tap_sees_every_alert_of_a_fold_that_never_merged() {
+        let q = AlertQuery {
+            tap: Some(TapFactory(Arc::new(|| Box::new(Count::default())))),
+            ..Default::default()
+        };
+        let inv = Inventory::default();
+        let mut fold = AlertFold::new(&q, &inv);
+        let code = AlertCode::parse(b"8F35").unwrap();
+        for i in 0..(BATCH as i64 + 5) {
+            fold.event(&Event::alert(1_704_067_200_000 + i, DeviceId(7), code));
+        }
+        let (report, tap) = fold.finish_with_tap();
+        let seen = tap.unwrap().into_any().downcast::<Count>().unwrap().0;
+        assert_eq!(report.totals.accepted_alerts, BATCH as u64 + 5);
+        assert_eq!(seen, BATCH as u64 + 5, "the last partial batch reaches the tap");
     }
 }
