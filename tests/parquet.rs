@@ -63,7 +63,15 @@ fn fleet(dir: &Path, devices: &str, days: &str) -> PathBuf {
     let r = run_in(
         dir,
         &[
-            "generate", "--devices", devices, "--days", days, "--seed", "5", "--out", s(&out),
+            "generate",
+            "--devices",
+            devices,
+            "--days",
+            days,
+            "--seed",
+            "5",
+            "--out",
+            s(&out),
         ],
         None,
     );
@@ -87,7 +95,16 @@ fn alerts_csv(dir: &Path, fleet: &Path, by: &str) -> Vec<BTreeMap<String, String
     let inv = fleet.join("inventory.csv");
     let r = run_in(
         dir,
-        &["alerts", s(&alerts), "-i", s(&inv), "--by", by, "--format", "csv"],
+        &[
+            "alerts",
+            s(&alerts),
+            "-i",
+            s(&inv),
+            "--by",
+            by,
+            "--format",
+            "csv",
+        ],
         None,
     );
     assert!(r.status == 0 || r.status == 3, "{}", r.stderr);
@@ -153,7 +170,12 @@ fn accepted(stderr: &str) -> i64 {
         .find(|l| l.contains("accepted:"))
         .unwrap_or_else(|| panic!("no totals in {stderr}"));
     let n = l.split("accepted:").nth(1).unwrap().trim();
-    n.split_whitespace().next().unwrap().replace(',', "").parse().unwrap()
+    n.split_whitespace()
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap()
 }
 
 const DUCKDB_READ: &str = r#"
@@ -220,12 +242,8 @@ fn duckdb_reads_the_export_with_fleetwatchs_counts_rates_and_utc_times() {
         .min()
         .unwrap();
 
-    let got: Value = serde_json::from_str(&python(
-        &py,
-        DUCKDB_READ,
-        &[s(&lake), device, code],
-    ))
-    .unwrap();
+    let got: Value =
+        serde_json::from_str(&python(&py, DUCKDB_READ, &[s(&lake), device, code])).unwrap();
     // Types: a UTC timestamp, signed integers, strings.
     let types = &got["types"];
     assert_eq!(types["ts"], "TIMESTAMP WITH TIME ZONE", "{types}");
@@ -233,8 +251,15 @@ fn duckdb_reads_the_export_with_fleetwatchs_counts_rates_and_utc_times() {
     assert_eq!(types["message_id"], "BIGINT");
     assert_eq!(types["device_id"], "VARCHAR");
     assert_eq!(types["day"], "DATE", "the day partition reads as a date");
-    assert_eq!(got["wrong_day"], 0, "every event sits in its UTC day's partition");
-    assert_eq!(got["first"], earliest.as_str(), "ts is the record's UTC time");
+    assert_eq!(
+        got["wrong_day"], 0,
+        "every event sits in its UTC day's partition"
+    );
+    assert_eq!(
+        got["first"],
+        earliest.as_str(),
+        "ts is the record's UTC time"
+    );
 
     // The events, grouped in DuckDB, give fleetwatch's counts.
     let events: BTreeMap<String, (u64, u64, u64)> = got["groups"]
@@ -249,13 +274,24 @@ fn duckdb_reads_the_export_with_fleetwatchs_counts_rates_and_utc_times() {
         .collect();
     assert_eq!(events.len(), want.len(), "the same groups");
     let total: u64 = events.values().map(|v| v.1).sum();
-    assert_eq!(total as i64, accepted(&r.stderr), "one row per accepted record");
+    assert_eq!(
+        total as i64,
+        accepted(&r.stderr),
+        "one row per accepted record"
+    );
     for w in &want {
-        let e = events.get(&key5(w)).unwrap_or_else(|| panic!("no group {}", key5(w)));
+        let e = events
+            .get(&key5(w))
+            .unwrap_or_else(|| panic!("no group {}", key5(w)));
         assert_eq!(e.0.to_string(), w["alerts"], "alerts of {}", key5(w));
         assert_eq!(e.1.to_string(), w["records"], "records of {}", key5(w));
         if w["alerting_devices_exact"] == "true" {
-            assert_eq!(e.2.to_string(), w["alerting_devices"], "devices of {}", key5(w));
+            assert_eq!(
+                e.2.to_string(),
+                w["alerting_devices"],
+                "devices of {}",
+                key5(w)
+            );
         }
     }
     // The daily table is fleetwatch's table, rates and installed bases included.
@@ -271,7 +307,10 @@ fn duckdb_reads_the_export_with_fleetwatchs_counts_rates_and_utc_times() {
     for w in &want {
         let d = by_key[&key5(w)];
         assert_eq!(num(&d[5]).unwrap().to_string(), w["alerts"]);
-        assert_eq!(num(&d[8]).map(|v| v.to_string()).unwrap_or_default(), w["installed_devices"]);
+        assert_eq!(
+            num(&d[8]).map(|v| v.to_string()).unwrap_or_default(),
+            w["installed_devices"]
+        );
         assert!(
             close(num(&d[9]), w["per_1000_per_day"].parse().ok()),
             "rate of {}: {} vs {}",
@@ -328,20 +367,34 @@ fn the_spark_job_on_local_2_gives_fleetwatchs_rates() {
     assert_eq!(
         got.first().map(|r| r.keys().cloned().collect::<Vec<_>>()),
         Some(
-            ["alert_code", "alerts", "day", "installed_devices", "per_1000_per_day", "region"]
-                .map(String::from)
-                .to_vec()
+            [
+                "alert_code",
+                "alerts",
+                "day",
+                "installed_devices",
+                "per_1000_per_day",
+                "region"
+            ]
+            .map(String::from)
+            .to_vec()
         )
     );
-    let key = |r: &BTreeMap<String, String>| format!("{}|{}|{}", r["day"], r["region"], r["alert_code"]);
-    let got: BTreeMap<String, &BTreeMap<String, String>> = got.iter().map(|r| (key(r), r)).collect();
+    let key =
+        |r: &BTreeMap<String, String>| format!("{}|{}|{}", r["day"], r["region"], r["alert_code"]);
+    let got: BTreeMap<String, &BTreeMap<String, String>> =
+        got.iter().map(|r| (key(r), r)).collect();
     assert_eq!(got.len(), want.len(), "the same groups");
     for w in &want {
-        let g = got.get(&key(w)).unwrap_or_else(|| panic!("Spark has no {}", key(w)));
+        let g = got
+            .get(&key(w))
+            .unwrap_or_else(|| panic!("Spark has no {}", key(w)));
         assert_eq!(g["alerts"], w["alerts"], "{}", key(w));
         assert_eq!(g["installed_devices"], w["installed_devices"], "{}", key(w));
         assert!(
-            close(g["per_1000_per_day"].parse().ok(), w["per_1000_per_day"].parse().ok()),
+            close(
+                g["per_1000_per_day"].parse().ok(),
+                w["per_1000_per_day"].parse().ok()
+            ),
             "{}: {} vs {}",
             key(w),
             g["per_1000_per_day"],
@@ -363,8 +416,14 @@ fn events_are_utc_microsecond_timestamps_with_signed_integers_and_dictionaries()
     let rel = f.strip_prefix(&lake).unwrap().display().to_string();
     let parts: Vec<&str> = rel.split('/').collect();
     assert_eq!(parts[0], "events");
-    assert!(parts[1].starts_with("day=2024-01-0") && parts[2].starts_with("region="), "{rel}");
-    assert!(parts[3].starts_with("part-") && parts[3].ends_with(".parquet"), "{rel}");
+    assert!(
+        parts[1].starts_with("day=2024-01-0") && parts[2].starts_with("region="),
+        "{rel}"
+    );
+    assert!(
+        parts[3].starts_with("part-") && parts[3].ends_with(".parquet"),
+        "{rel}"
+    );
     let r = SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
     let schema = r.metadata().file_metadata().schema_descr();
     let col = |name: &str| {
@@ -378,11 +437,17 @@ fn events_are_utc_microsecond_timestamps_with_signed_integers_and_dictionaries()
         "partition columns stay out of the files"
     );
     let ts = format!("{:?}", col("ts").logical_type_ref());
-    assert!(ts.contains("is_adjusted_to_u_t_c: true") && ts.contains("MICROS"), "{ts}");
+    assert!(
+        ts.contains("is_adjusted_to_u_t_c: true") && ts.contains("MICROS"),
+        "{ts}"
+    );
     use parquet::basic::Type;
     assert_eq!(col("alerts").physical_type(), Type::INT32);
     assert_eq!(col("message_id").physical_type(), Type::INT64);
-    assert!(col("alerts").converted_type() == parquet::basic::ConvertedType::NONE || format!("{:?}", col("alerts").logical_type_ref()).contains("is_signed: true"));
+    assert!(
+        col("alerts").converted_type() == parquet::basic::ConvertedType::NONE
+            || format!("{:?}", col("alerts").logical_type_ref()).contains("is_signed: true")
+    );
     let rg = r.metadata().row_group(0);
     for c in rg.columns() {
         assert_eq!(c.compression(), parquet::basic::Compression::SNAPPY);
@@ -408,7 +473,12 @@ fn a_rerun_replaces_its_own_files_and_another_export_adds_its_own() {
     assert_eq!(rows1, n);
     assert!(files1 > 10, "small row groups make many files");
     // The same inputs again, with other workers and file sizes: the same rows, not twice.
-    let again = export(dir.path(), &fleet, &lake, &["--row-group", "70", "--threads", "1"]);
+    let again = export(
+        dir.path(),
+        &fleet,
+        &lake,
+        &["--row-group", "70", "--threads", "1"],
+    );
     assert!(again.stderr.contains("replacing"), "{}", again.stderr);
     assert_eq!(visible_rows(&lake.join("events")).1, n);
     assert_eq!(
@@ -422,8 +492,16 @@ fn a_rerun_replaces_its_own_files_and_another_export_adds_its_own() {
     std::fs::copy(fleet.join("inventory.csv"), other.join("inventory.csv")).unwrap();
     export(dir.path(), &other, &lake, &[]);
     assert_eq!(visible_rows(&lake.join("events")).1, 2 * n);
-    assert!(files(&lake).iter().all(|p| !p.to_string_lossy().ends_with(".tmp")));
-    assert_eq!(visible_rows(&lake.join("inventory")).0, 1, "one inventory file");
+    assert!(
+        files(&lake)
+            .iter()
+            .all(|p| !p.to_string_lossy().ends_with(".tmp"))
+    );
+    assert_eq!(
+        visible_rows(&lake.join("inventory")).0,
+        1,
+        "one inventory file"
+    );
 }
 
 #[test]
@@ -436,7 +514,18 @@ fn alerts_format_parquet_partitions_by_day_and_region() {
     let args = |by: &'static str, out: &Path| {
         let r = run_in(
             dir.path(),
-            &["alerts", s(&alerts), "-i", s(&inv), "--by", by, "--format", "parquet", "--out", s(out)],
+            &[
+                "alerts",
+                s(&alerts),
+                "-i",
+                s(&inv),
+                "--by",
+                by,
+                "--format",
+                "parquet",
+                "--out",
+                s(out),
+            ],
             None,
         );
         assert!(r.status == 0 || r.status == 3, "{}", r.stderr);
@@ -448,7 +537,15 @@ fn alerts_format_parquet_partitions_by_day_and_region() {
     let days: std::collections::BTreeSet<String> = want.iter().map(|r| r["day"].clone()).collect();
     let dirs: std::collections::BTreeSet<String> = files(&out)
         .iter()
-        .map(|p| p.strip_prefix(&out).unwrap().iter().next().unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            p.strip_prefix(&out)
+                .unwrap()
+                .iter()
+                .next()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert_eq!(dirs, days.iter().map(|d| format!("day={d}")).collect());
     // Without day: partitioned by region only; without either: one file at the root.
@@ -458,10 +555,18 @@ fn alerts_format_parquet_partitions_by_day_and_region() {
     assert_eq!(f.len(), 1);
     assert!(f[0].parent() == Some(by_code.as_path()));
     // --out without parquet, parquet without --out: usage errors.
-    let r = run_in(dir.path(), &["alerts", s(&alerts), "--format", "parquet"], None);
+    let r = run_in(
+        dir.path(),
+        &["alerts", s(&alerts), "--format", "parquet"],
+        None,
+    );
     assert_eq!(r.status, 1);
     assert!(r.stderr.contains("--out DIR"), "{}", r.stderr);
-    let r = run_in(dir.path(), &["spikes", s(&alerts), "--format", "parquet"], None);
+    let r = run_in(
+        dir.path(),
+        &["spikes", s(&alerts), "--format", "parquet"],
+        None,
+    );
     assert_eq!(r.status, 1);
     assert!(r.stderr.contains("alerts --format parquet"), "{}", r.stderr);
 }
@@ -472,7 +577,11 @@ fn a_killed_export_leaves_no_partial_file_visible() {
     let fleet = fleet(dir.path(), "2000", "3");
     // A bigger input: 600,000 rows of the fleet's devices (no message ids: none are duplicates).
     let inv_text = std::fs::read_to_string(fleet.join("inventory.csv")).unwrap();
-    let ids: Vec<&str> = inv_text.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let ids: Vec<&str> = inv_text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     let mut big = String::from("timestamp,device_id,alert_code\n");
     for i in 0..600_000usize {
         let day = 1 + i % 28;
@@ -487,7 +596,16 @@ fn a_killed_export_leaves_no_partial_file_visible() {
     let lake = dir.path().join("lake");
     let inv = fleet.join("inventory.csv");
     let args = [
-        "export", s(&input), "-i", s(&inv), "--out", s(&lake), "--row-group", "200", "--buffer-rows", "20000",
+        "export",
+        s(&input),
+        "-i",
+        s(&inv),
+        "--out",
+        s(&lake),
+        "--row-group",
+        "200",
+        "--buffer-rows",
+        "20000",
     ];
     let mut child = Command::new(bin())
         .args(args)
@@ -498,7 +616,10 @@ fn a_killed_export_leaves_no_partial_file_visible() {
     // Kill it once it has written some files (under their temporary names).
     let t0 = std::time::Instant::now();
     while !files(&lake).iter().any(|p| hidden(p)) {
-        assert!(child.try_wait().unwrap().is_none(), "the export ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the export ended before it could be killed"
+        );
         assert!(t0.elapsed().as_secs() < 120, "no file written");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
@@ -512,10 +633,17 @@ fn a_killed_export_leaves_no_partial_file_visible() {
     for p in after.iter().filter(|p| !hidden(p)) {
         parquet_rows(p); // a visible file reads whole
     }
-    assert_eq!(visible_rows(&lake).0, 0, "nothing visible before the run completes");
+    assert_eq!(
+        visible_rows(&lake).0,
+        0,
+        "nothing visible before the run completes"
+    );
     // The run again to its end: every row once, the killed run's temporary files gone.
     let r = run_in(dir.path(), &args, None);
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert_eq!(visible_rows(&lake.join("events")).1, 600_000);
-    assert!(files(&lake).iter().all(|p| !hidden(p)), "temporary files cleaned");
+    assert!(
+        files(&lake).iter().all(|p| !hidden(p)),
+        "temporary files cleaned"
+    );
 }

@@ -940,6 +940,10 @@ mod tests {
         let (report, tap) = fold.finish_with_tap();
         let seen = tap.unwrap().into_any().downcast::<Count>().unwrap().0;
         assert_eq!(report.totals.accepted_alerts, BATCH as u64 + 5);
-        assert_eq!(seen, BATCH as u64 + 5, "the last partial batch reaches the tap");
+        assert_eq!(
+            seen,
+            BATCH as u64 + 5,
+            "the last partial batch reaches the tap"
+        );
     }
 }

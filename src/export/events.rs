@@ -10,12 +10,12 @@
 
 use crate::analyze::alerts::Tap;
 use crate::inventory::DeviceInfo;
+use crate::model::time::format_day;
 use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
 use crate::render::parquet::columns::{
     device_ids, dictionary, dictionary_type, field, timestamp_type, timestamps,
 };
 use crate::render::parquet::{Dataset, ParquetError, partition_dir, writer_properties};
-use crate::model::time::format_day;
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use parquet::file::properties::WriterProperties;
@@ -90,7 +90,19 @@ impl EventSink {
             firmwares,
             sources,
             schema: schema(),
-            props: writer_properties(&["ts", "device_id", "message_id"], row_group),
+            props: writer_properties(
+                &["ts", "device_id", "message_id"],
+                &[
+                    "device_id",
+                    "alert_code",
+                    "device_type",
+                    "generation",
+                    "model",
+                    "firmware_version",
+                    "source",
+                ],
+                row_group,
+            ),
             row_group: row_group.max(1),
             buffer_rows: buffer_rows.max(row_group),
         }
@@ -148,8 +160,11 @@ impl EventSink {
             dictionary(code_keys.into_iter(), &code_names).map_err(arrow)?,
             dictionary(rows.iter().map(|r| Some(r.device_type as i32)), &types).map_err(arrow)?,
             dictionary(rows.iter().map(|r| Some(r.generation as i32)), &gens).map_err(arrow)?,
-            dictionary(rows.iter().map(|r| named(r.known, r.model, &models)), &models)
-                .map_err(arrow)?,
+            dictionary(
+                rows.iter().map(|r| named(r.known, r.model, &models)),
+                &models,
+            )
+            .map_err(arrow)?,
             dictionary(
                 rows.iter().map(|r| named(r.known, r.firmware, &firmwares)),
                 &firmwares,

@@ -13,14 +13,16 @@
 //! export leaves nothing visible. The run id (`run_id`) is a hash of the inputs' paths, sizes
 //! and modification times, the inventory's, and the settings: a re-run of the same inputs
 //! replaces its own files, an export of other inputs adds its own beside them. The inventory
-//! file has one name (`part-0.parquet`): each export replaces it with its own.
+//! file has one name (`part-0.parquet`): each export replaces it with its own, unless it was
+//! written from the same inventory file (path, size, time) and selection, which its metadata
+//! records: then it is kept (daily exports of many feeds against one inventory write it once).
 
 pub mod events;
 
 use crate::analyze::alerts::{AlertQuery, AlertReport, Dedup, Dim, Scope, TapFactory};
 use crate::analyze::reader::Reader;
 use crate::model::{DeviceId, Interner};
-use crate::render::parquet::inventory::{SideColumns, write_inventory};
+use crate::render::parquet::inventory::{SideColumns, current, write_inventory};
 use crate::render::parquet::table::write_report;
 use crate::render::parquet::{Dataset, DatasetSummary, ParquetError, RunId};
 use crate::source::named::{Field, read_named};
@@ -52,6 +54,9 @@ pub struct ExportConfig {
     pub buffer_rows: usize,
     /// Threads that write what is buffered at the end.
     pub threads: usize,
+    /// The identity of the inventory file and the selection (`run_id` of no inputs): a device
+    /// table already written from it is kept as it is.
+    pub inventory_identity: String,
 }
 
 impl ExportConfig {
@@ -63,6 +68,7 @@ impl ExportConfig {
             row_group: 1 << 17,
             buffer_rows: 1 << 20,
             threads: 0,
+            inventory_identity: String::new(),
         }
     }
 }
@@ -74,6 +80,8 @@ pub struct Pending {
     pub events_rows: u64,
     pub daily_rows: u64,
     pub inventory_rows: Option<u64>,
+    /// Whether the device table there was already written from this inventory (and kept).
+    pub inventory_unchanged: bool,
     events: Dataset,
     daily: Dataset,
     inventory: Option<Dataset>,
@@ -150,37 +158,52 @@ pub fn export(
         by: DAILY_BY.to_vec(),
         dedup: cfg.dedup,
         distinct: true,
-        tap: Some(TapFactory(Arc::new(move || Box::new(EventTap::new(s.clone()))))),
+        tap: Some(TapFactory(Arc::new(move || {
+            Box::new(EventTap::new(s.clone()))
+        }))),
         ..Default::default()
     };
-    let mut answer = reader.answer_one(query);
+    let inventory = (!inv.devices.is_empty())
+        .then(|| Dataset::new(&cfg.out.join("inventory"), cfg.run.clone()));
+    // The device table is written while the inputs are read (a core's worth of work that
+    // would otherwise wait for the read to end).
+    let unchanged = inventory
+        .as_ref()
+        .and_then(|d| current(d, &cfg.inventory_identity));
+    let (mut answer, inventory_rows) = std::thread::scope(|s| {
+        let identity = cfg.inventory_identity.as_str();
+        let devices = inventory
+            .as_ref()
+            .filter(|_| unchanged.is_none())
+            .map(|d| s.spawn(move || write_inventory(inv, &scope.devices, side, identity, d)));
+        let answer = reader.answer_one(query);
+        let rows = devices.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (answer, rows)
+    });
     let tap = answer.tap_as::<EventTap>().ok_or(ExportError::LostTap)?;
     tap.finish(threads);
     let sink = Arc::try_unwrap(sink).map_err(|_| ExportError::LostTap)?;
     let events = sink.dataset;
-    if let Some(e) = events.take_failure() {
-        events.abort();
-        return Err(e.into());
-    }
-    let events_rows = answer.report.totals.accepted_alerts;
     let daily = Dataset::new(&cfg.out.join("daily"), cfg.run.clone());
-    let inventory = (!inv.devices.is_empty())
-        .then(|| Dataset::new(&cfg.out.join("inventory"), cfg.run.clone()));
+    let events_rows = answer.report.totals.accepted_alerts;
     let mut pending = Pending {
         report: answer.report,
         run: cfg.run.clone(),
         events_rows,
         daily_rows: 0,
         inventory_rows: None,
+        inventory_unchanged: false,
         events,
         daily,
         inventory,
     };
     let written = (|| -> Result<(), ParquetError> {
-        pending.daily_rows = write_report(&pending.report, inv, &pending.daily)?;
-        if let Some(d) = &pending.inventory {
-            pending.inventory_rows = Some(write_inventory(inv, &scope.devices, side, d)?);
+        if let Some(e) = pending.events.take_failure() {
+            return Err(e);
         }
+        pending.inventory_rows = inventory_rows.transpose()?.or(unchanged);
+        pending.inventory_unchanged = unchanged.is_some();
+        pending.daily_rows = write_report(&pending.report, inv, &pending.daily)?;
         Ok(())
     })();
     match written {

@@ -46,7 +46,8 @@ pub fn run(cfg: AlertsConfig) -> Result<Status> {
         AlertsOutput::Parquet(dir) => {
             let s = &cfg.selection;
             let side: Vec<PathBuf> = s.outcomes.iter().chain(&s.campaign).cloned().collect();
-            let run = fleetwatch::export::run_id(&s.inputs, &side, s.inventory.as_deref(), &settings)?;
+            let run =
+                fleetwatch::export::run_id(&s.inputs, &side, s.inventory.as_deref(), &settings)?;
             let dataset = Dataset::new(dir, run);
             if engine.errors().is_empty() {
                 write_report(&report, engine.inventory(), &dataset)

@@ -26,7 +26,13 @@ pub fn run(cfg: ExportRun) -> Result<Status> {
     let t0 = Instant::now();
     let s = &cfg.selection;
     let side_inputs: Vec<PathBuf> = s.outcomes.iter().chain(&s.campaign).cloned().collect();
-    let run = run_id(&s.inputs, &side_inputs, s.inventory.as_deref(), &cfg.settings)?;
+    let run = run_id(
+        &s.inputs,
+        &side_inputs,
+        s.inventory.as_deref(),
+        &cfg.settings,
+    )?;
+    let inventory_identity = run_id(&[], &[], s.inventory.as_deref(), &cfg.settings)?.0;
     let engine = s.engine()?;
     let side = match &s.inventory {
         Some(p) if !engine.inventory().devices.is_empty() => read_side_columns(p)
@@ -43,6 +49,7 @@ pub fn run(cfg: ExportRun) -> Result<Status> {
         row_group: cfg.row_group,
         buffer_rows: cfg.buffer_rows,
         threads: s.read.threads,
+        inventory_identity,
         ..ExportConfig::new(cfg.out.clone(), run.clone())
     };
     let names = engine.names()[..engine.alert_input_count()].to_vec();
@@ -57,6 +64,9 @@ pub fn run(cfg: ExportRun) -> Result<Status> {
         return conclude_run(&report, &engine, &s.rejects, t0);
     }
     let report = pending.report.clone();
+    let unchanged = pending
+        .inventory_unchanged
+        .then_some(pending.inventory_rows);
     let summary = pending.commit()?;
     let line = |what: &str, d: &DatasetSummary| {
         eprintln!(
@@ -65,7 +75,7 @@ pub fn run(cfg: ExportRun) -> Result<Status> {
             d.files,
             d.bytes as f64 / 1e6,
             if d.replaced > 0 {
-                format!(" (replacing {} files of the same run)", d.replaced)
+                format!(" (replacing {} earlier files)", d.replaced)
             } else {
                 String::new()
             }
@@ -74,8 +84,13 @@ pub fn run(cfg: ExportRun) -> Result<Status> {
     eprintln!("export to {} (run {run}):", cfg.out.display());
     line("events/", &summary.events);
     line("daily/", &summary.daily);
-    if let Some(i) = &summary.inventory {
-        line("inventory/", i);
+    match (unchanged, &summary.inventory) {
+        (Some(n), _) => eprintln!(
+            "inventory/ {} devices, kept: written from this inventory before",
+            render::thousands(n.unwrap_or(0))
+        ),
+        (None, Some(i)) => line("inventory/", i),
+        (None, None) => {}
     }
     conclude_run(&report, &engine, &s.rejects, t0)
 }

@@ -50,7 +50,9 @@ pub fn dictionary(
 ) -> Result<ArrayRef, arrow_schema::ArrowError> {
     let keys = Int32Array::from(keys.collect::<Vec<_>>());
     let values: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
-    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values)?))
+    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+        keys, values,
+    )?))
 }
 
 /// A dictionary array of any strings: the distinct values are collected as they come.

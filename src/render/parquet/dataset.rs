@@ -227,10 +227,7 @@ impl Dataset {
 
     /// Whether a worker has failed (workers then stop writing).
     pub fn failed(&self) -> bool {
-        self.failure
-            .lock()
-            .map(|f| f.is_some())
-            .unwrap_or(true)
+        self.failure.lock().map(|f| f.is_some()).unwrap_or(true)
     }
 
     /// The first error a worker met, if any.
@@ -252,7 +249,8 @@ impl Dataset {
             if w.dest.exists() {
                 s.replaced += 1;
             }
-            std::fs::rename(&w.tmp, &w.dest).map_err(ParquetError::io(&w.dest, "rename into place"))?;
+            std::fs::rename(&w.tmp, &w.dest)
+                .map_err(ParquetError::io(&w.dest, "rename into place"))?;
             s.files += 1;
             s.rows += w.rows;
             s.bytes += std::fs::metadata(&w.dest).map(|m| m.len()).unwrap_or(0);
@@ -263,7 +261,8 @@ impl Dataset {
         let mut stale = Vec::new();
         collect_files(&self.root, &mut |p: &Path| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let old_part = name.starts_with(&mine) && name.ends_with(".parquet") && !dests.contains(p);
+            let old_part =
+                name.starts_with(&mine) && name.ends_with(".parquet") && !dests.contains(p);
             let old_tmp = name.starts_with('.') && name.ends_with(&my_tmp);
             if old_part || old_tmp {
                 stale.push((p.to_path_buf(), old_part));
@@ -329,37 +328,49 @@ mod tests {
     #[test]
     fn files_appear_on_commit_and_a_rerun_replaces_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let props = super::super::writer_properties(&[], 1024);
+        let props = super::super::writer_properties(&[], &[], 1024);
         let run = RunId("00aa".into());
         let d = Dataset::new(dir.path(), run.clone());
-        d.write(&["day=2024-01-01".into()], &[batch(3)], &props).unwrap();
-        d.write(&["day=2024-01-01".into()], &[batch(2)], &props).unwrap();
+        d.write(&["day=2024-01-01".into()], &[batch(3)], &props)
+            .unwrap();
+        d.write(&["day=2024-01-01".into()], &[batch(2)], &props)
+            .unwrap();
         // Before the commit only hidden temporary files exist.
         assert!(files(dir.path()).iter().all(|f| f.contains("/.part-")));
         let s = d.commit().unwrap();
         assert_eq!((s.files, s.rows, s.replaced), (2, 5, 0));
         assert_eq!(
             files(dir.path()),
-            ["day=2024-01-01/part-00aa-0.parquet", "day=2024-01-01/part-00aa-1.parquet"]
+            [
+                "day=2024-01-01/part-00aa-0.parquet",
+                "day=2024-01-01/part-00aa-1.parquet"
+            ]
         );
         // Another run adds its files; a re-run of the first writes one file and replaces both.
         let other = Dataset::new(dir.path(), RunId("00bb".into()));
-        other.write(&["day=2024-01-01".into()], &[batch(1)], &props).unwrap();
+        other
+            .write(&["day=2024-01-01".into()], &[batch(1)], &props)
+            .unwrap();
         other.commit().unwrap();
         let again = Dataset::new(dir.path(), run);
-        again.write(&["day=2024-01-01".into()], &[batch(5)], &props).unwrap();
+        again
+            .write(&["day=2024-01-01".into()], &[batch(5)], &props)
+            .unwrap();
         let s = again.commit().unwrap();
         assert_eq!((s.files, s.rows, s.replaced), (1, 5, 2));
         assert_eq!(
             files(dir.path()),
-            ["day=2024-01-01/part-00aa-0.parquet", "day=2024-01-01/part-00bb-0.parquet"]
+            [
+                "day=2024-01-01/part-00aa-0.parquet",
+                "day=2024-01-01/part-00bb-0.parquet"
+            ]
         );
     }
 
     #[test]
     fn an_aborted_run_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let props = super::super::writer_properties(&[], 1024);
+        let props = super::super::writer_properties(&[], &[], 1024);
         let d = Dataset::new(dir.path(), RunId("01".into()));
         d.write(&["a=1".into()], &[batch(3)], &props).unwrap();
         d.abort();

@@ -36,15 +36,54 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
+/// The key-value metadata entry that records which inventory (and selection) a device table
+/// was written from.
+pub const IDENTITY_KEY: &str = "fleetwatch.inventory";
+
+/// The number of devices in the device table at the dataset's root, if it was written from
+/// the inventory `identity` (see `write_inventory`): it need not be written again.
+pub fn current(dataset: &Dataset, identity: &str) -> Option<u64> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let f = std::fs::File::open(dataset.root().join("part-0.parquet")).ok()?;
+    let r = SerializedFileReader::new(f).ok()?;
+    let meta = r.metadata().file_metadata();
+    let same = meta
+        .key_value_metadata()?
+        .iter()
+        .any(|kv| kv.key == IDENTITY_KEY && kv.value.as_deref() == Some(identity));
+    same.then(|| meta.num_rows() as u64)
+}
+
 /// Writes the devices the filter keeps as `part-0.parquet` at the dataset's root (replacing
-/// the one there at `commit`). Returns the devices written.
+/// the one there at `commit`), recording `identity` (the inventory file's and the
+/// selection's) in its metadata. Returns the devices written.
 pub fn write_inventory(
     inv: &Inventory,
     devices: &DeviceFilter,
     side: Option<&SideColumns>,
+    identity: &str,
     dataset: &Dataset,
 ) -> Result<u64, ParquetError> {
-    let props = writer_properties(&["device_id", "comms_hub"], ROW_GROUP);
+    let props = writer_properties(
+        &["device_id", "comms_hub"],
+        &[
+            "device_id",
+            "device_type",
+            "region",
+            "generation",
+            "model",
+            "firmware_version",
+            "cohort",
+            "comms_hub",
+        ],
+        ROW_GROUP,
+    )
+    .into_builder()
+    .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+        IDENTITY_KEY.to_string(),
+        identity.to_string(),
+    )]))
+    .build();
     let mut file = dataset.create(&[], Some("part-0.parquet"), schema(), &props)?;
     let mut chunk: Vec<(u64, DeviceInfo)> = Vec::with_capacity(ROW_GROUP.min(inv.devices.len()));
     let mut total = 0;
@@ -103,8 +142,11 @@ fn batch(
             &gens,
         )
         .map_err(arrow)?,
-        dictionary(devices.iter().map(|(_, i)| named(i.model, &models)), &models)
-            .map_err(arrow)?,
+        dictionary(
+            devices.iter().map(|(_, i)| named(i.model, &models)),
+            &models,
+        )
+        .map_err(arrow)?,
         dictionary(
             devices.iter().map(|(_, i)| named(i.firmware, &firmwares)),
             &firmwares,

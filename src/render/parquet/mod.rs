@@ -48,14 +48,20 @@ pub enum ParquetError {
 }
 
 impl ParquetError {
-    pub(crate) fn parquet(path: &std::path::Path, cause: parquet::errors::ParquetError) -> ParquetError {
+    pub(crate) fn parquet(
+        path: &std::path::Path,
+        cause: parquet::errors::ParquetError,
+    ) -> ParquetError {
         ParquetError::Parquet {
             path: path.display().to_string(),
             cause,
         }
     }
 
-    pub(crate) fn io(path: &std::path::Path, action: &'static str) -> impl FnOnce(std::io::Error) -> ParquetError {
+    pub(crate) fn io(
+        path: &std::path::Path,
+        action: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> ParquetError {
         let path = path.display().to_string();
         move |cause| ParquetError::Io {
             path,
@@ -67,8 +73,10 @@ impl ParquetError {
 
 /// Writer settings: Snappy, dictionary encoding except for the columns named in `plain`
 /// (high-cardinality ones: times, device ids, message ids, where a dictionary only costs time),
-/// statistics per column chunk (what readers prune row groups by).
-pub fn writer_properties(plain: &[&str], row_group: usize) -> WriterProperties {
+/// statistics per column chunk (what readers prune row groups by) except for the columns in
+/// `no_stats` (strings, whose minimum and maximum cost a comparison per value to keep; their
+/// readers filter on partitions, times and the dictionaries instead).
+pub fn writer_properties(plain: &[&str], no_stats: &[&str], row_group: usize) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(true)
@@ -77,6 +85,9 @@ pub fn writer_properties(plain: &[&str], row_group: usize) -> WriterProperties {
         .set_created_by(format!("fleetwatch {}", env!("CARGO_PKG_VERSION")));
     for c in plain {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+    }
+    for c in no_stats {
+        b = b.set_column_statistics_enabled(ColumnPath::from(*c), EnabledStatistics::None);
     }
     b.build()
 }

@@ -10,7 +10,9 @@ use crate::model::Day;
 use crate::model::Region;
 use crate::model::time::format_day;
 use crate::render::alerts::key_value;
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+};
 use arrow_schema::{DataType, Schema};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,11 +39,14 @@ pub fn write_report(
         let region = row.key.region.filter(|_| by_region);
         parts.entry((day, region)).or_default().push(row);
     }
-    let props = writer_properties(&["hour", "device_id"], 1 << 20);
+    let props = writer_properties(&["hour", "device_id"], &[], 1 << 20);
     for ((day, region), rows) in &parts {
         let mut dirs = Vec::new();
         if by_day {
-            dirs.push(partition_dir("day", &day.map(format_day).unwrap_or_default()));
+            dirs.push(partition_dir(
+                "day",
+                &day.map(format_day).unwrap_or_default(),
+            ));
         }
         if by_region {
             dirs.push(partition_dir(
@@ -93,8 +98,11 @@ pub fn report_batch(
                     .collect();
                 fields.push(field(d.column(), dictionary_type(), true));
                 cols.push(
-                    dictionary_of(text.iter().map(|s| Some(s.as_str()).filter(|s| !s.is_empty())))
-                        .map_err(arrow)?,
+                    dictionary_of(
+                        text.iter()
+                            .map(|s| Some(s.as_str()).filter(|s| !s.is_empty())),
+                    )
+                    .map_err(arrow)?,
                 );
             }
         }
