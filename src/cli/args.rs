@@ -52,7 +52,7 @@ pub enum Command {
     /// generation, model, firmware_version as the device ran it then, alerts, message_id,
     /// source), OUT/daily/day=.../region=.../ (the `alerts --by day,region,type,gen,code`
     /// table with installed devices and the rate) and OUT/inventory/part-0.parquet (the device
-    /// table). Files are written under hidden temporary names and renamed into place when the
+    /// table, every device whatever the filters). Files are written under hidden temporary names and renamed into place when the
     /// run succeeds: a reader never sees a partial file. RUN is a hash of the inputs' paths,
     /// sizes and times and of the filters: exporting other inputs into OUT adds files, and a
     /// re-run of the same inputs replaces its own. The filters apply as in `alerts`.

@@ -21,6 +21,7 @@ pub mod events;
 
 use crate::analyze::alerts::{AlertQuery, AlertReport, Dedup, Dim, Scope, TapFactory};
 use crate::analyze::reader::Reader;
+use crate::inventory::DeviceFilter;
 use crate::model::{DeviceId, Interner};
 use crate::render::parquet::inventory::{SideColumns, current, write_inventory};
 use crate::render::parquet::table::write_report;
@@ -129,8 +130,9 @@ pub const DAILY_BY: [Dim; 5] = [
 ];
 
 /// Reads the inputs once, writing the events as they are accepted and then the daily table
-/// and the device table (the devices `scope` keeps; with the cohort and hub columns from
-/// `side`). `names` are the inputs' names (the `source` column).
+/// and the device table (every device, whatever the filters, with the cohort and hub columns
+/// from `side`). `names` are the inputs' names (the `source` column); `scope` gives the clock
+/// days are cut by.
 pub fn export(
     reader: &dyn Reader,
     names: &[String],
@@ -170,12 +172,16 @@ pub fn export(
     let unchanged = inventory
         .as_ref()
         .and_then(|d| current(d, &cfg.inventory_identity));
+    // Every device, whatever the filters: the device table is shared by every export into
+    // the directory, and the installed bases downstream are the whole region's.
+    let all = DeviceFilter::default();
+    let all = &all;
     let (mut answer, inventory_rows) = std::thread::scope(|s| {
         let identity = cfg.inventory_identity.as_str();
         let devices = inventory
             .as_ref()
             .filter(|_| unchanged.is_none())
-            .map(|d| s.spawn(move || write_inventory(inv, &scope.devices, side, identity, d)));
+            .map(|d| s.spawn(move || write_inventory(inv, all, side, identity, d)));
         let answer = reader.answer_one(query);
         let rows = devices.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (answer, rows)

@@ -32,7 +32,7 @@ pub fn run(cfg: ExportRun) -> Result<Status> {
         s.inventory.as_deref(),
         &cfg.settings,
     )?;
-    let inventory_identity = run_id(&[], &[], s.inventory.as_deref(), &cfg.settings)?.0;
+    let inventory_identity = run_id(&[], &[], s.inventory.as_deref(), "device table")?.0;
     let engine = s.engine()?;
     let side = match &s.inventory {
         Some(p) if !engine.inventory().devices.is_empty() => read_side_columns(p)
