@@ -23,6 +23,8 @@
 //!   every read of the inputs on all cores (it implements `analyze::reader::Reader`).
 //! - [`render`]: tables, CSV, JSON, charts, the HTML report, the quarantine file: any
 //!   `io::Write` or file.
+//! - [`export`]: the hand-off to a data lake: the events, daily table and device table as
+//!   Hive-partitioned Parquet for Spark and DuckDB (the files through `render::parquet`).
 //! - [`live`]: the live receiver (HTTP): durable log, live aggregates, dashboard.
 //! - [`generate`]: the synthetic fleet generator and the truth it planted.
 
@@ -30,6 +32,7 @@ pub mod analyze;
 pub mod catalogue;
 pub mod decode;
 pub mod engine;
+pub mod export;
 pub mod generate;
 pub mod inventory;
 pub mod live;

@@ -113,6 +113,8 @@ pub trait Split: Send + Sync + std::fmt::Debug {
 pub trait Tap: Send {
     fn alert(&mut self, ev: &Event, code: AlertCode, info: Option<&DeviceInfo>);
     fn merge_from(&mut self, other: Box<dyn Tap>);
+    /// The input the alerts that follow come from (an index into the run's input names).
+    fn set_source(&mut self, _source: usize) {}
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
@@ -473,6 +475,18 @@ impl<'a> AlertFold<'a> {
         }
     }
 
+    /// The input the events that follow come from. The events still waiting in the batch are
+    /// folded first, so a tap sees each alert with its own input.
+    pub fn set_source(&mut self, source: usize) {
+        if source != self.source {
+            self.flush();
+            self.source = source;
+        }
+        if let Some(tap) = &mut self.tap {
+            tap.set_source(source);
+        }
+    }
+
     fn group(&mut self, key: GroupKey) -> u32 {
         let packed = key.pack();
         if let Some(&i) = self.index.get(&packed) {
@@ -668,6 +682,8 @@ impl<'a> AlertFold<'a> {
     /// Finishes the run: rows sorted by key, with denominators and rates.
     /// Finishes the run and hands back the tap (see `AlertQuery::tap`).
     pub fn finish_with_tap(mut self) -> (AlertReport, Option<Box<dyn Tap>>) {
+        // The events still in the batch go through the tap before it is handed back.
+        self.flush();
         let tap = self.tap.take();
         (self.finish(), tap)
     }
@@ -954,5 +970,44 @@ mod tests {
         f.event(&ev(100, 1));
         let r = f.finish();
         assert_eq!((r.totals.duplicates, r.totals.accepted_alerts), (1, 5));
+    }
+
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl Tap for Count {
+        fn alert(&mut self, _: &Event, _: AlertCode, _: Option<&DeviceInfo>) {
+            self.0 += 1;
+        }
+        fn merge_from(&mut self, other: Box<dyn Tap>) {
+            if let Ok(o) = other.into_any().downcast::<Count>() {
+                self.0 += o.0;
+            }
+        }
+        fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+            self
+        }
+    }
+
+    #[test]
+    fn the_tap_sees_every_alert_of_a_fold_that_never_merged() {
+        let q = AlertQuery {
+            tap: Some(TapFactory(Arc::new(|| Box::new(Count::default())))),
+            ..Default::default()
+        };
+        let inv = Inventory::default();
+        let mut fold = AlertFold::new(&q, &inv);
+        let code = AlertCode::parse(b"8F35").unwrap();
+        for i in 0..(BATCH as i64 + 5) {
+            fold.event(&Event::alert(1_704_067_200_000 + i, DeviceId(7), code));
+        }
+        let (report, tap) = fold.finish_with_tap();
+        let seen = tap.unwrap().into_any().downcast::<Count>().unwrap().0;
+        assert_eq!(report.totals.accepted_alerts, BATCH as u64 + 5);
+        assert_eq!(
+            seen,
+            BATCH as u64 + 5,
+            "the last partial batch reaches the tap"
+        );
     }
 }

@@ -45,6 +45,24 @@ pub enum Command {
     /// Example: fleetwatch alerts samples/alerts.csv --inventory samples/inventory.csv --by region,code
     #[command(after_help = EXIT_HELP)]
     Alerts(AlertsArgs),
+    /// Hand the alerts on to a data lake: Hive-partitioned Parquet that DuckDB, Spark, Trino
+    /// and ClickHouse read as they are.
+    ///
+    /// Writes OUT/events/day=YYYY-MM-DD/region=REGION/part-RUN-N.parquet (one row per accepted
+    /// alert record: ts as a UTC timestamp in microseconds, device_id, alert_code, device_type,
+    /// generation, model, firmware_version as the device ran it then, alerts, message_id,
+    /// source), OUT/daily/day=.../region=.../ (the `alerts --by day,region,type,gen,code`
+    /// table with installed devices and the rate) and OUT/inventory/part-0.parquet (the device
+    /// table, every device whatever the filters). Files are written under hidden temporary names and renamed into place when the
+    /// run succeeds: a reader never sees a partial file. RUN is a hash of the inputs' paths,
+    /// sizes and times and of the filters: exporting other inputs into OUT adds files, and a
+    /// re-run of the same inputs replaces its own. The filters apply as in `alerts`.
+    ///
+    /// Query it: duckdb -c "SELECT region, sum(alerts) FROM read_parquet('OUT/events/**/*.parquet', hive_partitioning=true) GROUP BY region"
+    ///
+    /// Example: fleetwatch export samples/alerts.csv --inventory samples/inventory.csv --out lake/
+    #[command(after_help = EXIT_HELP)]
+    Export(ExportArgs),
     /// Draw one chart as PNG or SVG (by the extension of --out).
     ///
     /// Kinds: rate (alerts per 1,000 devices per day, a line per CSP region), top-codes
@@ -321,12 +339,22 @@ pub struct EvidenceArgs {
     pub campaign: Option<PathBuf>,
 }
 
+fleetwatch::keyword_enum!(
+    /// `--format`: the output formats, and Parquet for `alerts --out DIR`.
+    pub enum FormatArg {
+        Table = "table": "aligned columns for reading in a terminal",
+        Csv = "csv": "comma-separated, with a header row, for spreadsheets and other tools",
+        Json = "json": "one JSON document with the rows, the filters and the totals",
+        Parquet = "parquet": "alerts only: Parquet files under --out DIR, partitioned by day (and region), for DuckDB and Spark",
+    }
+);
+
 /// Options shared by the commands that read alert inputs.
 #[derive(clap::Args)]
 pub struct Common {
     /// Output format.
-    #[arg(long, short = 'f', value_parser = keyword::<OutputFormat>(), default_value = "table")]
-    pub format: OutputFormat,
+    #[arg(long, short = 'f', value_parser = keyword::<FormatArg>(), default_value = "table")]
+    pub format: FormatArg,
     /// Where rejected records go (JSON lines: source, line, offset, reason, raw). Written only
     /// when something is rejected.
     #[arg(long, default_value = "fleetwatch-rejects.jsonl")]
@@ -385,6 +413,18 @@ fn parse_instant(s: &str) -> Result<i64, String> {
 }
 
 impl Common {
+    /// The output format of a command that writes to stdout (Parquet is for `alerts --out`).
+    fn output(&self) -> Result<OutputFormat> {
+        Ok(match self.format {
+            FormatArg::Table => OutputFormat::Table,
+            FormatArg::Csv => OutputFormat::Csv,
+            FormatArg::Json => OutputFormat::Json,
+            FormatArg::Parquet => bail!(
+                "--format parquet is for `alerts --format parquet --out DIR`; `fleetwatch export` writes the events"
+            ),
+        })
+    }
+
     fn read(&self) -> ReadOptions {
         self.window.apply();
         ReadOptions {
@@ -453,6 +493,12 @@ pub struct AlertsArgs {
     /// rate over the groups). Groups are periods' totals: --by without day or hour.
     #[arg(long, value_name = "START..END", value_parser = parse_period)]
     pub compare: Option<(Day, Day)>,
+    /// With --format parquet: the directory the table goes to, as
+    /// DIR/day=YYYY-MM-DD/region=REGION/part-RUN-N.parquet (partitioned by day when grouped by
+    /// day or hour, by region when grouped by region). A re-run of the same inputs and options
+    /// replaces its own files.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
     #[command(flatten)]
@@ -476,6 +522,19 @@ impl AlertsArgs {
                 );
             }
         }
+        let output = match (self.common.format, self.out) {
+            (FormatArg::Parquet, Some(dir)) => {
+                if self.compare.is_some() {
+                    bail!("--compare writes a table to read, not Parquet: drop --format parquet");
+                }
+                commands::alerts::AlertsOutput::Parquet(dir)
+            }
+            (FormatArg::Parquet, None) => {
+                bail!("--format parquet writes a directory of files: give --out DIR")
+            }
+            (_, Some(_)) => bail!("--out is for --format parquet"),
+            _ => commands::alerts::AlertsOutput::Stdout(self.common.output()?),
+        };
         let selection = self
             .common
             .selection(self.input.inputs, self.input.inventory, &self.filters)?
@@ -491,7 +550,93 @@ impl AlertsArgs {
                 ..Default::default()
             },
             selection,
-            format: self.common.format,
+            output,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The directory the datasets go to (events/, daily/, inventory/); created if missing.
+    /// Other exports' files there are left as they are.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+    /// Rows per events file at most (each file is one row group). A worker writes a
+    /// partition's file when it holds this many of its rows, or, past --buffer-rows in all,
+    /// its largest partition: memory stays bounded whatever the input's size.
+    #[arg(long, default_value_t = 1 << 17, value_name = "ROWS")]
+    pub row_group: usize,
+    /// Rows each worker buffers in all before it writes out its largest partition.
+    #[arg(long, default_value_t = 1 << 20, value_name = "ROWS")]
+    pub buffer_rows: usize,
+    /// Where rejected records go (JSON lines: source, line, offset, reason, raw). Written only
+    /// when something is rejected.
+    #[arg(long, default_value = "fleetwatch-rejects.jsonl")]
+    pub rejects: PathBuf,
+    /// Map CSV columns or JSON keys to fields when their names are not recognised (as in
+    /// `alerts`).
+    #[arg(long, default_value = "")]
+    pub columns: ColumnMap,
+    /// Duplicate detection: `auto` drops repeats of records that carry a message id (same
+    /// device, code, time and id), `on` also repeats of rows without one, `off` keeps all.
+    #[arg(long, value_parser = keyword::<Dedup>(), default_value = "auto")]
+    pub dedup: Dedup,
+    /// Worker threads (default: all cores).
+    /// Days of event time a record's identity is remembered to detect a redelivery (as on
+    /// `alerts`).
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub dedup_window: i32,
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+impl ExportArgs {
+    pub fn resolve(self) -> Result<commands::export::ExportRun> {
+        if self.row_group == 0 || self.buffer_rows == 0 {
+            bail!("--row-group and --buffer-rows must be at least 1");
+        }
+        let settings = format!(
+            "export {:?} dedup={} columns={:?}",
+            self.filters.filters().items(),
+            self.dedup,
+            self.columns
+        );
+        // Alerts carry the firmware their device ran then whenever evidence is given.
+        let evidence = !self.evidence.outcomes.is_empty() || self.evidence.campaign.is_some();
+        let selection = Selection {
+            inputs: self.input.inputs,
+            inventory: self.input.inventory,
+            read: {
+                self.window.apply();
+                ReadOptions {
+                    columns: self.columns,
+                    threads: self.threads,
+                    dedup_window: Some(self.dedup_window.max(0)),
+                }
+            },
+            filters: self.filters.filters(),
+            labels: Arc::new(Labels::none()),
+            rejects: self.rejects,
+            outcomes: Vec::new(),
+            campaign: None,
+            firmware_history: !self.filters.firmware.is_empty(),
+        }
+        .with_evidence(self.evidence, evidence);
+        Ok(commands::export::ExportRun {
+            selection,
+            out: self.out,
+            dedup: self.dedup,
+            row_group: self.row_group,
+            buffer_rows: self.buffer_rows,
+            settings,
         })
     }
 }
@@ -652,7 +797,7 @@ impl SpikesArgs {
             exclude: exclusions(&self.exclude_codes, &self.exclude_category)?,
             top: self.top,
             charts: self.charts,
-            format: self.common.format,
+            format: self.common.output()?,
         })
     }
 }
@@ -713,7 +858,7 @@ impl OffendersArgs {
                 .with_evidence(self.evidence, true),
             top: self.top,
             show: self.show,
-            format: self.common.format,
+            format: self.common.output()?,
         })
     }
 }
@@ -765,7 +910,7 @@ impl WhatifArgs {
             remediate: self.remediate,
             by: self.by.0,
             chart: self.chart,
-            format: self.common.format,
+            format: self.common.output()?,
         })
     }
 }
@@ -837,7 +982,7 @@ impl OtaArgs {
             guard_threshold: self.guard_threshold,
             guard_min_devices: self.guard_min_devices,
             out: self.out,
-            format: self.common.format,
+            format: self.common.output()?,
         })
     }
 }
@@ -890,7 +1035,7 @@ impl MigrationArgs {
             logs: self.logs,
             sizes: self.cohort_size,
             out: self.out,
-            format: self.common.format,
+            format: self.common.output()?,
         })
     }
 }

@@ -280,6 +280,7 @@ pub fn run(command: args::Command) -> Result<Status> {
     use args::Command as C;
     match command {
         C::Alerts(a) => commands::alerts::run(a.resolve()?),
+        C::Export(a) => commands::export::run(a.resolve()?),
         C::Chart(a) => commands::chart::run(a.resolve()?),
         C::Report(a) => commands::report::run(a.resolve()?),
         C::Spikes(a) => commands::spikes::run(a.resolve()?),

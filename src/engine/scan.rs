@@ -124,14 +124,14 @@ pub trait SourceSink: Sink + Send {
 
 impl SourceSink for crate::analyze::alerts::AlertFold<'_> {
     fn set_source(&mut self, source: usize) {
-        self.source = source;
+        crate::analyze::alerts::AlertFold::set_source(self, source);
     }
 }
 
 impl SourceSink for crate::analyze::alerts::Folds<'_> {
     fn set_source(&mut self, source: usize) {
         for f in &mut self.0 {
-            f.source = source;
+            f.set_source(source);
         }
     }
 }

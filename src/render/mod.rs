@@ -1,4 +1,5 @@
-//! Outputs: every renderer writes to any `io::Write`, so tests render into a `Vec<u8>`.
+//! Outputs: every renderer writes to any `io::Write`, so tests render into a `Vec<u8>`;
+//! `parquet` writes datasets of files for Spark and DuckDB.
 
 pub mod alerts;
 pub mod chart;
@@ -7,6 +8,7 @@ pub mod migration;
 pub mod offenders;
 pub mod ota;
 pub mod output;
+pub mod parquet;
 pub mod records;
 pub mod rejects;
 pub mod report;

@@ -9,7 +9,10 @@ use fleetwatch::analyze::compare::compare;
 use fleetwatch::analyze::reader::Reader;
 use fleetwatch::engine::Filters;
 use fleetwatch::model::Day;
+use fleetwatch::render::parquet::Dataset;
+use fleetwatch::render::parquet::table::write_report;
 use fleetwatch::render::{self, OutputFormat};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Everything `alerts` needs, resolved from the command line.
@@ -18,7 +21,14 @@ pub struct AlertsConfig {
     pub query: AlertQuery,
     /// The period the selected one is compared with.
     pub compare: Option<(Day, Day)>,
-    pub format: OutputFormat,
+    pub output: AlertsOutput,
+}
+
+/// Where the table goes.
+pub enum AlertsOutput {
+    Stdout(OutputFormat),
+    /// A Parquet dataset in this directory.
+    Parquet(PathBuf),
 }
 
 pub fn run(cfg: AlertsConfig) -> Result<Status> {
@@ -27,11 +37,57 @@ pub fn run(cfg: AlertsConfig) -> Result<Status> {
         return run_compare(cfg, period, t0);
     }
     let engine = cfg.selection.engine()?;
+    let settings = parquet_settings(&cfg);
     let report = engine.answer_one(cfg.query).report;
-    stdout_write(|w| {
-        render::alerts::write(w, &report, engine.inventory(), engine.filters(), cfg.format)
-    })?;
+    match &cfg.output {
+        AlertsOutput::Stdout(format) => stdout_write(|w| {
+            render::alerts::write(w, &report, engine.inventory(), engine.filters(), *format)
+        })?,
+        AlertsOutput::Parquet(dir) => {
+            let s = &cfg.selection;
+            let side: Vec<PathBuf> = s.outcomes.iter().chain(&s.campaign).cloned().collect();
+            let run =
+                fleetwatch::export::run_id(&s.inputs, &side, s.inventory.as_deref(), &settings)?;
+            let dataset = Dataset::new(dir, run);
+            if engine.errors().is_empty() {
+                write_report(&report, engine.inventory(), &dataset)
+                    .and_then(|_| dataset.commit())
+                    .map(|d| {
+                        eprintln!(
+                            "wrote {} rows in {} Parquet files under {} (run {}{})",
+                            render::thousands(d.rows),
+                            d.files,
+                            dir.display(),
+                            dataset.run(),
+                            if d.replaced > 0 {
+                                format!(", replacing {} files of its earlier run", d.replaced)
+                            } else {
+                                String::new()
+                            }
+                        )
+                    })
+                    .inspect_err(|_| dataset.abort())?;
+            } else {
+                eprintln!("note: an input could not be read: no Parquet file written");
+            }
+        }
+    }
     conclude_run(&report, &engine, &cfg.selection.rejects, t0)
+}
+
+/// What changes the rows of a Parquet report besides the inputs (its run id's settings).
+fn parquet_settings(cfg: &AlertsConfig) -> String {
+    let q = &cfg.query;
+    format!(
+        "alerts by={:?} dedup={} distinct={} zeros={} filters={:?} columns={:?} labels={:?}",
+        q.by,
+        q.dedup,
+        q.distinct,
+        q.zeros,
+        cfg.selection.filters.items(),
+        cfg.selection.read.columns,
+        q.labels
+    )
 }
 
 /// Both periods from one read: the engine is set up without the period filters, and each
@@ -64,7 +120,11 @@ fn run_compare(cfg: AlertsConfig, base: (Day, Day), t0: Instant) -> Result<Statu
     };
     let c = compare(&now, &before, engine.inventory());
     stdout_write(|w| {
-        render::compare::write(w, &c, &now, engine.inventory(), &filters, cfg.format)
+        let format = match cfg.output {
+            AlertsOutput::Stdout(f) => f,
+            AlertsOutput::Parquet(_) => OutputFormat::Table,
+        };
+        render::compare::write(w, &c, &now, engine.inventory(), &filters, format)
     })?;
     conclude_run(&now, &engine, &selection.rejects, t0)
 }

@@ -5,6 +5,7 @@ pub mod chart;
 pub mod codes;
 pub mod consume;
 pub mod demo;
+pub mod export;
 pub mod gbcs;
 pub mod generate;
 pub mod migration;

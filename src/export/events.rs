@@ -1,0 +1,306 @@
+//! The events dataset: every accepted alert record as a row, written by a tap on the alert
+//! fold (`analyze::alerts::Tap`), so it sees exactly the records `alerts` counts (filters and
+//! duplicate detection applied, throttled counts honoured) with the device's attributes and
+//! the firmware it ran at the alert's time.
+//!
+//! Memory stays bounded: each worker buffers rows per partition (day x region) in a compact
+//! form (48 bytes a row) and writes a partition out as a file of one row group when it
+//! reaches `row_group` rows, or, when the worker's rows pass `buffer_rows` in all, its
+//! largest partition. What is left at the end is written by all cores.
+
+use crate::analyze::alerts::Tap;
+use crate::inventory::DeviceInfo;
+use crate::model::time::format_day;
+use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
+use crate::render::parquet::columns::{
+    device_ids, dictionary, dictionary_type, field, timestamp_type, timestamps,
+};
+use crate::render::parquet::{Dataset, ParquetError, partition_dir, writer_properties};
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Schema, SchemaRef};
+use parquet::file::properties::WriterProperties;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// One buffered row.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    ts: i64,
+    device: u64,
+    message_id: u64,
+    code: AlertCode,
+    count: u32,
+    source: u32,
+    model: u16,
+    firmware: u16,
+    device_type: DeviceType,
+    generation: Generation,
+    /// Whether the record names a device (`device` is then meaningful).
+    has_device: bool,
+    /// Whether the inventory knows the device (`model` and `firmware` are then meaningful).
+    known: bool,
+}
+
+/// What every worker's tap shares: the dataset, the names behind the compact values, how
+/// big a file gets.
+pub struct EventSink {
+    pub dataset: Dataset,
+    clock: Arc<Clock>,
+    models: Vec<String>,
+    firmwares: Vec<String>,
+    sources: Vec<String>,
+    schema: SchemaRef,
+    props: WriterProperties,
+    row_group: usize,
+    buffer_rows: usize,
+}
+
+/// The events' columns (`day` and `region` are the partition directories).
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("ts", timestamp_type(), false),
+        field("device_id", DataType::Utf8, true),
+        field("alert_code", dictionary_type(), false),
+        field("device_type", dictionary_type(), false),
+        field("generation", dictionary_type(), false),
+        field("model", dictionary_type(), true),
+        field("firmware_version", dictionary_type(), true),
+        field("alerts", DataType::Int32, false),
+        field("message_id", DataType::Int64, true),
+        field("source", dictionary_type(), false),
+    ]))
+}
+
+impl EventSink {
+    /// `models` and `firmwares` are the inventory's names (after any firmware history was
+    /// installed); `sources` the inputs' names.
+    pub fn new(
+        dataset: Dataset,
+        clock: Arc<Clock>,
+        models: Vec<String>,
+        firmwares: Vec<String>,
+        sources: Vec<String>,
+        row_group: usize,
+        buffer_rows: usize,
+    ) -> EventSink {
+        EventSink {
+            dataset,
+            clock,
+            models,
+            firmwares,
+            sources,
+            schema: schema(),
+            props: writer_properties(
+                &["ts", "device_id", "message_id"],
+                &[
+                    "device_id",
+                    "alert_code",
+                    "device_type",
+                    "generation",
+                    "model",
+                    "firmware_version",
+                    "source",
+                ],
+                row_group,
+            ),
+            row_group: row_group.max(1),
+            buffer_rows: buffer_rows.max(row_group),
+        }
+    }
+
+    /// Writes rows of one partition as files of at most `row_group` rows.
+    fn write(&self, (day, region): (Day, Region), rows: &[Row]) {
+        if rows.is_empty() || self.dataset.failed() {
+            return;
+        }
+        let dirs = [
+            partition_dir("day", &format_day(day)),
+            partition_dir("region", region.name()),
+        ];
+        for part in rows.chunks(self.row_group) {
+            let r = self
+                .batch(part)
+                .and_then(|b| self.dataset.write(&dirs, &[b], &self.props));
+            if let Err(e) = r {
+                self.dataset.fail(e);
+                return;
+            }
+        }
+    }
+
+    fn batch(&self, rows: &[Row]) -> Result<RecordBatch, ParquetError> {
+        let arrow = |cause| ParquetError::Arrow {
+            what: "the events",
+            cause,
+        };
+        // Codes: a small dictionary of the codes in these rows.
+        let mut codes: FxHashMap<AlertCode, i32> = FxHashMap::default();
+        let mut code_names: Vec<String> = Vec::new();
+        let code_keys: Vec<Option<i32>> = rows
+            .iter()
+            .map(|r| {
+                Some(*codes.entry(r.code).or_insert_with(|| {
+                    code_names.push(r.code.to_string());
+                    code_names.len() as i32 - 1
+                }))
+            })
+            .collect();
+        let code_names: Vec<&str> = code_names.iter().map(String::as_str).collect();
+        let types: Vec<&str> = DeviceType::ALL.iter().map(|t| t.name()).collect();
+        let gens: Vec<&str> = Generation::ALL.iter().map(|t| t.name()).collect();
+        let models: Vec<&str> = self.models.iter().map(String::as_str).collect();
+        let firmwares: Vec<&str> = self.firmwares.iter().map(String::as_str).collect();
+        let sources: Vec<&str> = self.sources.iter().map(String::as_str).collect();
+        let named = |known: bool, i: u16, list: &[&str]| {
+            (known && list.get(i as usize).is_some_and(|s| !s.is_empty())).then_some(i as i32)
+        };
+        let cols: Vec<ArrayRef> = vec![
+            timestamps(rows.iter().map(|r| r.ts)),
+            device_ids(rows.iter().map(|r| r.has_device.then_some(r.device))),
+            dictionary(code_keys.into_iter(), &code_names).map_err(arrow)?,
+            dictionary(rows.iter().map(|r| Some(r.device_type as i32)), &types).map_err(arrow)?,
+            dictionary(rows.iter().map(|r| Some(r.generation as i32)), &gens).map_err(arrow)?,
+            dictionary(
+                rows.iter().map(|r| named(r.known, r.model, &models)),
+                &models,
+            )
+            .map_err(arrow)?,
+            dictionary(
+                rows.iter().map(|r| named(r.known, r.firmware, &firmwares)),
+                &firmwares,
+            )
+            .map_err(arrow)?,
+            Arc::new(Int32Array::from(
+                rows.iter()
+                    .map(|r| r.count.min(i32::MAX as u32) as i32)
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter()
+                    .map(|r| (r.message_id != 0).then_some(r.message_id as i64))
+                    .collect::<Vec<_>>(),
+            )),
+            dictionary(
+                rows.iter()
+                    .map(|r| Some(r.source.min(sources.len().saturating_sub(1) as u32) as i32)),
+                &sources,
+            )
+            .map_err(arrow)?,
+        ];
+        RecordBatch::try_new(self.schema.clone(), cols).map_err(arrow)
+    }
+}
+
+/// One worker's tap: rows buffered per partition.
+pub struct EventTap {
+    sink: Arc<EventSink>,
+    parts: FxHashMap<(Day, Region), Vec<Row>>,
+    buffered: usize,
+    source: u32,
+}
+
+impl EventTap {
+    pub fn new(sink: Arc<EventSink>) -> EventTap {
+        EventTap {
+            sink,
+            parts: FxHashMap::default(),
+            buffered: 0,
+            source: 0,
+        }
+    }
+
+    /// Writes the largest partition (to keep the worker under its row budget).
+    fn spill(&mut self) {
+        let Some(key) = self
+            .parts
+            .iter()
+            .max_by_key(|(_, rows)| rows.len())
+            .map(|(k, _)| *k)
+        else {
+            return;
+        };
+        if let Some(rows) = self.parts.remove(&key) {
+            self.buffered -= rows.len();
+            self.sink.write(key, &rows);
+        }
+    }
+
+    /// Writes every partition still buffered, on `threads` threads.
+    pub fn finish(self, threads: usize) {
+        let sink = &self.sink;
+        let mut parts: Vec<((Day, Region), Vec<Row>)> = self.parts.into_iter().collect();
+        parts.sort_by_key(|(k, _)| *k);
+        let threads = threads.clamp(1, parts.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((k, rows)) = parts.get(i) else { break };
+                        sink.write(*k, rows);
+                    }
+                });
+            }
+        });
+    }
+}
+
+impl Tap for EventTap {
+    fn alert(&mut self, ev: &Event, code: AlertCode, info: Option<&DeviceInfo>) {
+        let day = self.sink.clock.day(ev.ts);
+        let region = info
+            .map(|i| i.region)
+            .or(ev.attrs.region)
+            .unwrap_or(Region::Unknown);
+        let row = Row {
+            ts: ev.ts,
+            device: ev.device.map(|d| d.0).unwrap_or(0),
+            message_id: ev.message_id,
+            code,
+            count: ev.count,
+            source: self.source,
+            model: info.map(|i| i.model).unwrap_or(0),
+            firmware: info.map(|i| i.firmware).unwrap_or(0),
+            device_type: info
+                .map(|i| i.device_type)
+                .or(ev.attrs.device_type)
+                .unwrap_or(DeviceType::Unknown),
+            generation: info
+                .map(|i| i.generation)
+                .or(ev.attrs.generation)
+                .unwrap_or(Generation::Unknown),
+            has_device: ev.device.is_some(),
+            known: info.is_some(),
+        };
+        let rows = self.parts.entry((day, region)).or_default();
+        rows.push(row);
+        self.buffered += 1;
+        if rows.len() >= self.sink.row_group {
+            let rows = std::mem::take(rows);
+            self.buffered -= rows.len();
+            self.sink.write((day, region), &rows);
+        } else if self.buffered >= self.sink.buffer_rows {
+            self.spill();
+        }
+    }
+
+    fn set_source(&mut self, source: usize) {
+        self.source = source as u32;
+    }
+
+    /// Takes over the other worker's buffered rows (written at `finish`, by all cores).
+    fn merge_from(&mut self, other: Box<dyn Tap>) {
+        let Ok(other) = other.into_any().downcast::<EventTap>() else {
+            return;
+        };
+        for (k, rows) in other.parts {
+            self.buffered += rows.len();
+            self.parts.entry(k).or_default().extend(rows);
+        }
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}

@@ -1,0 +1,101 @@
+//! Arrow arrays from fleetwatch's compact values: device ids as their canonical text, names
+//! held as small integers as dictionaries, times as UTC microseconds.
+
+use crate::model::DeviceId;
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, TimeUnit};
+use std::sync::Arc;
+
+/// The type of a UTC timestamp in microseconds (`TIMESTAMP(MICROS, isAdjustedToUTC=true)`).
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The type of a dictionary-encoded string.
+pub fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+pub fn field(name: &str, t: DataType, nullable: bool) -> Field {
+    Field::new(name, t, nullable)
+}
+
+/// Millisecond times as UTC microseconds.
+pub fn timestamps(ms: impl Iterator<Item = i64>) -> ArrayRef {
+    let v: Vec<i64> = ms.map(|t| t.saturating_mul(1000)).collect();
+    Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
+}
+
+/// Device ids (`None`: no device) as canonical hyphenated EUI-64 text.
+pub fn device_ids(ids: impl ExactSizeIterator<Item = Option<u64>>) -> ArrayRef {
+    let n = ids.len();
+    let mut b = arrow_array::builder::StringBuilder::with_capacity(n, n * 23);
+    for id in ids {
+        match id {
+            Some(d) => {
+                let bytes = DeviceId(d).to_bytes();
+                b.append_value(std::str::from_utf8(&bytes).unwrap_or(""));
+            }
+            None => b.append_null(),
+        }
+    }
+    Arc::new(b.finish())
+}
+
+/// A dictionary array: `keys` index `values` (`None` is null).
+pub fn dictionary(
+    keys: impl Iterator<Item = Option<i32>>,
+    values: &[&str],
+) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    let keys = Int32Array::from(keys.collect::<Vec<_>>());
+    let values: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
+    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+        keys, values,
+    )?))
+}
+
+/// A dictionary array of any strings: the distinct values are collected as they come.
+pub fn dictionary_of<'a>(
+    strings: impl Iterator<Item = Option<&'a str>>,
+) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    let mut index: rustc_hash::FxHashMap<&str, i32> = Default::default();
+    let mut values: Vec<&str> = Vec::new();
+    let keys: Vec<Option<i32>> = strings
+        .map(|s| {
+            s.map(|s| {
+                *index.entry(s).or_insert_with(|| {
+                    values.push(s);
+                    values.len() as i32 - 1
+                })
+            })
+        })
+        .collect();
+    dictionary(keys.into_iter(), &values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+
+    #[test]
+    fn device_ids_are_canonical_text() {
+        let a = device_ids([Some(0x00DB_1234_5678_90A0u64), None].into_iter());
+        let s = a.as_string::<i32>();
+        assert_eq!(s.value(0), "00-DB-12-34-56-78-90-A0");
+        assert!(s.is_null(1));
+    }
+
+    #[test]
+    fn dictionaries_keep_their_values() {
+        let a = dictionary_of([Some("b"), Some("a"), None, Some("b")].into_iter()).unwrap();
+        let d = a.as_dictionary::<Int32Type>();
+        assert_eq!(d.values().len(), 2);
+        let keys: Vec<Option<i32>> = d.keys().iter().collect();
+        assert_eq!(keys, [Some(0), Some(1), None, Some(0)]);
+        let t = timestamps([1_704_067_200_000i64].into_iter());
+        assert_eq!(t.data_type(), &timestamp_type());
+    }
+}
