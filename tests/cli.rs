@@ -454,3 +454,31 @@ fn compare_two_periods_by_hand() {
         by_day.stderr
     );
 }
+
+/// The consumer's view has no authentication: an open address needs --insecure, and nothing
+/// is created before the refusal.
+#[test]
+fn consume_refuses_an_open_listen_address_without_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = run(&[
+        "consume",
+        "--brokers",
+        "127.0.0.1:1",
+        "--topic",
+        "alerts",
+        "--group",
+        "g",
+        "--data",
+        s(&data),
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert_ne!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("refusing --listen 0.0.0.0:0"),
+        "{}",
+        r.stderr
+    );
+    assert!(!data.exists());
+}

@@ -1165,9 +1165,14 @@ pub struct ConsumeArgs {
     /// Device inventory: regions, types and installed bases for the live rates.
     #[arg(long, short = 'i')]
     pub inventory: Option<PathBuf>,
-    /// Serve /metrics, /api/summary and the live dashboard on this address.
+    /// Serve /metrics, /api/summary and the live dashboard on this address (unauthenticated:
+    /// a loopback address, unless --insecure).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Allow --listen on a non-loopback address, whose view anyone who reaches it can read
+    /// (put an authenticating proxy in front).
+    #[arg(long)]
+    pub insecure: bool,
     /// The header row of a CSV topic (messages are header-less CSV lines), e.g.
     /// "timestamp,device_id,alert_code,message_id".
     #[arg(long, value_name = "H")]
@@ -1228,6 +1233,14 @@ impl ConsumeArgs {
             &self.group,
             self.data,
         );
+        if let Some(addr) = self.listen
+            && !addr.ip().is_loopback()
+            && !self.insecure
+        {
+            bail!(
+                "refusing --listen {addr}: the consumer's view has no authentication, so anyone who reaches it could read every group. Listen on a loopback address (127.0.0.1) behind an authenticating proxy, or pass --insecure"
+            );
+        }
         config.listen = self.listen;
         config.csv_header = self.csv_header;
         config.batch_max = self.batch_max.max(1);
