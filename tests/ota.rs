@@ -501,6 +501,8 @@ fn the_planted_firmware_effect_lies_in_its_interval_and_nothing_else_is_clear() 
                 "ota_outcomes.csv",
                 "-f",
                 "json",
+                "--out",
+                "o",
             ],
             None,
         );
@@ -535,6 +537,43 @@ fn the_planted_firmware_effect_lies_in_its_interval_and_nothing_else_is_clear() 
             }
             let share = row["top1pct_share"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&share), "{row}");
+        }
+        // The chart: PNG and SVG beside the tables, one interval line (stroke 3, horizontal)
+        // per code with an interval, and "no interval" written for each code without one.
+        let out = dir.path().join("o");
+        assert!(out.join("firmware_effect.png").is_file());
+        let svg = std::fs::read_to_string(out.join("firmware_effect.svg")).unwrap();
+        let intervals = svg
+            .split("<polyline")
+            .skip(1)
+            .filter(|p| p.contains("stroke-width=\"3\""))
+            .filter(|p| {
+                let pts: Vec<&str> = p
+                    .split("points=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .collect();
+                pts.len() == 2 && pts[0].split(',').nth(1) == pts[1].split(',').nth(1)
+            })
+            .count();
+        let with_ci = rows.iter().filter(|r| r["ci_low"].is_f64()).count();
+        assert!(with_ci >= 3, "seed {seed}");
+        assert_eq!(
+            intervals, with_ci,
+            "seed {seed}: one interval line per code"
+        );
+        assert_eq!(
+            svg.matches("\nno interval\n").count(),
+            rows.len() - with_ci,
+            "seed {seed}"
+        );
+        for row in rows {
+            let code = row["alert_code"].as_str().unwrap();
+            assert!(svg.contains(&format!("\n{code} ")), "seed {seed}: {code}");
         }
         // The noisy meter (a planted device raising 8F84 hundreds of times a day) is among
         // the upgraded devices: the verdict says the comparison rests on a few devices.

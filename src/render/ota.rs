@@ -1,10 +1,10 @@
 //! The OTA analysis as text: its tables (`Records`), the summary lines, and the files of
-//! `--out` (every table as CSV, the cumulative-upgrades chart).
+//! `--out` (every table as CSV, the cumulative-upgrades chart, the firmware-effect chart).
 //!
 //! The CSV form on stdout is the funnel alone (one table is what a CSV can hold); JSON holds
 //! every table, and the terminal shows the first rows of each (all of them are in the files).
 
-use super::chart::ota::cumulative_chart;
+use super::chart::ota::{cumulative_chart, effect_chart};
 use super::chart::save;
 use super::output::{WriteError, create_dir, write_csv};
 use super::records::Records;
@@ -28,6 +28,9 @@ pub struct OtaTables {
 
 /// The chart file `write_files` adds beside the tables.
 pub const CHART_FILE: &str = "upgraded_per_region.png";
+/// The firmware-effect chart's file stem: `write_files` writes it as PNG and SVG when there
+/// is an effect table.
+pub const EFFECT_CHART: &str = "firmware_effect";
 
 pub fn tables(r: &OtaResult) -> OtaTables {
     let stragglers = stragglers(r);
@@ -369,16 +372,24 @@ pub fn write(
     }
 }
 
-/// Writes every table as `KEY.csv` and the cumulative chart into `dir`; returns the chart's
-/// path.
-pub fn write_files(dir: &Path, t: &OtaTables, r: &OtaResult) -> Result<PathBuf, WriteError> {
+/// Writes every table as `KEY.csv`, the cumulative chart and (when there are effect rows)
+/// the firmware-effect chart as PNG and SVG into `dir`; returns the charts' paths.
+pub fn write_files(dir: &Path, t: &OtaTables, r: &OtaResult) -> Result<Vec<PathBuf>, WriteError> {
     create_dir(dir)?;
     for (key, _, records) in &t.sections {
         write_csv(&dir.join(format!("{key}.csv")), records)?;
     }
     let chart = dir.join(CHART_FILE);
     save(&cumulative_chart(&r.aggregate, &r.campaigns), &chart)?;
-    Ok(chart)
+    let mut charts = vec![chart];
+    if let Some(data) = effect_chart(&r.effects, &r.campaigns) {
+        for ext in ["png", "svg"] {
+            let path = dir.join(format!("{EFFECT_CHART}.{ext}"));
+            save(&data, &path)?;
+            charts.push(path);
+        }
+    }
+    Ok(charts)
 }
 
 /// `outcome records read N = accepted A + duplicates D + rejected R`, and the rows about

@@ -50,10 +50,15 @@ pub fn run(cfg: OtaConfig) -> Result<Status> {
     let tables = ota::tables(&result);
     stdout_write(|w| ota::write(w, &tables, cfg.format, cfg.guard_threshold))?;
     if let Some(dir) = &cfg.out {
-        ota::write_files(dir, &tables, &result)?;
+        let charts = ota::write_files(dir, &tables, &result)?;
+        let names: Vec<String> = charts
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
         eprintln!(
             "tables (CSV) and {} written to {}",
-            ota::CHART_FILE,
+            names.join(", "),
             dir.display()
         );
     }

@@ -69,12 +69,44 @@ pub struct Growth {
     pub installed: Vec<f64>,
 }
 
+/// One row of a forest plot: an estimate with its interval, and what to make of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForestRow {
+    /// The row's name on the left (a code and its short name).
+    pub label: String,
+    /// The estimate and its interval, in the axis' unit (`None`: none to draw; the row then
+    /// says "no interval", never shows a bare point).
+    pub estimate: Option<f64>,
+    pub interval: Option<(f64, f64)>,
+    /// Written beside the row on the right: the estimate with its interval in words, and the
+    /// verdict (in the row's colour).
+    pub text: String,
+    pub note: String,
+    pub color: RGBColor,
+}
+
+/// A forest plot: one horizontal row per item, a point and its interval as a line, a vertical
+/// line at zero.
+#[derive(Clone, Debug, Default)]
+pub struct Forest {
+    pub title: String,
+    pub x_label: String,
+    pub rows: Vec<ForestRow>,
+    /// Rows left out (said under the last row).
+    pub more: usize,
+}
+
+/// Height of a forest plot's canvas per row, and the least (the others' `SIZE.1`).
+pub const FOREST_ROW_PX: u32 = 40;
+const FOREST_FRAME_PX: u32 = 130;
+
 #[derive(Clone, Debug)]
 pub enum ChartData {
     Line(LineChart),
     Bars(StackedBars),
     Heat(Heatmap),
     Growth(Growth),
+    Forest(Forest),
 }
 
 impl ChartData {
@@ -84,6 +116,20 @@ impl ChartData {
             ChartData::Bars(c) => &c.title,
             ChartData::Heat(c) => &c.title,
             ChartData::Growth(c) => &c.title,
+            ChartData::Forest(c) => &c.title,
+        }
+    }
+
+    /// The canvas in pixels: `draw::SIZE`, taller for a forest plot of many rows (each row
+    /// keeps room for its two lines of text).
+    pub fn size(&self) -> (u32, u32) {
+        let (w, h) = super::draw::SIZE;
+        match self {
+            ChartData::Forest(f) => {
+                let rows = f.rows.len() as u32 + u32::from(f.more > 0);
+                (w, h.max(FOREST_FRAME_PX + FOREST_ROW_PX * rows))
+            }
+            _ => (w, h),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Drawing the charts with plotters, to PNG or SVG.
 
-use super::data::{ChartData, Growth, Heatmap, LineChart, StackedBars};
+use super::data::{ChartData, Forest, Growth, Heatmap, LineChart, StackedBars};
 use crate::model::time::format_day;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -61,7 +61,7 @@ pub fn save(data: &ChartData, path: &Path) -> Result<(), ChartError> {
 
 pub fn render_png(data: &ChartData, path: &Path) -> Result<(), ChartError> {
     font();
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    let root = BitMapBackend::new(path, data.size()).into_drawing_area();
     draw(data, &root).map_err(|e| ChartError::new(path, format!("cannot draw: {e}")))?;
     root.present()
         .map_err(|e| ChartError::new(path, format!("cannot write: {e:?}")))
@@ -73,7 +73,7 @@ pub fn render_svg_string(data: &ChartData) -> Result<String, ChartError> {
     let inline = Path::new("inline SVG");
     let mut s = String::new();
     {
-        let root = SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut s, data.size()).into_drawing_area();
         draw(data, &root).map_err(|e| ChartError::new(inline, format!("cannot draw: {e}")))?;
         root.present()
             .map_err(|e| ChartError::new(inline, err(e)))?;
@@ -88,6 +88,7 @@ fn draw<DB: DrawingBackend>(data: &ChartData, root: &DrawingArea<DB, Shift>) -> 
         ChartData::Bars(c) => bars(c, root),
         ChartData::Heat(c) => heat(c, root),
         ChartData::Growth(c) => growth(c, root),
+        ChartData::Forest(c) => forest(c, root),
     }
 }
 
@@ -597,4 +598,167 @@ fn growth<DB: DrawingBackend>(c: &Growth, root: &DrawingArea<DB, Shift>) -> R {
         ],
         60,
     )
+}
+
+/// Width of a forest plot's column of row names on the left, and of its text on the right.
+const FOREST_LABEL_W: u32 = 250;
+const FOREST_TEXT_W: u32 = 300;
+/// A forest plot's axis stops here (in its unit): a wider interval runs to the edge with an
+/// arrowhead, its numbers in the text beside it.
+pub const FOREST_CAP: f64 = 300.0;
+
+/// The x range of a forest plot: every estimate and interval end, and 0, with a margin; the
+/// top stops at `FOREST_CAP`.
+pub fn forest_range(f: &Forest) -> (f64, f64) {
+    let values = f
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r.estimate
+                .into_iter()
+                .chain(r.interval.into_iter().flat_map(|(lo, hi)| [lo, hi]))
+        })
+        .filter(|v| v.is_finite());
+    let (lo, hi) = values.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let hi = hi.min(FOREST_CAP);
+    let pad = ((hi - lo) * 0.06).max(1.0);
+    (lo - pad, hi + pad)
+}
+
+/// A percentage tick: `0%`, `+50%`, `-25%`.
+fn pct_tick(v: f64) -> String {
+    if v.abs() < 0.05 {
+        "0%".into()
+    } else {
+        format!("{v:+.0}%")
+    }
+}
+
+fn forest<DB: DrawingBackend>(c: &Forest, root: &DrawingArea<DB, Shift>) -> R {
+    let (width, _) = root.dim_in_pixel();
+    let (plot, side) = root.split_horizontally(width - FOREST_TEXT_W);
+    let n = c.rows.len() + usize::from(c.more > 0);
+    let label_font: TextStyle = ("sans-serif", 13).into_font().into();
+    let mut names: Vec<String> = c
+        .rows
+        .iter()
+        .map(|r| fit(root, &r.label, &label_font, FOREST_LABEL_W - 16))
+        .collect();
+    if c.more > 0 {
+        names.push(format!("... {} more (in the table)", c.more));
+    }
+    let (x0, x1) = forest_range(c);
+    let top = n as f64;
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(&c.title, title_style())
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(FOREST_LABEL_W)
+        .build_cartesian_2d(x0..x1, 0.0..top.max(1.0))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n * 2 + 1)
+        .y_label_formatter(&|y| label_at(&names, *y, true))
+        .y_label_style(label_font.clone())
+        .x_labels(10)
+        .x_label_formatter(&|x| pct_tick(*x))
+        .x_desc(&c.x_label)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    // No change: the line every interval is read against.
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, 0.0), (0.0, top)],
+            RGBColor(60, 60, 60).stroke_width(1),
+        )))
+        .map_err(err)?;
+    let dx = (x1 - x0) * 0.012;
+    let clip = |v: f64| v.clamp(x0, x1);
+    for (i, r) in c.rows.iter().enumerate() {
+        let y = top - i as f64 - 0.5;
+        let color = r.color;
+        match r.interval {
+            Some((lo, hi)) => {
+                // The interval: one line (stroke 3), ends capped, or an arrowhead where it
+                // runs off the axis.
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(clip(lo), y), (clip(hi), y)],
+                        color.stroke_width(3),
+                    )))
+                    .map_err(err)?;
+                for (end, dir) in [(lo, -1.0), (hi, 1.0)] {
+                    if end < x0 || end > x1 {
+                        let tip = clip(end);
+                        chart
+                            .draw_series(std::iter::once(Polygon::new(
+                                vec![
+                                    (tip, y),
+                                    (tip - dir * dx, y + 0.14),
+                                    (tip - dir * dx, y - 0.14),
+                                ],
+                                color.filled(),
+                            )))
+                            .map_err(err)?;
+                    } else {
+                        chart
+                            .draw_series(std::iter::once(PathElement::new(
+                                vec![(end, y - 0.13), (end, y + 0.13)],
+                                color.stroke_width(2),
+                            )))
+                            .map_err(err)?;
+                    }
+                }
+                if let Some(e) = r.estimate.filter(|e| (x0..=x1).contains(e)) {
+                    chart
+                        .draw_series(std::iter::once(Circle::new((e, y), 6, color.filled())))
+                        .map_err(err)?;
+                }
+            }
+            // Never a bare point: without an interval the row says so.
+            None => {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        "no interval",
+                        (dx, y + 0.12),
+                        ("sans-serif", 13)
+                            .into_font()
+                            .style(FontStyle::Italic)
+                            .color(&color),
+                    )))
+                    .map_err(err)?;
+            }
+        }
+    }
+    // Beside each row: the estimate with its interval, then the verdict in the row's colour.
+    side.fill(&WHITE).map_err(err)?;
+    let bold: TextStyle = ("sans-serif", 13).into_font().style(FontStyle::Bold).into();
+    let room = FOREST_TEXT_W - 24;
+    let head_y = chart.backend_coord(&(x0, top)).1 - 24;
+    side.draw(&Text::new(
+        fit(&side, "effect [95% interval], verdict", &bold, room),
+        (10, head_y.max(4)),
+        bold.clone(),
+    ))
+    .map_err(err)?;
+    for (i, r) in c.rows.iter().enumerate() {
+        let py = chart.backend_coord(&(x0, top - i as f64 - 0.5)).1;
+        side.draw(&Text::new(
+            fit(&side, &r.text, &label_font, room),
+            (10, py - 16),
+            label_font.clone(),
+        ))
+        .map_err(err)?;
+        let note: TextStyle = ("sans-serif", 13).into_font().color(&r.color);
+        side.draw(&Text::new(
+            fit(&side, &r.note, &note, room),
+            (10, py + 2),
+            note,
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
 }

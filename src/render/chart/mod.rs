@@ -10,7 +10,9 @@ mod draw;
 pub mod migration;
 pub mod ota;
 
-pub use data::{ChartData, Growth, Heatmap, LineChart, Series, StackedBars, build, span};
+pub use data::{
+    ChartData, Forest, ForestRow, Growth, Heatmap, LineChart, Series, StackedBars, build, span,
+};
 pub use draw::{ChartError, render_png, render_svg_string, save};
 
 /// How many codes the stacked bars show, and the heatmap (for captions).

@@ -366,6 +366,9 @@ fn whatif_section(out: &Path, w: &Whatif, by: &[Dim]) -> Result<String, WriteErr
     Ok(section("whatif", "What if", "", &body))
 }
 
+/// How the firmware-effect chart was computed, printed under it.
+const EFFECT_CAPTION: &str = "Per code: the change in the upgraded devices' alert rate (per 1,000 device-days, after their upgrade against before it) beyond the change on never-upgraded targeted devices over the same calendar days, a difference in differences: (A/B)/(C_after/C_before) - 1. The dot is the effect, the line its 95% interval from 1,000 bootstrap resamples of devices (so a device raising a code a hundred times is one draw); the vertical line is no change. Verdict: dominated by few devices when the top 1% of either group raise half its alerts of the code or more; pre-trends differ when the pre-upgrade check's interval excludes 0; clear effect when the interval excludes 0 even widened for the number of codes compared (Bonferroni); otherwise no clear effect. A code without an interval (a rate at zero in too many resamples) says so, and has no dot.";
+
 fn ota_section(out: &Path, r: &OtaResult) -> Result<String, WriteError> {
     let t = super::ota::tables(r);
     let mut body = figure(
@@ -374,6 +377,9 @@ fn ota_section(out: &Path, r: &OtaResult) -> Result<String, WriteError> {
         &chart::ota::cumulative_chart(&r.aggregate, &r.campaigns),
         "Per region: the share of targeted devices running the target version at each day's end.",
     )?;
+    if let Some(data) = chart::ota::effect_chart(&r.effects, &r.campaigns) {
+        body.push_str(&figure(out, "ota_firmware_effect", &data, EFFECT_CAPTION)?);
+    }
     for (key, title, records) in &t.sections {
         body.push_str(&table_block(
             out,
