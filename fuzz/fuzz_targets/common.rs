@@ -17,12 +17,16 @@ pub fn decode_all(
     offset: u64,
     target: usize,
 ) -> Collect {
-    let mut chunker = Chunker::new(data, boundary, 0, first_line, offset).with_sizes(target, 1 << 20);
+    let mut chunker =
+        Chunker::new(data, boundary, 0, first_line, offset).with_sizes(target, 1 << 20);
     let mut scratch = Scratch::default();
     let mut sink = Collect::default();
     let mut buf = Vec::new();
     // A `&[u8]` reader never fails, so the chunker cannot either.
-    while let Some(chunk) = chunker.next_chunk(std::mem::take(&mut buf)).expect("read from memory") {
+    while let Some(chunk) = chunker
+        .next_chunk(std::mem::take(&mut buf))
+        .expect("read from memory")
+    {
         decode_chunk(meta, &chunk, &mut scratch, &mut sink);
         if let fleetwatch::source::ChunkData::Owned(v) = chunk.data {
             buf = v;
@@ -36,6 +40,12 @@ pub fn check(meta: &SourceMeta, boundary: Boundary, data: &[u8], first_line: u64
     let whole = decode_all(meta, boundary, data, first_line, offset, 4 << 20);
     let small = 1 + data.len() % 97;
     let cut = decode_all(meta, boundary, data, first_line, offset, small);
-    assert_eq!(whole.events, cut.events, "events differ with {small}-byte chunks");
-    assert_eq!(whole.rejects, cut.rejects, "rejects differ with {small}-byte chunks");
+    assert_eq!(
+        whole.events, cut.events,
+        "events differ with {small}-byte chunks"
+    );
+    assert_eq!(
+        whole.rejects, cut.rejects,
+        "rejects differ with {small}-byte chunks"
+    );
 }

@@ -14,7 +14,10 @@ fn path() -> &'static PathBuf {
         } else {
             std::env::temp_dir()
         };
-        dir.join(format!("fleetwatch-fuzz-inventory-{}.csv", std::process::id()))
+        dir.join(format!(
+            "fleetwatch-fuzz-inventory-{}.csv",
+            std::process::id()
+        ))
     })
 }
 

@@ -54,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
     let mut got = Vec::new();
     let err = u.read_to_end(&mut got).err();
     assert_eq!(got, expected, "Unframe and items disagree on the records");
-    assert_eq!(err.is_some(), damaged, "Unframe and items disagree on damage: {err:?}");
+    assert_eq!(
+        err.is_some(),
+        damaged,
+        "Unframe and items disagree on damage: {err:?}"
+    );
 
     let mut c = Collect::default();
     duis::decode(&got, 1, 0, &mut c);
