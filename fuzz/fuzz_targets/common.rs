@@ -1,0 +1,51 @@
+//! Shared by the decoder targets: the batch path's chunking and decoding of one source's
+//! bytes (`Chunker` then `engine::scan::decode_chunk`), run twice: once as one chunk and once
+//! cut into tiny chunks. Both must say the same (a record's fate must not depend on where a
+//! chunk ends, which in a real run depends on the thread count and the read size).
+#![allow(dead_code)]
+
+use fleetwatch::decode::Collect;
+use fleetwatch::engine::scan::{Scratch, SourceMeta, decode_chunk};
+use fleetwatch::source::{Boundary, Chunker};
+
+/// Decodes `data` (a source's records, after any header) with chunks of about `target` bytes.
+pub fn decode_all(
+    meta: &SourceMeta,
+    boundary: Boundary,
+    data: &[u8],
+    first_line: u64,
+    offset: u64,
+    target: usize,
+) -> Collect {
+    let mut chunker =
+        Chunker::new(data, boundary, 0, first_line, offset).with_sizes(target, 1 << 20);
+    let mut scratch = Scratch::default();
+    let mut sink = Collect::default();
+    let mut buf = Vec::new();
+    // A `&[u8]` reader never fails, so the chunker cannot either.
+    while let Some(chunk) = chunker
+        .next_chunk(std::mem::take(&mut buf))
+        .expect("read from memory")
+    {
+        decode_chunk(meta, &chunk, &mut scratch, &mut sink);
+        if let fleetwatch::source::ChunkData::Owned(v) = chunk.data {
+            buf = v;
+        }
+    }
+    sink
+}
+
+/// Runs both chunkings and checks that they agree.
+pub fn check(meta: &SourceMeta, boundary: Boundary, data: &[u8], first_line: u64, offset: u64) {
+    let whole = decode_all(meta, boundary, data, first_line, offset, 4 << 20);
+    let small = 1 + data.len() % 97;
+    let cut = decode_all(meta, boundary, data, first_line, offset, small);
+    assert_eq!(
+        whole.events, cut.events,
+        "events differ with {small}-byte chunks"
+    );
+    assert_eq!(
+        whole.rejects, cut.rejects,
+        "rejects differ with {small}-byte chunks"
+    );
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 30), one after another, on one core.
+#
+#   fuzz/run.sh [SECONDS]
+#
+# Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Each target starts
+# from its committed seeds (fuzz/seeds/TARGET) plus whatever it found before (fuzz/corpus/TARGET,
+# not committed). A crash stops the script with a non-zero status; the input that caused it is
+# in fuzz/artifacts/TARGET/ (reproduce: cargo +nightly fuzz run --sanitizer none -O TARGET FILE).
+# The whole libFuzzer output of a target is kept in fuzz/artifacts/TARGET.log.
+# The last line printed per target is libFuzzer's `Done N runs in S second(s)`.
+set -euo pipefail
+secs="${1:-30}"
+cd "$(dirname "$0")"
+targets=(duis csv jsonl gbcs segment inventory)
+cargo +nightly fuzz build --sanitizer none -O
+for t in "${targets[@]}"; do
+    mkdir -p "corpus/$t" artifacts
+    echo "== $t (${secs}s)"
+    # -max_len: the seeds reach 6 KB; -rss_limit_mb: memory must stay bounded on any input.
+    cargo +nightly fuzz run --sanitizer none -O "$t" "corpus/$t" "seeds/$t" -- \
+        -max_total_time="$secs" -max_len=8192 -rss_limit_mb=1024 -timeout=10 \
+        -print_final_stats=1 2>&1 | tee "artifacts/$t.log" | grep -E '^(Done|stat::number_of_executed_units|==|INFO: seed corpus|.*(panicked|ERROR|SUMMARY))' || true
+    if ls "artifacts/$t"/crash-* "artifacts/$t"/timeout-* "artifacts/$t"/oom-* >/dev/null 2>&1; then
+        echo "fuzz target $t found a failing input: see fuzz/artifacts/$t/" >&2
+        exit 1
+    fi
+done
