@@ -190,11 +190,12 @@ fn capitalise_first(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A sentence from an explanation: capitalised, with a full stop.
 fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
-        None => String::new(),
+    if s.is_empty() {
+        String::new()
+    } else {
+        capitalise_first(s) + "."
     }
 }
 
