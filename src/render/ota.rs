@@ -4,12 +4,11 @@
 //! The CSV form on stdout is the funnel alone (one table is what a CSV can hold); JSON holds
 //! every table, and the terminal shows the first rows of each (all of them are in the files).
 
-use super::chart::ota::{cumulative_chart, effect_chart};
+use super::chart::ota::{cumulative_chart, effect_chart, effect_text};
 use super::chart::save;
 use super::output::{WriteError, create_dir, write_csv};
 use super::records::Records;
 use super::{OutputFormat, thousands};
-use crate::analyze::ota::effect::Effect;
 use crate::analyze::ota::funnel::JudgedDevice;
 use crate::analyze::ota::guard::GuardResult;
 use crate::analyze::ota::run::{OtaResult, OutcomeCounts};
@@ -277,17 +276,6 @@ fn effect(r: &OtaResult) -> Records {
         ]);
     }
     t
-}
-
-/// The effect as a reader takes it in: `-48.2% [-55.0%, -40.1%]`, never a bare percentage
-/// (`n/a` without a ratio; the interval `n/a` without one).
-pub fn effect_text(e: &Effect) -> String {
-    let pct = |x: f64| format!("{:+.1}%", x * 100.0);
-    match (e.ratio(), e.ci) {
-        (Some(r), Some((lo, hi))) => format!("{} [{}, {}]", pct(r), pct(lo), pct(hi)),
-        (Some(r), None) => format!("{} [interval n/a]", pct(r)),
-        _ => "n/a".to_string(),
-    }
 }
 
 /// Two lines per campaign (funnel, time to upgrade), then the devices that cannot be upgraded.

@@ -7,6 +7,9 @@ use crate::model::{Day, Region};
 use plotters::style::RGBColor;
 use std::collections::BTreeMap;
 
+/// The canvas of every chart but a tall forest plot, in pixels.
+pub const SIZE: (u32, u32) = (1100, 600);
+
 #[derive(Clone, Debug)]
 pub struct Series {
     pub name: String,
@@ -120,10 +123,10 @@ impl ChartData {
         }
     }
 
-    /// The canvas in pixels: `draw::SIZE`, taller for a forest plot of many rows (each row
+    /// The canvas in pixels: `SIZE`, taller for a forest plot of many rows (each row
     /// keeps room for its two lines of text).
     pub fn size(&self) -> (u32, u32) {
-        let (w, h) = super::draw::SIZE;
+        let (w, h) = SIZE;
         match self {
             ChartData::Forest(f) => {
                 let rows = f.rows.len() as u32 + u32::from(f.more > 0);

@@ -1,13 +1,12 @@
 //! Drawing the charts with plotters, to PNG or SVG.
 
-use super::data::{ChartData, Forest, Growth, Heatmap, LineChart, StackedBars};
+use super::data::{ChartData, Forest, Growth, Heatmap, LineChart, SIZE, StackedBars};
 use crate::model::time::format_day;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
 
-pub const SIZE: (u32, u32) = (1100, 600);
 const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 /// Registers the embedded font under the family every chart uses.

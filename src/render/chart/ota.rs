@@ -106,7 +106,7 @@ pub fn effect_chart(effects: &[Effect], campaigns: &Campaigns) -> Option<ChartDa
             label: code_label(e),
             estimate: e.ratio().map(pct),
             interval: e.ci.map(|(lo, hi)| (pct(lo), pct(hi))),
-            text: crate::render::ota::effect_text(e),
+            text: effect_text(e),
             note: e.verdict.name().to_string(),
             color: verdict_color(e.verdict),
         })
@@ -128,6 +128,17 @@ pub fn effect_chart(effects: &[Effect], campaigns: &Campaigns) -> Option<ChartDa
         rows,
         more: effects.len().saturating_sub(EFFECT_ROWS),
     }))
+}
+
+/// The effect as a reader takes it in: `-48.2% [-55.0%, -40.1%]`, never a bare percentage
+/// (`n/a` without a ratio; the interval `n/a` without one).
+pub fn effect_text(e: &Effect) -> String {
+    let pct = |x: f64| format!("{:+.1}%", x * 100.0);
+    match (e.ratio(), e.ci) {
+        (Some(r), Some((lo, hi))) => format!("{} [{}, {}]", pct(r), pct(lo), pct(hi)),
+        (Some(r), None) => format!("{} [interval n/a]", pct(r)),
+        _ => "n/a".to_string(),
+    }
 }
 
 #[cfg(test)]
