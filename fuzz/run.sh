@@ -3,7 +3,8 @@
 #
 #   fuzz/run.sh [SECONDS]
 #
-# Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Each target starts
+# Needs the nightly toolchain (rustup's `nightly`); installs cargo-fuzz when it is missing
+# (`cargo install --locked cargo-fuzz`, from crates.io). Each target starts
 # from its committed seeds (fuzz/seeds/TARGET) plus whatever it found before (fuzz/corpus/TARGET,
 # not committed). A crash stops the script with a non-zero status; the input that caused it is
 # in fuzz/artifacts/TARGET/ (reproduce: cargo +nightly fuzz run --sanitizer none -O TARGET FILE).
@@ -13,6 +14,14 @@ set -euo pipefail
 secs="${1:-30}"
 cd "$(dirname "$0")"
 targets=(duis csv jsonl gbcs segment inventory)
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "error: fuzzing needs the nightly toolchain (rustup toolchain install nightly)" >&2
+    exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "== installing cargo-fuzz"
+    cargo install --locked --quiet cargo-fuzz
+fi
 cargo +nightly fuzz build --sanitizer none -O
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" artifacts

@@ -32,6 +32,7 @@ pub mod analyze;
 pub mod catalogue;
 pub mod decode;
 pub mod engine;
+#[cfg(feature = "parquet")]
 pub mod export;
 pub mod generate;
 pub mod inventory;

@@ -288,3 +288,80 @@ fn symlink_loops_are_read_once_and_fifos_in_a_directory_skipped() {
         r.stderr
     );
 }
+
+/// Runs fleetwatch with stdout and stderr to files and returns (status, stderr, peak RSS in
+/// MiB) of that process alone (`wait4`).
+fn run_measured(dir: &Path, args: &[&str]) -> (i32, String, u64) {
+    let err_path = dir.join("stderr.txt");
+    let child = std::process::Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("stdout.txt")).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; both out-pointers are valid for the call.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let stderr = std::fs::read_to_string(err_path).unwrap();
+    (code, stderr, usage.ru_maxrss as u64 / 1024)
+}
+
+#[test]
+fn a_feed_of_nothing_but_bad_rows_is_quarantined_in_bounded_memory() {
+    // 150,000 rejected rows of 1,000 bytes, gzip-compressed to a few hundred KB: held in memory
+    // they would take about 170 MB; past 8 MiB per thread they wait in temporary files.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.csv.gz");
+    let rows = 150_000u64;
+    {
+        let f = std::fs::File::create(&p).unwrap();
+        let mut w = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        w.write_all(HEADER.as_bytes()).unwrap();
+        let pad = "x".repeat(960);
+        for n in 0..rows {
+            writeln!(w, "2024-01-01T00:00:00Z,not-a-device-{n:08},{pad}").unwrap();
+        }
+        w.finish().unwrap();
+    }
+    assert!(std::fs::metadata(&p).unwrap().len() < 4 << 20);
+    let (status, stderr, rss_mib) = run_measured(
+        dir.path(),
+        &[
+            "alerts",
+            s(&p),
+            "--by",
+            "code",
+            "-f",
+            "csv",
+            "--threads",
+            "2",
+        ],
+    );
+    assert_eq!(status, 3, "{stderr}");
+    assert!(
+        stderr.contains("records read 150,000 = accepted 0 + duplicates 0 + rejected 150,000"),
+        "{stderr}"
+    );
+    // Every reject is in the quarantine file, once, in input order.
+    let q = std::fs::File::open(dir.path().join("fleetwatch-rejects.jsonl")).unwrap();
+    let mut lines = 0u64;
+    for (i, l) in std::io::BufRead::lines(std::io::BufReader::new(q)).enumerate() {
+        let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
+        assert_eq!(v["line"], i as u64 + 2, "in input order");
+        lines += 1;
+    }
+    assert_eq!(lines, rows);
+    assert!(
+        rss_mib < 100,
+        "peak RSS {rss_mib} MiB: rejects must not be held in memory"
+    );
+}

@@ -8,7 +8,7 @@
 use super::distinct::Distinct;
 use super::labels::{BoundLabels, LabelKey, Labels};
 use super::totals::Totals;
-use crate::model::Reject;
+use crate::model::{Reject, Rejects};
 
 use crate::catalogue;
 use crate::decode::Sink;
@@ -419,7 +419,7 @@ pub struct AlertFold<'a> {
     unknown_devices: FxHashSet<u64>,
     tap: Option<Box<dyn Tap>>,
     pub totals: Totals,
-    pub rejects: Vec<Reject>,
+    pub rejects: Rejects,
     /// Index of the source being decoded, for rejects.
     pub source: usize,
     min_day: Day,
@@ -463,7 +463,7 @@ impl<'a> AlertFold<'a> {
             prune_at: PRUNE_MIN,
             unknown_devices: FxHashSet::default(),
             totals: Totals::default(),
-            rejects: Vec::new(),
+            rejects: Rejects::new(),
             source: 0,
             min_day: Day::MAX,
             max_day: Day::MIN,
@@ -674,7 +674,7 @@ impl<'a> AlertFold<'a> {
         if let (Some(mine), Some(theirs)) = (&mut self.tap, other.tap) {
             mine.merge_from(theirs);
         }
-        self.rejects.extend(other.rejects);
+        self.rejects.append(other.rejects);
         self.min_day = self.min_day.min(other.min_day);
         self.max_day = self.max_day.max(other.max_day);
     }
@@ -733,7 +733,6 @@ impl<'a> AlertFold<'a> {
             rows.extend(zeros);
         }
         rows.sort_by_key(|r| r.key);
-        self.rejects.sort_by_key(|r| (r.source, r.line, r.offset));
         AlertReport {
             by: self.q.by.clone(),
             rows,
@@ -883,7 +882,9 @@ pub struct AlertReport {
     pub by: Vec<Dim>,
     pub rows: Vec<AlertRow>,
     pub totals: Totals,
-    pub rejects: Vec<Reject>,
+    /// Rejected records, in bounded memory (see [`Rejects`]); written in (source, line)
+    /// order.
+    pub rejects: Rejects,
     pub period: Option<(Day, Day)>,
     /// Whether `devices` was counted (see [`AlertQuery::distinct`]).
     pub distinct: bool,
@@ -900,7 +901,7 @@ impl AlertReport {
             by: vec![],
             rows: vec![],
             totals: Totals::default(),
-            rejects: vec![],
+            rejects: Rejects::new(),
             period: None,
             distinct: false,
             labels: Default::default(),

@@ -247,7 +247,10 @@ pub fn conclude(
             render::thousands(report.rejects.len() as u64),
             rejects.display()
         );
-        for r in report.rejects.iter().take(3) {
+        if let Some(e) = report.rejects.spill_error() {
+            eprintln!("  warning: {e} (they were kept in memory)");
+        }
+        for r in report.rejects.first(3) {
             eprintln!(
                 "    {}:{}: {}",
                 names.get(r.source).map(String::as_str).unwrap_or("?"),

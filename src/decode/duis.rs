@@ -499,7 +499,7 @@ fn decode_slow(
                 // found at the end of input may belong to a document cut short much earlier.
                 let resume = end_of_broken(data, start, data.len());
                 let reason = if resume < err_at && resume < data.len() {
-                    format!("truncated XML document (the next document starts before it ends): {e}")
+                    "truncated XML document (the next document starts before it ends)".to_string()
                 } else if err_at >= data.len() {
                     format!("truncated XML document (the input ends inside it): {e}")
                 } else {
@@ -1174,6 +1174,34 @@ fn finish(
     }
 }
 
+/// Decodes a chunk that more of its source follows (`Chunk::followed`). A chunk ends where a
+/// document starts, so a document its end cuts short was cut short by the next document, and
+/// its reject says so, as it would if both were in one chunk: where a read's chunks happen to
+/// end (the thread count, the read size) must not decide a reject's reason.
+pub fn decode_followed(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
+    struct Followed<'s, S> {
+        sink: &'s mut S,
+        end: u64,
+    }
+    impl<S: Sink> Sink for Followed<'_, S> {
+        #[inline]
+        fn event(&mut self, ev: &Event) {
+            self.sink.event(ev)
+        }
+        fn reject(&mut self, line: u64, offset: u64, reason: String, raw: &[u8]) {
+            let reaches_end = offset + raw.len() as u64 == self.end;
+            let reason = if reaches_end && reason.starts_with("truncated XML document") {
+                "truncated XML document (the next document starts before it ends)".to_string()
+            } else {
+                reason
+            };
+            self.sink.reject(line, offset, reason, raw)
+        }
+    }
+    let end = offset + data.len() as u64;
+    decode(data, first_line, offset, &mut Followed { sink, end });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1223,9 +1251,8 @@ mod tests {
                             // found at the end of input may belong to a document cut short much earlier.
                             let resume = end_of_broken(data, start, data.len());
                             let reason = if resume < err_at && resume < data.len() {
-                                format!(
-                                    "truncated XML document (the next document starts before it ends): {e}"
-                                )
+                                "truncated XML document (the next document starts before it ends)"
+                                    .to_string()
                             } else if err_at >= data.len() {
                                 format!("truncated XML document (the input ends inside it): {e}")
                             } else {

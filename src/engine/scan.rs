@@ -113,6 +113,9 @@ pub fn decode_chunk(meta: &SourceMeta, chunk: &Chunk, scratch: &mut Scratch, sin
             &mut scratch.json,
             sink,
         ),
+        Format::DuisXml if chunk.followed => {
+            duis::decode_followed(&chunk.data, chunk.first_line, chunk.offset, sink)
+        }
         Format::DuisXml => duis::decode(&chunk.data, chunk.first_line, chunk.offset, sink),
     }
 }

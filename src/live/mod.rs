@@ -19,7 +19,9 @@ pub mod aggregate;
 mod auth;
 mod error;
 mod http;
+#[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod kafka_metrics;
 pub mod log;
 
 use crate::inventory::{Denominators, Inventory};
@@ -85,7 +87,7 @@ pub struct State {
     pub tls_failures: AtomicU64,
     /// Set when the records come from Kafka (`consume`): its counters join the metrics, and
     /// POST is refused.
-    pub kafka: Option<Arc<kafka::KafkaMetrics>>,
+    pub kafka: Option<Arc<kafka_metrics::KafkaMetrics>>,
 }
 
 impl ServeConfig {

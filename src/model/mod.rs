@@ -10,6 +10,7 @@ pub mod firmware;
 mod interner;
 mod keyword;
 mod reject;
+mod rejects;
 pub mod time;
 
 pub use attrs::{DeviceType, Generation, Region};
@@ -21,4 +22,5 @@ pub use event::{Event, MessageKind, RecordAttrs, hash_bytes};
 pub use interner::Interner;
 pub use keyword::Keyword;
 pub use reject::Reject;
+pub use rejects::Rejects;
 pub use time::{Day, Millis};

@@ -8,6 +8,7 @@ pub mod migration;
 pub mod offenders;
 pub mod ota;
 pub mod output;
+#[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod records;
 pub mod rejects;

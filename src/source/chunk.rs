@@ -161,6 +161,9 @@ pub struct Chunk {
     pub oversized: bool,
     /// `data` is a record the stream's end cut short (a truncated gzip, say): why.
     pub cut_short: Option<String>,
+    /// More of the source follows, starting with the next record: a record this chunk's end
+    /// cuts short was cut short by the next one (an XML document by the next declaration).
+    pub followed: bool,
 }
 
 /// Reads a stream and hands out chunks. Buffers are passed in so they can be reused.
@@ -290,6 +293,7 @@ impl<R: Read> Chunker<R> {
             offset: self.offset,
             oversized,
             cut_short: None,
+            followed: !self.carry.is_empty(),
         };
         self.line += lines;
         self.offset += chunk.data.len() as u64;
@@ -340,6 +344,7 @@ impl<R: Read> Chunker<R> {
             offset: start_offset,
             oversized: true,
             cut_short: None,
+            followed: !self.carry.is_empty() || !self.eof,
         })
     }
 }

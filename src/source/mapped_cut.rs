@@ -38,6 +38,7 @@ pub fn chunks(
                     offset: pos as u64,
                     oversized: false,
                     cut_short: None,
+                    followed: end < len,
                 };
                 line += memchr::memchr_iter(b'\n', &data[pos..end]).count() as u64;
                 pos = end;
@@ -55,6 +56,7 @@ pub fn chunks(
                     offset: pos as u64,
                     oversized: true,
                     cut_short: None,
+                    followed: next < len,
                 };
                 line += memchr::memchr_iter(b'\n', &data[pos..next]).count() as u64;
                 pos = next;

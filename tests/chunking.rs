@@ -1,0 +1,174 @@
+//! A record's fate must not depend on where a chunk ends: the batch path cuts a source into
+//! chunks whose size depends on the read size and the thread count, so the same bytes must give
+//! the same events and the same rejects (line and reason) however they are cut. The fuzz targets
+//! (`fuzz/fuzz_targets/common.rs`) check this on mutated inputs; this test checks it on their
+//! seeds and on hand-made broken documents with every chunk size from 1 to 128 bytes, so a
+//! regression shows up in `cargo test` without the nightly toolchain.
+
+use fleetwatch::decode::csv::CsvLayout;
+use fleetwatch::decode::{Collect, ColumnMap};
+use fleetwatch::engine::scan::{Scratch, SourceMeta, decode_chunk};
+use fleetwatch::source::{Boundary, ChunkData, Chunker, Format, read_header};
+use std::path::Path;
+
+fn decode_all(
+    meta: &SourceMeta,
+    boundary: Boundary,
+    data: &[u8],
+    first_line: u64,
+    offset: u64,
+    target: usize,
+) -> Collect {
+    let mut chunker =
+        Chunker::new(data, boundary, 0, first_line, offset).with_sizes(target, 1 << 20);
+    let mut scratch = Scratch::default();
+    let mut sink = Collect::default();
+    let mut buf = Vec::new();
+    while let Some(chunk) = chunker
+        .next_chunk(std::mem::take(&mut buf))
+        .expect("read from memory")
+    {
+        decode_chunk(meta, &chunk, &mut scratch, &mut sink);
+        if let ChunkData::Owned(v) = chunk.data {
+            buf = v;
+        }
+    }
+    sink
+}
+
+/// Every chunk size from 1 to 128 bytes gives what one chunk gives.
+fn assert_cut_anywhere(
+    name: &str,
+    meta: &SourceMeta,
+    boundary: Boundary,
+    data: &[u8],
+    first_line: u64,
+    offset: u64,
+) -> Collect {
+    let whole = decode_all(meta, boundary, data, first_line, offset, 4 << 20);
+    for size in 1..=128 {
+        let cut = decode_all(meta, boundary, data, first_line, offset, size);
+        assert_eq!(
+            whole.events, cut.events,
+            "{name}: events differ with {size}-byte chunks"
+        );
+        assert_eq!(
+            whole.rejects, cut.rejects,
+            "{name}: rejects differ with {size}-byte chunks"
+        );
+    }
+    whole
+}
+
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no seeds in {}", dir.display());
+    out
+}
+
+const XML: SourceMeta = SourceMeta {
+    format: Format::DuisXml,
+    csv: None,
+};
+
+#[test]
+fn duis_seeds_decode_the_same_however_they_are_cut() {
+    for (name, data) in seeds("duis") {
+        let c = assert_cut_anywhere(&name, &XML, Boundary::XmlDocument, &data, 1, 0);
+        assert!(!c.events.is_empty(), "{name}: no events");
+    }
+}
+
+#[test]
+fn truncated_documents_get_one_reason_however_they_are_cut() {
+    let sample = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/duis/sample-3docs.xml"),
+    )
+    .unwrap();
+    // Each document cut short at several places, followed by whole documents, and the cut
+    // document last.
+    let starts: Vec<usize> = memchr::memmem::find_iter(&sample, b"<?xml").collect();
+    assert!(starts.len() >= 2, "the seed holds several documents");
+    let first = &sample[starts[0]..starts[1]];
+    let rest = &sample[starts[1]..];
+    for cut_at in [
+        first.len() / 4,
+        first.len() / 2,
+        first.len() * 3 / 4,
+        first.len() - 3,
+    ] {
+        let mut broken_first = first[..cut_at].to_vec();
+        broken_first.extend_from_slice(rest);
+        let c = assert_cut_anywhere(
+            &format!("first cut at {cut_at}"),
+            &XML,
+            Boundary::XmlDocument,
+            &broken_first,
+            1,
+            0,
+        );
+        assert_eq!(c.rejects.len(), 1, "cut at {cut_at}: {:?}", c.rejects);
+        assert!(
+            c.rejects[0]
+                .1
+                .contains("the next document starts before it ends"),
+            "{:?}",
+            c.rejects
+        );
+
+        let mut broken_last = rest.to_vec();
+        broken_last.extend_from_slice(&first[..cut_at]);
+        let c = assert_cut_anywhere(
+            &format!("last cut at {cut_at}"),
+            &XML,
+            Boundary::XmlDocument,
+            &broken_last,
+            1,
+            0,
+        );
+        assert_eq!(c.rejects.len(), 1, "cut at {cut_at}: {:?}", c.rejects);
+        assert!(
+            !c.rejects[0].1.contains("the next document"),
+            "{:?}",
+            c.rejects
+        );
+    }
+}
+
+#[test]
+fn csv_seeds_decode_the_same_however_they_are_cut() {
+    for (name, data) in seeds("csv") {
+        let mut r = &data[..];
+        let mut header = Vec::new();
+        read_header(&mut r, &mut header).unwrap();
+        let layout = CsvLayout::from_header(&header, &ColumnMap::default()).unwrap();
+        let meta = SourceMeta {
+            format: Format::Csv,
+            csv: Some(layout),
+        };
+        let c = assert_cut_anywhere(&name, &meta, Boundary::CsvRecord, r, 2, header.len() as u64);
+        assert!(!c.events.is_empty(), "{name}: no events");
+    }
+}
+
+#[test]
+fn jsonl_seeds_decode_the_same_however_they_are_cut() {
+    for (name, data) in seeds("jsonl") {
+        let meta = SourceMeta {
+            format: Format::JsonLines,
+            csv: None,
+        };
+        let c = assert_cut_anywhere(&name, &meta, Boundary::Line, &data, 1, 0);
+        assert!(!c.events.is_empty(), "{name}: no events");
+    }
+}
