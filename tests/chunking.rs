@@ -172,3 +172,45 @@ fn jsonl_seeds_decode_the_same_however_they_are_cut() {
         assert!(!c.events.is_empty(), "{name}: no events");
     }
 }
+
+#[test]
+fn a_broken_declaration_does_not_swallow_the_documents_after_it() {
+    // Fuzz finding: an unterminated `<?xml` inside a document read as a processing instruction
+    // up to the next document's `?>`, swallowing that document when read in one chunk but not
+    // when the chunker cut there. Every `<?xml` now starts a document, read either way.
+    let sample = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/duis/sample-3docs.xml"),
+    )
+    .unwrap();
+    let starts: Vec<usize> = memchr::memmem::find_iter(&sample, b"<?xml").collect();
+    let payload = memchr::memmem::find(&sample, b"<sr:GBCSPayload>")
+        .or_else(|| memchr::memmem::find(&sample, b"Payload>"))
+        .unwrap()
+        + 20;
+    assert!(payload < starts[1]);
+    let mut broken = sample[..payload].to_vec();
+    broken.extend_from_slice(b"\n<?xml version=\"1");
+    broken.extend_from_slice(&sample[payload..]);
+    let c = assert_cut_anywhere(
+        "broken declaration",
+        &XML,
+        Boundary::XmlDocument,
+        &broken,
+        1,
+        0,
+    );
+    let rest = decode_all(
+        &XML,
+        Boundary::XmlDocument,
+        &sample[starts[1]..],
+        1,
+        0,
+        4 << 20,
+    );
+    assert!(!rest.events.is_empty());
+    assert_eq!(
+        c.events, rest.events,
+        "the documents after the broken one are read"
+    );
+    assert_eq!(c.rejects.len(), 2, "{:?}", c.rejects);
+}

@@ -47,6 +47,7 @@ pub struct KafkaMetrics {
 }
 
 impl KafkaMetrics {
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(super) fn commit_took(&self, us: u64) {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.commit_us_sum.fetch_add(us, Ordering::Relaxed);

@@ -91,6 +91,15 @@ impl Boundary {
         }
     }
 
+    /// The last cut before the end of `buf`: a chunk cut there knows that more of the source
+    /// follows it (the bytes after the cut), so `Chunk::followed` is exact.
+    pub fn last_inner_cut(self, buf: &[u8]) -> Option<usize> {
+        match self.last_cut(buf) {
+            Some(c) if c == buf.len() && c > 0 => self.last_cut(&buf[..c - 1]),
+            c => c,
+        }
+    }
+
     /// The offset where the next record starts after skipping an oversized one.
     pub(crate) fn next_start(self, buf: &[u8]) -> Option<usize> {
         match self {
@@ -270,7 +279,9 @@ impl<R: Read> Chunker<R> {
                     }
                 }
             } else {
-                self.boundary.last_cut(&buf)
+                // Not at the very end of what was read: a chunk always knows whether more of
+                // the source follows it (`Chunk::followed`), so read on first.
+                self.boundary.last_inner_cut(&buf)
             };
             if let Some(cut) = cut.filter(|&c| c > 0) {
                 self.carry.extend_from_slice(&buf[cut..]);

@@ -25,7 +25,8 @@ pub fn chunks(
             if end == len {
                 Some(len - pos)
             } else {
-                boundary.last_cut(&data[pos..end]).filter(|&c| c > 0)
+                // As `Chunker` cuts: never at the window's very end.
+                boundary.last_inner_cut(&data[pos..end]).filter(|&c| c > 0)
             }
         };
         let chunk = match cut_within(target).or_else(|| cut_within(max_record)) {
