@@ -13,6 +13,11 @@
 //! CDATA, references, DTDs, anything malformed) to quick-xml's `NsReader`, the reference,
 //! which reads it exactly as it always did. Both feed the same `Walk`; the tests hold the pair
 //! to the reference alone, record for record, on samples, real messages and damaged input.
+//!
+//! Adapters write every document of a kind with the same markup, so the scanner keeps the
+//! last document it read in full as a template (`Shape`): a document whose markup equals it
+//! byte for byte is read by comparing that markup and finding where each text ends; the
+//! texts, the GBCS payload among them, are then decoded and checked as always.
 
 use super::Sink;
 use crate::model::time::{check_window, parse_timestamp};
@@ -87,7 +92,7 @@ fn classify(local: &[u8]) -> El {
 }
 
 /// What one document said, as slices of the chunk.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct Doc<'a> {
     root: Option<El>,
     body: Option<El>,
@@ -231,27 +236,82 @@ impl<'a> Doc<'a> {
         Ok(ev)
     }
 
-    fn text(&mut self, el: El, parent: El, v: &'a [u8]) {
-        let slot = match el {
-            El::RequestID if self.in_header => &mut self.request_id,
-            El::ResponseID if self.in_header => &mut self.response_id,
-            El::ResponseDateTime if self.in_header => &mut self.response_time,
-            El::AlertCode if parent == El::DeviceAlertMessage => &mut self.code,
+    /// Which field the text of `el` (inside `parent`) fills, if any, given what the document
+    /// said so far (its root, whether the header or a `DCCAlert` is open).
+    fn field(&self, el: El, parent: El) -> Option<Field> {
+        Some(match el {
+            El::RequestID if self.in_header => Field::RequestId,
+            El::ResponseID if self.in_header => Field::ResponseId,
+            El::ResponseDateTime if self.in_header => Field::ResponseTime,
+            El::AlertCode if parent == El::DeviceAlertMessage => Field::Code,
             El::FutureDatedAlertCode
             | El::DCCAlertCode
             | El::GBCSHexAlertCode
-            | El::S1SPAlertCode => &mut self.code,
-            El::ThrottledAlertCount => &mut self.count,
-            El::GBCSPayload => &mut self.payload,
-            El::BusinessOriginatorID => &mut self.originator,
+            | El::S1SPAlertCode => Field::Code,
+            El::ThrottledAlertCount => Field::Count,
+            El::GBCSPayload => Field::Payload,
+            El::BusinessOriginatorID => Field::Originator,
             El::DeviceID if self.in_dcc_alert || self.root == Some(El::S1SPAlert) => {
-                &mut self.device_id
+                Field::DeviceId
             }
-            El::DateTime if self.root == Some(El::S1SPAlert) => &mut self.date_time,
-            _ => return,
+            El::DateTime if self.root == Some(El::S1SPAlert) => Field::DateTime,
+            _ => return None,
+        })
+    }
+
+    /// The first text of a field counts.
+    #[inline]
+    fn fill(&mut self, f: Field, v: &'a [u8]) {
+        let slot = match f {
+            Field::RequestId => &mut self.request_id,
+            Field::ResponseId => &mut self.response_id,
+            Field::ResponseTime => &mut self.response_time,
+            Field::Code => &mut self.code,
+            Field::Count => &mut self.count,
+            Field::Payload => &mut self.payload,
+            Field::Originator => &mut self.originator,
+            Field::DeviceId => &mut self.device_id,
+            Field::DateTime => &mut self.date_time,
         };
         slot.get_or_insert(v);
     }
+
+    /// Text of `el` inside `parent`; returns the field it went to, if any.
+    fn text(&mut self, el: El, parent: El, v: &'a [u8]) -> Option<Field> {
+        let f = self.field(el, parent)?;
+        self.fill(f, v);
+        Some(f)
+    }
+
+    /// The document's shape without its texts: what a template keeps (see `Shape`).
+    fn without_texts(&self) -> Doc<'a> {
+        Doc {
+            request_id: None,
+            response_id: None,
+            response_time: None,
+            code: None,
+            count: None,
+            device_id: None,
+            originator: None,
+            date_time: None,
+            payload: None,
+            ..*self
+        }
+    }
+}
+
+/// The text fields of a document (`Doc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    RequestId,
+    ResponseId,
+    ResponseTime,
+    Code,
+    Count,
+    Payload,
+    Originator,
+    DeviceId,
+    DateTime,
 }
 
 /// Finds the start of the next document at or after `from`: an `<?xml` declaration or a root
@@ -416,9 +476,10 @@ impl<'a> Walk<'a> {
         self.depth == 0
     }
 
-    /// Text (or CDATA) inside the document, as the reader borrowed it.
+    /// Text (or CDATA) inside the document, as the reader borrowed it. Returns the field it
+    /// filled, if any.
     #[inline]
-    fn text(&mut self, t: &'a [u8]) {
+    fn text(&mut self, t: &'a [u8]) -> Option<Field> {
         if self.depth > 0 && self.depth <= MAX_DEPTH {
             let (el, parent) = (
                 self.stack[self.depth - 1],
@@ -428,7 +489,9 @@ impl<'a> Walk<'a> {
                     El::Other
                 },
             );
-            self.doc.text(el, parent, t.trim_ascii());
+            self.doc.text(el, parent, t.trim_ascii())
+        } else {
+            None
         }
     }
 }
@@ -454,7 +517,7 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     let mut scan = Scan::new(data);
     let mut pos = 0usize;
     while pos < data.len() {
-        match scan.doc(pos) {
+        match scan.next(pos) {
             Scanned::Doc { start, end } => {
                 finish(&scan.walk.doc, start, end, &mut at, sink, &mut scratch);
                 pos = end;
@@ -762,6 +825,39 @@ fn name_end(data: &[u8], p: usize) -> Option<(usize, Option<usize>)> {
     }
 }
 
+/// The first `<` at or after `i`, and whether a byte before it is `&` or not ASCII (the
+/// `odd` bytes of `Block`); `None` when there is no `<`.
+#[inline]
+fn text_end(data: &[u8], i: usize) -> Option<(usize, bool)> {
+    let mut at = i;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(w) = data.get(at..at + 16) {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of every x86_64 target; `w` has 16 bytes.
+        let (lt, odd) = unsafe {
+            let v = _mm_loadu_si128(w.as_ptr() as *const __m128i);
+            let lt = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'<' as i8));
+            let amp = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'&' as i8));
+            (
+                _mm_movemask_epi8(lt) as u32,
+                _mm_movemask_epi8(_mm_or_si128(amp, v)) as u32,
+            )
+        };
+        if lt != 0 {
+            let e = lt.trailing_zeros();
+            return Some((at + e as usize, odd & ((1 << e) - 1) != 0));
+        }
+        if odd != 0 {
+            let e = at + memchr::memchr(b'<', &data[at..])?;
+            return Some((e, true));
+        }
+        at += 16;
+    }
+    let e = at + memchr::memchr(b'<', &data[at..])?;
+    let odd = data[at..e].iter().any(|&b| b == b'&' || b >= 0x80);
+    Some((e, odd))
+}
+
 /// The masks of the chunk, one block at a time as the scanner moves forward, and whether the
 /// current document has an odd byte.
 struct Masks<'a> {
@@ -871,6 +967,48 @@ struct Scan<'a> {
     bindings: Vec<Binding<'a>>,
     /// Open element names (qualified, as written), to match end tags.
     names: [&'a [u8]; MAX_DEPTH],
+    /// The last document the scanner read in full, as a template for the next ones.
+    shape: Shape<'a>,
+    /// The template being recorded while a document is read in full.
+    record: Shape<'a>,
+}
+
+/// A document read in full, reduced to what decides how the scanner reads it: its markup
+/// (everything but the texts between tags, as runs of bytes: `runs[k]`, then a text that
+/// fills `gaps[k]`, then `runs[k + 1]`, ...) and what its markup alone made of it (`doc`,
+/// texts left out).
+///
+/// The scanner's every step depends only on the bytes of the tag at hand and on what the
+/// tags before it opened and declared; a text (bytes up to the next `<`) only fills a field,
+/// chosen by the tags around it. So a document whose markup equals the template's byte for
+/// byte, with a non-empty text exactly where the template had one, reads as the template
+/// did with its own texts: nothing to parse but the texts' ends. Adapters write every
+/// document of a kind with the same markup (the signature block included); the first one
+/// that differs is read in full and becomes the template.
+#[derive(Default)]
+struct Shape<'a> {
+    runs: Vec<&'a [u8]>,
+    gaps: Vec<Option<Field>>,
+    doc: Option<Doc<'a>>,
+    /// Recording: where the current run of markup started.
+    from: usize,
+}
+
+impl<'a> Shape<'a> {
+    fn clear(&mut self, from: usize) {
+        self.runs.clear();
+        self.gaps.clear();
+        self.doc = None;
+        self.from = from;
+    }
+
+    /// A text at `t0..t1` that went to `field`: the markup run before it ends there.
+    #[inline]
+    fn text(&mut self, data: &'a [u8], t0: usize, t1: usize, field: Option<Field>) {
+        self.runs.push(&data[self.from..t0]);
+        self.gaps.push(field);
+        self.from = t1;
+    }
 }
 
 /// Equality for the short names and prefixes of tags: whole words, the last one
@@ -911,7 +1049,72 @@ impl<'a> Scan<'a> {
             masks: Masks::new(data),
             bindings: Vec::new(),
             names: [&[]; MAX_DEPTH],
+            shape: Shape::default(),
+            record: Shape::default(),
         }
+    }
+
+    /// Reads the document at `p` by the template (see `Shape`); `None` when it does not
+    /// follow the template (or has a byte the scanner looks at closer), for `doc` to read.
+    fn by_shape(&mut self, p: usize) -> Option<Scanned> {
+        let shape_doc = self.shape.doc?;
+        let data = self.masks.data;
+        let n = data.len();
+        let mut i = p;
+        while i < n && data[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        let first = self.shape.runs.first()?;
+        if data.get(i..i + first.len()) != Some(first) {
+            return None;
+        }
+        let mut doc = shape_doc;
+        let last = self.shape.runs.len() - 1;
+        for (k, run) in self.shape.runs.iter().enumerate() {
+            if k > 0 && data.get(i..i + run.len()) != Some(run) {
+                return None;
+            }
+            i += run.len();
+            if k == last {
+                break;
+            }
+            // A text: not empty, up to the next `<`, nothing in it to look at closer (the
+            // markup has nothing either: it is the template's).
+            if data.get(i).is_none_or(|&b| b == b'<') {
+                return None;
+            }
+            let t = match text_end(data, i)? {
+                (t, false) => t,
+                (_, true) => return None,
+            };
+            if let Some(f) = self.shape.gaps[k] {
+                doc.fill(f, data[i..t].trim_ascii());
+            }
+            i = t;
+        }
+        if !resumable(data, i) {
+            return None;
+        }
+        self.walk.doc = doc;
+        Some(Scanned::Doc { start, end: i })
+    }
+
+    /// Reads the document at `p`: by the template when it fits, else in full (which makes
+    /// it the template when the scanner reads it).
+    fn next(&mut self, p: usize) -> Scanned {
+        if let Some(s) = self.by_shape(p) {
+            return s;
+        }
+        let s = self.doc(p);
+        if let Scanned::Doc { end, .. } = s
+            && self.record.doc.is_some()
+        {
+            let data = self.masks.data;
+            self.record.runs.push(&data[self.record.from..end]);
+            std::mem::swap(&mut self.shape, &mut self.record);
+        }
+        s
     }
 
     /// Reads one document starting at `p`, just after the previous one (or where the
@@ -959,6 +1162,7 @@ impl<'a> Scan<'a> {
         self.bindings.clear();
         self.walk.depth = 0;
         self.walk.foreign_depth = 0;
+        self.record.clear(start);
         // At `data[i] == b'<'`: one tag per turn, then the text after it.
         loop {
             let (closed, after) = match data.get(i + 1) {
@@ -982,7 +1186,8 @@ impl<'a> Scan<'a> {
             let Some(k) = self.masks.next_lt(i) else {
                 return GiveUp;
             };
-            self.walk.text(&data[i..k]);
+            let f = self.walk.text(&data[i..k]);
+            self.record.text(data, i, k, f);
             i = k;
         }
         // What follows must let the reference reader start afresh there, should the next
@@ -993,6 +1198,11 @@ impl<'a> Scan<'a> {
                 && (memchr::memchr(b'&', &data[start..i]).is_some() || !valid_utf8(&data[start..i]))
         {
             return GiveUp;
+        }
+        // A template only of a document without `&` or bytes that are not ASCII, so that
+        // one that follows it needs no closer look than its texts get.
+        if !self.masks.odd_until(i) {
+            self.record.doc = Some(self.walk.doc.without_texts());
         }
         Scanned::Doc { start, end: i }
     }
@@ -1769,6 +1979,105 @@ mod tests {
         }
     }
 
+    /// `SIGNED` with its `k`-th text (bytes between `>` and the next `<`, not empty; the
+    /// 0th is the line break after the declaration) put as `t`, for each `(k, t)`.
+    fn signed_with_texts(texts: &[(usize, String)]) -> Vec<u8> {
+        let d = SIGNED.as_bytes();
+        let mut gaps = Vec::new();
+        let mut i = 0;
+        while let Some(g) = memchr::memchr(b'>', &d[i..]).map(|g| i + g + 1) {
+            let Some(lt) = memchr::memchr(b'<', &d[g..]).map(|l| g + l) else {
+                break;
+            };
+            if lt > g {
+                gaps.push((g, lt));
+            }
+            i = lt;
+        }
+        let mut out = d.to_vec();
+        let mut edits: Vec<(usize, usize, &str)> = texts
+            .iter()
+            .map(|(k, t)| {
+                let (a, b) = gaps[k % gaps.len()];
+                (a, b, t.as_str())
+            })
+            .collect();
+        edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+        edits.dedup_by_key(|e| e.0);
+        for (a, b, t) in edits {
+            out.splice(a..b, t.bytes());
+        }
+        out
+    }
+
+    /// Documents that follow the template are read by it (not in full), and as the reference
+    /// reads them.
+    #[test]
+    fn documents_like_the_last_one_are_read_by_its_template() {
+        let docs: Vec<Vec<u8>> = (0..4)
+            .map(|k| {
+                signed_with_texts(&[
+                    (
+                        1,
+                        format!("00-0D-6F-B2-91-B2-B2-D{k}:90-B3-D5-1F-30-01-00-00:{k}"),
+                    ),
+                    (4, ["8F1C", "8F1C", "8F43", "8F1C"][k].into()),
+                ])
+            })
+            .collect();
+        let data = docs.concat();
+        let mut scan = Scan::new(&data);
+        let mut at = 0;
+        let mut by_template = 0;
+        while at < data.len() {
+            if let Some(Scanned::Doc { end, .. }) = scan.by_shape(at) {
+                by_template += 1;
+                at = end;
+                continue;
+            }
+            match scan.next(at) {
+                Scanned::Doc { end, .. } => at = end,
+                Scanned::Rest => break,
+                Scanned::GiveUp => panic!("the scanner reads these"),
+            }
+        }
+        assert_eq!(by_template, 3, "all but the first by the template");
+        let told = same_as_reference(&data);
+        assert_eq!(told.0.len(), 4);
+        // The payload is still checked against the envelope.
+        assert!(!told.0[1].starts_with("reject"), "{told:?}");
+        assert!(told.0[2].contains("disagrees"), "{told:?}");
+    }
+
+    /// Texts that must not be read by the template (empty where it had text, a reference,
+    /// bytes that are not ASCII) and markup that differs: read as the reference reads them.
+    #[test]
+    fn what_the_template_does_not_fit_reads_as_the_reference() {
+        let mut data = SIGNED.as_bytes().to_vec();
+        for t in [
+            "",
+            "  ",
+            "&amp;",
+            "\u{e9}t\u{e9}",
+            "a > b",
+            "\n",
+            "x\u{FEFF}",
+        ] {
+            for k in 0..10 {
+                data.extend(signed_with_texts(&[(k, t.to_string())]));
+                data.extend(SIGNED.as_bytes());
+            }
+        }
+        data.extend(SIGNED.replace("5.1", "5.2").as_bytes());
+        data.extend(
+            SIGNED
+                .replace("<sr:Body>", "<sr:Body><!-- c -->")
+                .as_bytes(),
+        );
+        data.extend(SIGNED.as_bytes());
+        same_as_reference(&data);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -1788,6 +2097,33 @@ mod tests {
                 .flat_map(|&p| pool[if p % 2 == 0 { n - 17 + p % 17 } else { p % n }].clone())
                 .collect();
             same_as_reference(&damage(data, &edits, invalid_utf8));
+        }
+
+        /// `text_end` finds what a byte-at-a-time look finds.
+        #[test]
+        fn text_end_as_byte_by_byte(
+            data in proptest::collection::vec(prop_oneof![Just(b'<'), Just(b'&'), Just(0xC3u8), 0x20u8..0x7F], 0..80),
+            from in 0usize..80,
+        ) {
+            let from = from.min(data.len());
+            let want = data[from..].iter().position(|&b| b == b'<').map(|e| {
+                (from + e, data[from..from + e].iter().any(|&b| b == b'&' || b >= 0x80))
+            });
+            prop_assert_eq!(text_end(&data, from), want);
+        }
+
+        /// Streams of the bench's signed alert with any texts, damaged or not: the template
+        /// (learnt from one document, applied to the next) reads as the reference does.
+        #[test]
+        fn any_texts_read_as_the_reference_reads_them(
+            texts in proptest::collection::vec(
+                proptest::collection::vec((0usize..20, "[ -~\n\u{e9}\u{FEFF}&<>]{0,12}"), 0..3),
+                2..6,
+            ),
+            edits in proptest::collection::vec((0usize..16, 0usize..20_000, 0usize..1000, any::<u8>()), 0..2),
+        ) {
+            let data: Vec<u8> = texts.iter().flat_map(|t| signed_with_texts(t)).collect();
+            same_as_reference(&damage(data, &edits, false));
         }
     }
 }
