@@ -1069,7 +1069,7 @@ mod tests {
             let q = AlertQuery { by: dims.clone(), ..Default::default() };
             let inv = Inventory::default();
             let mut dense = AlertFold::new(&q, &inv);
-            prop_assert!(dense.dense.is_some());
+            proptest::prop_assert!(dense.dense.is_some());
             let mut hashed = AlertFold::new(&q, &inv);
             hashed.dense = None;
             let has = |d| dims.contains(&d);
@@ -1084,9 +1084,9 @@ mod tests {
                     code: has(Dim::Code).then_some(code),
                     ..Default::default()
                 };
-                prop_assert_eq!(dense.group(key), hashed.group(key));
+                proptest::prop_assert_eq!(dense.group(key), hashed.group(key));
             }
-            prop_assert_eq!(&dense.keys, &hashed.keys);
+            proptest::prop_assert_eq!(&dense.keys, &hashed.keys);
         }
     }
 
