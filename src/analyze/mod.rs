@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod briefing;
 pub mod change;
 pub mod compare;
+mod dense;
 pub mod distinct;
 pub mod firmware;
 pub mod labels;

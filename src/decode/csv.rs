@@ -168,6 +168,23 @@ pub fn decode(
     scratch: &mut CsvScratch,
     sink: &mut impl Sink,
 ) {
+    if memchr::memchr(b'"', data).is_none() {
+        super::csv_plain::decode_unquoted(layout, data, first_line, offset, sink);
+    } else {
+        decode_general(layout, data, first_line, offset, scratch, sink);
+    }
+}
+
+/// Decodes a chunk line by line, quotes and all (`decode` takes a faster path for chunks
+/// without a quote).
+pub(super) fn decode_general(
+    layout: &CsvLayout,
+    data: &[u8],
+    first_line: u64,
+    offset: u64,
+    scratch: &mut CsvScratch,
+    sink: &mut impl Sink,
+) {
     let ncols = layout.header.len();
     let mut pos = 0usize;
     let mut next_line = first_line;
@@ -235,7 +252,7 @@ pub fn decode(
 }
 
 #[inline]
-fn assign<'a>(layout: &CsvLayout, fields: &mut RawFields<'a>, col: usize, v: &'a [u8]) {
+pub(super) fn assign<'a>(layout: &CsvLayout, fields: &mut RawFields<'a>, col: usize, v: &'a [u8]) {
     let mut bits = layout.fields_of_column.get(col).copied().unwrap_or(0);
     while bits != 0 {
         let f = bits.trailing_zeros() as usize;

@@ -115,6 +115,7 @@ impl DeviceType {
             b"GSME" => return Some(DeviceType::Gsme),
             b"CHF" => return Some(DeviceType::Chf),
             b"IHD" => return Some(DeviceType::Ihd),
+            b"PPMID" => return Some(DeviceType::Ppmid),
             _ => {}
         }
         let mut buf = [0u8; 24];

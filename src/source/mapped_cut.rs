@@ -41,7 +41,7 @@ pub fn chunks(
                     cut_short: None,
                     followed: end < len,
                 };
-                line += memchr::memchr_iter(b'\n', &data[pos..end]).count() as u64;
+                line += count_newlines(&data[pos..end]);
                 pos = end;
                 c
             }
@@ -59,7 +59,7 @@ pub fn chunks(
                     cut_short: None,
                     followed: next < len,
                 };
-                line += memchr::memchr_iter(b'\n', &data[pos..next]).count() as u64;
+                line += count_newlines(&data[pos..next]);
                 pos = next;
                 c
             }
@@ -70,11 +70,78 @@ pub fn chunks(
     }
 }
 
+/// The `\n` bytes in `data`. `memchr_iter(..).count()` stops at every match: 20 million
+/// stops in the reference job's 1 GB, on the reader thread that hands out the chunks. This
+/// compares 16 bytes at a time and adds the matches up in byte lanes.
+pub fn count_newlines(data: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut total = 0u64;
+        let mut blocks = data.chunks_exact(16);
+        // SAFETY: SSE2 is part of every x86_64 target; each load reads one 16-byte block.
+        unsafe {
+            let nl = _mm_set1_epi8(b'\n' as i8);
+            let zero = _mm_setzero_si128();
+            loop {
+                // Each byte lane counts at most 255 matches before it is summed.
+                let mut acc = zero;
+                let mut n = 0;
+                for b in blocks.by_ref().take(255) {
+                    let v = _mm_loadu_si128(b.as_ptr() as *const __m128i);
+                    acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
+                    n += 1;
+                }
+                let sums = _mm_sad_epu8(acc, zero);
+                total += (_mm_cvtsi128_si64(sums) + _mm_extract_epi16(sums, 4) as i64) as u64;
+                if n < 255 {
+                    break;
+                }
+            }
+        }
+        total + memchr::memchr_iter(b'\n', blocks.remainder()).count() as u64
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        memchr::memchr_iter(b'\n', data).count() as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::source::Chunker;
     use std::fs::File;
+
+    #[test]
+    fn counts_newlines_like_memchr() {
+        // Lengths around the 16-byte blocks and the 255-block sums, newlines anywhere.
+        let mut data = Vec::new();
+        let mut x = 12345u64;
+        for _ in 0..10_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            data.push(if x >> 60 < 5 {
+                b'\n'
+            } else {
+                b'a' + (x >> 59) as u8 % 20
+            });
+        }
+        data.extend(std::iter::repeat_n(b'\n', 5000));
+        for (a, b) in [
+            (0, 0),
+            (0, 15),
+            (3, 40),
+            (0, 4080),
+            (1, 4097),
+            (7, 9000),
+            (0, 15_000),
+        ] {
+            let want = memchr::memchr_iter(b'\n', &data[a..b]).count() as u64;
+            assert_eq!(count_newlines(&data[a..b]), want, "{a}..{b}");
+        }
+    }
 
     /// The mapped cutter gives the same chunks as the stream chunker: same bytes, lines,
     /// offsets, and the same handling of a record over the limit.
