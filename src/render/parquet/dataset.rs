@@ -12,13 +12,16 @@
 //! shared the input), and temporary files a killed run of that id left behind.
 
 use super::ParquetError;
+use super::dictionary;
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
+use arrow_schema::{DataType, SchemaRef};
+use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The id of a run's files: 16 hex digits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,8 +105,15 @@ struct Written {
 }
 
 /// One file being written (see `Dataset::create`).
+///
+/// Columns are encoded one by one: string dictionaries by `dictionary::encode` (their keys
+/// as they are), every other column by parquet-rs's Arrow column writer; what `ArrowWriter`
+/// does, without hashing every dictionary value again.
 pub struct PartFile {
-    w: ArrowWriter<std::io::BufWriter<std::fs::File>>,
+    w: SerializedFileWriter<std::io::BufWriter<std::fs::File>>,
+    columns: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    row_groups: usize,
     tmp: PathBuf,
     dest: PathBuf,
     rows: u64,
@@ -112,12 +122,59 @@ pub struct PartFile {
 impl PartFile {
     /// Writes a batch as one row group.
     pub fn write(&mut self, b: &RecordBatch) -> Result<(), ParquetError> {
-        let tmp = &self.tmp;
-        self.w
-            .write(b)
-            .and_then(|_| self.w.flush())
-            .map_err(|cause| ParquetError::parquet(tmp, cause))?;
+        let tmp = self.tmp.clone();
+        self.write_row_group(b)
+            .map_err(|cause| ParquetError::parquet(&tmp, cause))?;
         self.rows += b.num_rows() as u64;
+        Ok(())
+    }
+
+    fn write_row_group(&mut self, b: &RecordBatch) -> parquet::errors::Result<()> {
+        if b.schema().fields() != self.schema.fields() {
+            return Err(parquet::errors::ParquetError::General(
+                "the batch's schema is not the file's".into(),
+            ));
+        }
+        // One writer a leaf column, in order (a nested field has several).
+        let mut writers = self
+            .columns
+            .create_column_writers(self.row_groups)?
+            .into_iter();
+        self.row_groups += 1;
+        let props = self.w.properties().clone();
+        let descrs: Vec<_> = self.w.schema_descr().columns().to_vec();
+        let flat = descrs.len() == self.schema.fields().len();
+        let mut rg = self.w.next_row_group()?;
+        for (i, (field, array)) in self.schema.fields().iter().zip(b.columns()).enumerate() {
+            if flat && matches!(field.data_type(), DataType::Dictionary(..)) {
+                let descr = &descrs[i];
+                let path = descr.path();
+                let compression = props.compression(path);
+                if props.dictionary_enabled(path)
+                    && props.statistics_enabled(path) == EnabledStatistics::None
+                    && dictionary::supported(
+                        array.as_ref(),
+                        compression,
+                        props.dictionary_page_size_limit(),
+                    )
+                {
+                    let chunk = dictionary::encode(array.as_ref(), descr.clone(), compression)?;
+                    rg.append_column(&chunk.bytes, chunk.close)?;
+                    writers.next(); // this column's Arrow writer is not needed
+                    continue;
+                }
+            }
+            for leaf in compute_leaves(field, array)? {
+                let Some(mut w) = writers.next() else {
+                    return Err(parquet::errors::ParquetError::General(
+                        "more leaf columns than the schema has".into(),
+                    ));
+                };
+                w.write(&leaf)?;
+                w.close()?.append_to_row_group(&mut rg)?;
+            }
+        }
+        rg.close()?;
         Ok(())
     }
 }
@@ -194,10 +251,19 @@ impl Dataset {
         let tmp = dir.join(format!(".{name}.{}.tmp", self.run));
         let file = std::fs::File::create(&tmp).map_err(ParquetError::io(&tmp, "create"))?;
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let w = ArrowWriter::try_new(out, schema, Some(props.clone()))
+        let mut props = props.clone();
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let w = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&schema)
+            .and_then(|p| SerializedFileWriter::new(out, p.root_schema_ptr(), Arc::new(props)))
             .map_err(|cause| ParquetError::parquet(&tmp, cause))?;
+        let columns = ArrowRowGroupWriterFactory::new(&w, schema.clone());
         Ok(PartFile {
             w,
+            columns,
+            schema,
+            row_groups: 0,
             tmp,
             dest,
             rows: 0,
@@ -206,7 +272,9 @@ impl Dataset {
 
     /// Finishes a file (its footer written); it becomes visible at `commit`.
     pub fn close(&self, f: PartFile) -> Result<(), ParquetError> {
-        let PartFile { w, tmp, dest, rows } = f;
+        let PartFile {
+            w, tmp, dest, rows, ..
+        } = f;
         let out = w
             .into_inner()
             .map_err(|cause| ParquetError::parquet(&tmp, cause))?;

@@ -8,6 +8,7 @@
 //! - `table`: an `alerts` report as a dataset, partitioned by day (and region).
 //! - `inventory`: the device table.
 //! - `columns`: Arrow arrays built from fleetwatch's compact values.
+//! - `dictionary`: string dictionary columns written from their Arrow keys as they are.
 //!
 //! Conventions every file follows: partition columns are left out of the files (the Hive
 //! convention); integers are signed (Spark reads unsigned 64-bit integers as decimals); times
@@ -16,6 +17,7 @@
 
 pub mod columns;
 pub mod dataset;
+pub mod dictionary;
 pub mod inventory;
 pub mod table;
 
