@@ -293,6 +293,8 @@ fn symlink_loops_are_read_once_and_fifos_in_a_directory_skipped() {
 /// MiB) of that process alone (`wait4`).
 fn run_measured(dir: &Path, args: &[&str]) -> (i32, String, u64) {
     let err_path = dir.join("stderr.txt");
+    // Reaped by `wait4` below (which also gives its peak memory), not by `Child::wait`.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(bin())
         .args(args)
         .current_dir(dir)

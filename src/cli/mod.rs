@@ -244,7 +244,7 @@ pub fn conclude(
         std::io::Write::flush(&mut w)?;
         eprintln!(
             "  {} rejected records written to {}",
-            render::thousands(report.rejects.len() as u64),
+            render::thousands(report.rejects.len()),
             rejects.display()
         );
         if let Some(e) = report.rejects.spill_error() {

@@ -130,7 +130,7 @@ impl Rejects {
         held.sort_by_key(|r| key(r));
         let mut readers: Vec<RunReader> = self.runs.iter().map(RunReader::new).collect();
         // The heads of every run and of the records held, smallest first.
-        let mut heads: BinaryHeap<Reverse<((usize, u64, u64), usize)>> = BinaryHeap::new();
+        let mut heads: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::new();
         let mut current: Vec<Option<Reject>> = Vec::with_capacity(readers.len());
         for (i, rd) in readers.iter_mut().enumerate() {
             let r = rd.next()?;
@@ -204,7 +204,10 @@ impl From<Vec<Reject>> for Rejects {
     }
 }
 
-fn key(r: &Reject) -> (usize, u64, u64) {
+/// The order of the quarantine file: source, line, byte offset.
+type Key = (usize, u64, u64);
+
+fn key(r: &Reject) -> Key {
     (r.source, r.line, r.offset)
 }
 
@@ -290,7 +293,7 @@ impl<'a> RunReader<'a> {
                 }
                 let want = (self.run.len - self.pos).min(64 << 10) as usize;
                 self.buf.resize(want, 0);
-                let n = (&*self.run.file).read_at(&mut self.buf, self.pos)?;
+                let n = self.run.file.read_at(&mut self.buf, self.pos)?;
                 if n == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
