@@ -214,3 +214,24 @@ fn a_broken_declaration_does_not_swallow_the_documents_after_it() {
     );
     assert_eq!(c.rejects.len(), 2, "{:?}", c.rejects);
 }
+
+/// Inputs the fuzzers found (fuzz/regressions/TARGET/), each read the same however it is cut.
+#[test]
+fn fuzz_regressions_decode_the_same_however_they_are_cut() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/duis");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let data = std::fs::read(&p).unwrap();
+        assert_cut_anywhere(
+            &p.display().to_string(),
+            &XML,
+            Boundary::XmlDocument,
+            &data,
+            1,
+            0,
+        );
+        n += 1;
+    }
+    assert!(n > 0, "no regression inputs in {}", dir.display());
+}

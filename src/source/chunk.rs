@@ -91,11 +91,17 @@ impl Boundary {
         }
     }
 
-    /// The last cut before the end of `buf`: a chunk cut there knows that more of the source
-    /// follows it (the bytes after the cut), so `Chunk::followed` is exact.
+    /// The last cut with more than whitespace after it in `buf`: a chunk cut there knows that
+    /// another record follows it, so `Chunk::followed` is exact.
     pub fn last_inner_cut(self, buf: &[u8]) -> Option<usize> {
-        match self.last_cut(buf) {
-            Some(c) if c == buf.len() && c > 0 => self.last_cut(&buf[..c - 1]),
+        let t = buf.len()
+            - buf
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+        match self.last_cut(&buf[..t]) {
+            Some(c) if c == t && c > 0 => self.last_cut(&buf[..c - 1]),
             c => c,
         }
     }
@@ -304,7 +310,7 @@ impl<R: Read> Chunker<R> {
             offset: self.offset,
             oversized,
             cut_short: None,
-            followed: !self.carry.is_empty(),
+            followed: self.carry.iter().any(|b| !b.is_ascii_whitespace()),
         };
         self.line += lines;
         self.offset += chunk.data.len() as u64;
