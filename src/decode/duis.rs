@@ -362,7 +362,21 @@ fn after_own_root(data: &[u8], start: usize) -> usize {
 /// tag (`<sr:Respo`, then the next `<?xml`) makes the reader swallow the documents after it as
 /// children; those must be read again, not rejected with it.
 fn end_of_broken(data: &[u8], start: usize, found: usize) -> usize {
-    next_doc_start(data, after_own_root(data, start)).map_or(found, |next| next.min(found))
+    next_boundary(data, after_own_root(data, start)).map_or(found, |next| next.min(found))
+}
+
+/// Where reading may start again after a broken document or junk: the next document's start,
+/// or just after the first root end tag (`</sr:Response>`), whichever comes first. Those are
+/// the places the chunker cuts (`Boundary::last_cut`), so a broken stretch splits into the same
+/// rejects however a read's chunks fall (fuzz finding 5).
+fn next_boundary(data: &[u8], from: usize) -> Option<usize> {
+    let from = from.min(data.len());
+    let doc = next_doc_start(data, from);
+    let end = crate::source::first_root_end(&data[from..]).map(|e| from + e);
+    match (doc, end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Where things are in a chunk: line numbers counted incrementally (positions only move
@@ -618,7 +632,7 @@ fn decode_slow(
                                 .iter()
                                 .take_while(|b| b.is_ascii_whitespace())
                                 .count();
-                        let resume = next_doc_start(data, start + 1).unwrap_or(data.len());
+                        let resume = next_boundary(data, start + 1).unwrap_or(data.len());
                         at.reject(sink, start, resume, "text outside any XML document".into());
                         return resume;
                     }
@@ -1599,7 +1613,7 @@ mod tests {
                                     .iter()
                                     .take_while(|b| b.is_ascii_whitespace())
                                     .count();
-                            let resume = next_doc_start(data, start + 1).unwrap_or(data.len());
+                            let resume = next_boundary(data, start + 1).unwrap_or(data.len());
                             at.reject(sink, start, resume, "text outside any XML document".into());
                             base = resume;
                             continue 'reader;

@@ -117,21 +117,25 @@ impl Boundary {
 
 /// The offset after the last `</x:Response>` (or another root end tag) in `buf`.
 fn last_root_end(buf: &[u8]) -> Option<usize> {
-    for i in memmem::rfind_iter(buf, b"</") {
-        let rest = &buf[i + 2..];
-        let Some(gt) = memchr::memchr(b'>', &rest[..rest.len().min(64)]) else {
-            continue;
-        };
-        let name = rest[..gt].trim_ascii_end();
-        let local = match memchr::memrchr(b':', name) {
-            Some(c) => &name[c + 1..],
-            None => name,
-        };
-        if ROOTS.contains(&local) {
-            return Some(i + 2 + gt + 1);
-        }
-    }
-    None
+    memmem::rfind_iter(buf, b"</").find_map(|i| root_end_at(buf, i))
+}
+
+/// The offset after the first root end tag in `buf`: where the chunker may cut, so the DUIS
+/// decoder ends a broken stretch there too (`duis::next_boundary`).
+pub fn first_root_end(buf: &[u8]) -> Option<usize> {
+    memmem::find_iter(buf, b"</").find_map(|i| root_end_at(buf, i))
+}
+
+/// The offset after the end tag starting at `i` (`</`), if it closes a root element.
+fn root_end_at(buf: &[u8], i: usize) -> Option<usize> {
+    let rest = &buf[i + 2..];
+    let gt = memchr::memchr(b'>', &rest[..rest.len().min(64)])?;
+    let name = rest[..gt].trim_ascii_end();
+    let local = match memchr::memrchr(b':', name) {
+        Some(c) => &name[c + 1..],
+        None => name,
+    };
+    ROOTS.contains(&local).then_some(i + 2 + gt + 1)
 }
 
 /// A chunk's bytes: a buffer of its own (streams), or a range of a mapped file.

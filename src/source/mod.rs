@@ -14,7 +14,9 @@ mod open;
 pub mod pipeline;
 pub mod segment;
 
-pub use chunk::{Boundary, Chunk, ChunkData, Chunker, MAX_QUOTED_LINES, QuotedEnd, quoted_end};
+pub use chunk::{
+    Boundary, Chunk, ChunkData, Chunker, MAX_QUOTED_LINES, QuotedEnd, first_root_end, quoted_end,
+};
 pub use error::InputError;
 pub use open::{
     Format, Input, MAX_HEADER, Opened, expand_inputs, open_input, read_header, sniff_format,
