@@ -23,15 +23,23 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked --quiet cargo-fuzz
 fi
 cargo +nightly fuzz build --sanitizer none -O
+shopt -s nullglob
 for t in "${targets[@]}"; do
-    mkdir -p "corpus/$t" artifacts
+    # The artifacts are this run's: an input that failed before is fixed and kept as a
+    # regression test (fuzz/regressions/, tests/chunking.rs), or still fails and is found again.
+    mkdir -p "corpus/$t" "artifacts/$t"
+    rm -f "artifacts/$t"/crash-* "artifacts/$t"/timeout-* "artifacts/$t"/oom-*
     echo "== $t (${secs}s)"
     # -max_len: the seeds reach 6 KB; -rss_limit_mb: memory must stay bounded on any input.
+    set +e
     cargo +nightly fuzz run --sanitizer none -O "$t" "corpus/$t" "seeds/$t" -- \
         -max_total_time="$secs" -max_len=8192 -rss_limit_mb=1024 -timeout=10 \
-        -print_final_stats=1 2>&1 | tee "artifacts/$t.log" | grep -E '^(Done|stat::number_of_executed_units|==|INFO: seed corpus|.*(panicked|ERROR|SUMMARY))' || true
-    if ls "artifacts/$t"/crash-* "artifacts/$t"/timeout-* "artifacts/$t"/oom-* >/dev/null 2>&1; then
-        echo "fuzz target $t found a failing input: see fuzz/artifacts/$t/" >&2
+        -print_final_stats=1 2>&1 | tee "artifacts/$t.log" | grep -E '^(Done|stat::number_of_executed_units|==|INFO: seed corpus|.*(panicked|ERROR|SUMMARY))'
+    status=${PIPESTATUS[0]}
+    set -e
+    failing=("artifacts/$t"/crash-* "artifacts/$t"/timeout-* "artifacts/$t"/oom-*)
+    if [ "$status" -ne 0 ] || [ "${#failing[@]}" -gt 0 ]; then
+        echo "fuzz target $t failed (status $status): see fuzz/artifacts/$t.log and fuzz/artifacts/$t/" >&2
         exit 1
     fi
 done
