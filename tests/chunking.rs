@@ -7,8 +7,8 @@
 
 use fleetwatch::decode::csv::CsvLayout;
 use fleetwatch::decode::{Collect, ColumnMap};
-use fleetwatch::engine::scan::{Scratch, SourceMeta, decode_chunk};
-use fleetwatch::source::{Boundary, ChunkData, Chunker, Format, read_header};
+use fleetwatch::engine::scan::{SourceMeta, decode_in_chunks};
+use fleetwatch::source::{Boundary, Format, read_header};
 use std::path::Path;
 
 fn decode_all(
@@ -19,21 +19,7 @@ fn decode_all(
     offset: u64,
     target: usize,
 ) -> Collect {
-    let mut chunker =
-        Chunker::new(data, boundary, 0, first_line, offset).with_sizes(target, 1 << 20);
-    let mut scratch = Scratch::default();
-    let mut sink = Collect::default();
-    let mut buf = Vec::new();
-    while let Some(chunk) = chunker
-        .next_chunk(std::mem::take(&mut buf))
-        .expect("read from memory")
-    {
-        decode_chunk(meta, &chunk, &mut scratch, &mut sink);
-        if let ChunkData::Owned(v) = chunk.data {
-            buf = v;
-        }
-    }
-    sink
+    decode_in_chunks(meta, boundary, data, (first_line, offset), target)
 }
 
 /// Every chunk size from 1 to 128 bytes gives what one chunk gives.

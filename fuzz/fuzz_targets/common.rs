@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use fleetwatch::decode::Collect;
-use fleetwatch::engine::scan::{Scratch, SourceMeta, decode_chunk};
-use fleetwatch::source::{Boundary, Chunker};
+use fleetwatch::engine::scan::{SourceMeta, decode_in_chunks};
+use fleetwatch::source::Boundary;
 
 /// Decodes `data` (a source's records, after any header) with chunks of about `target` bytes.
 pub fn decode_all(
@@ -17,22 +17,7 @@ pub fn decode_all(
     offset: u64,
     target: usize,
 ) -> Collect {
-    let mut chunker =
-        Chunker::new(data, boundary, 0, first_line, offset).with_sizes(target, 1 << 20);
-    let mut scratch = Scratch::default();
-    let mut sink = Collect::default();
-    let mut buf = Vec::new();
-    // A `&[u8]` reader never fails, so the chunker cannot either.
-    while let Some(chunk) = chunker
-        .next_chunk(std::mem::take(&mut buf))
-        .expect("read from memory")
-    {
-        decode_chunk(meta, &chunk, &mut scratch, &mut sink);
-        if let fleetwatch::source::ChunkData::Owned(v) = chunk.data {
-            buf = v;
-        }
-    }
-    sink
+    decode_in_chunks(meta, boundary, data, (first_line, offset), target)
 }
 
 /// Runs both chunkings and checks that they agree.

@@ -235,19 +235,27 @@ pub(super) fn decode_general(
                 assign(layout, &mut fields, k, &scratch.buf[r.0..r.1]);
             }
         }
-        if n != ncols {
-            sink.reject(
-                line_no,
-                off,
-                format!("expected {ncols} fields as in the header, found {n}"),
-                line,
-            );
-            continue;
-        }
-        match event_from_fields(&fields) {
-            Ok(ev) => sink.event(&ev),
-            Err(reason) => sink.reject(line_no, off, reason, line),
-        }
+        emit_row(&fields, n, ncols, (line_no, off, line), sink);
+    }
+}
+
+/// Hands a row on: an event, or a reject when it has not the header's number of fields or a
+/// field is invalid. `at` is the row's line number, byte offset and bytes.
+#[inline]
+pub(super) fn emit_row(
+    fields: &RawFields,
+    n: usize,
+    ncols: usize,
+    (line_no, off, line): (u64, u64, &[u8]),
+    sink: &mut impl Sink,
+) {
+    if n != ncols {
+        let reason = format!("expected {ncols} fields as in the header, found {n}");
+        return sink.reject(line_no, off, reason, line);
+    }
+    match event_from_fields(fields) {
+        Ok(ev) => sink.event(&ev),
+        Err(reason) => sink.reject(line_no, off, reason, line),
     }
 }
 

@@ -8,7 +8,7 @@
 //! rejects, lines and offsets.
 
 use super::csv::{CsvLayout, assign};
-use super::{RawFields, Sink, event_from_fields};
+use super::{RawFields, Sink};
 
 /// Bit `k` set where byte `k` of the block is `\n` (first) or the delimiter (second).
 #[cfg(target_arch = "x86_64")]
@@ -128,19 +128,7 @@ impl<'a> Record<'_, 'a> {
         }
         assign(self.layout, &mut fields, n - 1, last);
         let ncols = self.layout.header.len();
-        if n != ncols {
-            sink.reject(
-                line_no,
-                off,
-                format!("expected {ncols} fields as in the header, found {n}"),
-                line,
-            );
-            return;
-        }
-        match event_from_fields(&fields) {
-            Ok(ev) => sink.event(&ev),
-            Err(reason) => sink.reject(line_no, off, reason, line),
-        }
+        super::csv::emit_row(&fields, n, ncols, (line_no, off, line), sink);
     }
 }
 

@@ -120,6 +120,31 @@ pub fn decode_chunk(meta: &SourceMeta, chunk: &Chunk, scratch: &mut Scratch, sin
     }
 }
 
+/// Decodes a source held in memory (its records, after any header) as the batch path does, cut
+/// into chunks of about `target` bytes. The fuzz targets and `tests/chunking.rs` compare tiny
+/// chunks with one: a record's fate must not depend on where chunks end.
+pub fn decode_in_chunks(
+    meta: &SourceMeta,
+    boundary: Boundary,
+    data: &[u8],
+    (first_line, offset): (u64, u64),
+    target: usize,
+) -> crate::decode::Collect {
+    let mut chunker = crate::source::Chunker::new(data, boundary, 0, first_line, offset)
+        .with_sizes(target, 1 << 20);
+    let mut scratch = Scratch::default();
+    let mut sink = crate::decode::Collect::default();
+    let mut buf = Vec::new();
+    // A `&[u8]` reader never fails, so neither can the chunker.
+    while let Ok(Some(chunk)) = chunker.next_chunk(std::mem::take(&mut buf)) {
+        decode_chunk(meta, &chunk, &mut scratch, &mut sink);
+        if let crate::source::ChunkData::Owned(v) = chunk.data {
+            buf = v;
+        }
+    }
+    sink
+}
+
 /// A sink that also needs to know which source a chunk came from.
 pub trait SourceSink: Sink + Send {
     fn set_source(&mut self, source: usize);
