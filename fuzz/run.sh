@@ -8,7 +8,9 @@
 # from its committed seeds (fuzz/seeds/TARGET) plus whatever it found before (fuzz/corpus/TARGET,
 # not committed). A crash stops the script with a non-zero status; the input that caused it is
 # in fuzz/artifacts/TARGET/ (reproduce: cargo +nightly fuzz run --sanitizer none -O TARGET FILE).
-# The whole libFuzzer output of a target is kept in fuzz/artifacts/TARGET.log.
+# The whole libFuzzer output of a target is kept in fuzz/artifacts/TARGET.log. The random seed
+# is fixed (FUZZ_SEED, default 1), so a run from the committed seeds explores the same inputs
+# first every time: the CI step passes or fails the same way for the same code.
 # The last line printed per target is libFuzzer's `Done N runs in S second(s)`.
 set -euo pipefail
 secs="${1:-30}"
@@ -33,7 +35,7 @@ for t in "${targets[@]}"; do
     # -max_len: the seeds reach 6 KB; -rss_limit_mb: memory must stay bounded on any input.
     set +e
     cargo +nightly fuzz run --sanitizer none -O "$t" "corpus/$t" "seeds/$t" -- \
-        -max_total_time="$secs" -max_len=8192 -rss_limit_mb=1024 -timeout=10 \
+        -max_total_time="$secs" -seed="${FUZZ_SEED:-1}" -max_len=8192 -rss_limit_mb=1024 -timeout=10 \
         -print_final_stats=1 2>&1 | tee "artifacts/$t.log" | grep -E '^(Done|stat::number_of_executed_units|==|INFO: seed corpus|.*(panicked|ERROR|SUMMARY))'
     status=${PIPESTATUS[0]}
     set -e
