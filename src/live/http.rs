@@ -3,7 +3,7 @@
 //! summary and the dashboard.
 
 use super::State;
-use super::log::{Pending, SYNC_BUCKETS};
+use super::log::{Pending, prometheus_histogram};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -651,24 +651,12 @@ fn metrics(s: &State) -> String {
         "counter",
         get(&l.torn_records),
     );
-    let _ = writeln!(
-        m,
-        "# HELP fleetwatch_fsync_seconds Time to sync the log (one sync per group of requests).\n# TYPE fleetwatch_fsync_seconds histogram"
-    );
-    let mut cum = 0;
-    for (i, b) in SYNC_BUCKETS.iter().enumerate() {
-        cum += s.stats.sync_us[i].load(Ordering::Relaxed);
-        let le = if *b == u64::MAX {
-            "+Inf".to_string()
-        } else {
-            format!("{}", *b as f64 / 1e6)
-        };
-        let _ = writeln!(m, "fleetwatch_fsync_seconds_bucket{{le=\"{le}\"}} {cum}");
-    }
-    let _ = writeln!(
-        m,
-        "fleetwatch_fsync_seconds_sum {}\nfleetwatch_fsync_seconds_count {cum}",
-        get(&s.stats.sync_us_sum) as f64 / 1e6
+    prometheus_histogram(
+        &mut m,
+        "fleetwatch_fsync_seconds",
+        "Time to sync the log (one sync per group of requests).",
+        &s.stats.sync_us,
+        &s.stats.sync_us_sum,
     );
     let _ = writeln!(
         m,

@@ -2,7 +2,7 @@
 //! consumer itself (`kafka.rs`, which needs librdkafka and the `kafka` feature), so that the
 //! receiver's pages compile without it.
 
-use super::log::SYNC_BUCKETS;
+use super::log::{SYNC_BUCKETS, prometheus_histogram};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -137,27 +137,12 @@ impl KafkaMetrics {
                 v.committed
             );
         }
-        let _ = writeln!(
+        prometheus_histogram(
             m,
-            "# HELP fleetwatch_kafka_commit_seconds Time of a synchronous offset commit.\n# TYPE fleetwatch_kafka_commit_seconds histogram"
-        );
-        let mut cum = 0;
-        for (i, b) in SYNC_BUCKETS.iter().enumerate() {
-            cum += get(&self.commit_us[i]);
-            let le = if *b == u64::MAX {
-                "+Inf".to_string()
-            } else {
-                format!("{}", *b as f64 / 1e6)
-            };
-            let _ = writeln!(
-                m,
-                "fleetwatch_kafka_commit_seconds_bucket{{le=\"{le}\"}} {cum}"
-            );
-        }
-        let _ = writeln!(
-            m,
-            "fleetwatch_kafka_commit_seconds_sum {}\nfleetwatch_kafka_commit_seconds_count {cum}",
-            get(&self.commit_us_sum) as f64 / 1e6
+            "fleetwatch_kafka_commit_seconds",
+            "Time of a synchronous offset commit.",
+            &self.commit_us,
+            &self.commit_us_sum,
         );
     }
 

@@ -128,6 +128,31 @@ pub const SYNC_BUCKETS: [u64; 10] = [
     u64::MAX,
 ];
 
+/// Appends a Prometheus histogram of microsecond timings counted per `SYNC_BUCKETS` bound
+/// (`counts[i]`: timings at or under bound i, not cumulative) and their sum, in seconds.
+pub fn prometheus_histogram(
+    m: &mut String,
+    name: &str,
+    help: &str,
+    counts: &[AtomicU64; SYNC_BUCKETS.len()],
+    sum_us: &AtomicU64,
+) {
+    use std::fmt::Write as _;
+    let _ = writeln!(m, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let mut cum = 0;
+    for (count, b) in counts.iter().zip(SYNC_BUCKETS) {
+        cum += count.load(Ordering::Relaxed);
+        let le = if b == u64::MAX {
+            "+Inf".to_string()
+        } else {
+            format!("{}", b as f64 / 1e6)
+        };
+        let _ = writeln!(m, "{name}_bucket{{le=\"{le}\"}} {cum}");
+    }
+    let sum = sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(m, "{name}_sum {sum}\n{name}_count {cum}");
+}
+
 /// Whether an I/O error means the file system has no room (or the quota is spent).
 pub fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull
