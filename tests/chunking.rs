@@ -42,6 +42,10 @@ fn assert_cut_anywhere(
             whole.rejects, cut.rejects,
             "{name}: rejects differ with {size}-byte chunks"
         );
+        assert_eq!(
+            whole.rejected, cut.rejected,
+            "{name}: rejected bytes differ with {size}-byte chunks"
+        );
     }
     whole
 }
@@ -199,6 +203,62 @@ fn a_broken_declaration_does_not_swallow_the_documents_after_it() {
         "the documents after the broken one are read"
     );
     assert_eq!(c.rejects.len(), 2, "{:?}", c.rejects);
+}
+
+#[test]
+fn a_root_end_tag_inside_a_document_ends_it_however_it_is_cut() {
+    // Fuzz finding 7: the chunker may cut after any root end tag (`</sr:Response>`), so one
+    // that closes an inner element (a nested `Response`, or one in a comment) split a
+    // document into two rejects, or one, or none, depending on where chunks ended. The
+    // decoder now never reads across such a tag either: the document is malformed there.
+    let sample = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/duis/sample-3docs.xml"),
+    )
+    .unwrap();
+    let starts: Vec<usize> = memchr::memmem::find_iter(&sample, b"<?xml").collect();
+    let first = &sample[starts[0]..starts[1]];
+    let rest = &sample[starts[1]..];
+    let header = memchr::memmem::find(first, b"<sr:Header>").unwrap();
+    let good = decode_all(&XML, Boundary::XmlDocument, rest, 1, 0, 4 << 20);
+    assert!(!good.events.is_empty() && good.rejects.is_empty());
+    for inner in [
+        &b"<sr:Response>x</sr:Response>"[..],
+        b"<!-- </sr:Response> -->",
+        b"<![CDATA[ </sr:Response> ]]>",
+        b"<a>x</sr:Response>",
+    ] {
+        let mut broken = first[..header].to_vec();
+        broken.extend_from_slice(inner);
+        broken.extend_from_slice(&first[header..]);
+        broken.extend_from_slice(rest);
+        let name = String::from_utf8_lossy(inner).to_string();
+        let c = assert_cut_anywhere(&name, &XML, Boundary::XmlDocument, &broken, 1, 0);
+        assert_eq!(
+            c.events, good.events,
+            "{name}: the documents after it are read"
+        );
+        assert!(!c.rejects.is_empty(), "{name}");
+        // A nested `Response` reads as a document inside the broken one (five rejects);
+        // a comment or CDATA section leaves its tail as text (two).
+        let first = &c.rejects[0].1;
+        assert!(
+            first.starts_with("malformed XML") || first.starts_with("truncated XML"),
+            "{name}: {:?}",
+            c.rejects
+        );
+        // Every byte of the broken document is in a reject, once, in order.
+        let rejected: Vec<u8> = c.rejected.iter().flat_map(|r| r.1.clone()).collect();
+        let doc_len = broken.len() - rest.len();
+        assert_eq!(
+            String::from_utf8_lossy(&rejected)
+                .split_whitespace()
+                .collect::<String>(),
+            String::from_utf8_lossy(&broken[..doc_len])
+                .split_whitespace()
+                .collect::<String>(),
+            "{name}"
+        );
+    }
 }
 
 /// Inputs the fuzzers found (fuzz/regressions/TARGET/), each read the same however it is cut.

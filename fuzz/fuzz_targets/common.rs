@@ -6,7 +6,7 @@
 
 use fleetwatch::decode::Collect;
 use fleetwatch::engine::scan::{SourceMeta, decode_in_chunks};
-use fleetwatch::source::{Boundary, Format};
+use fleetwatch::source::Boundary;
 
 /// Decodes `data` (a source's records, after any header) with chunks of about `target` bytes.
 pub fn decode_all(
@@ -21,22 +21,22 @@ pub fn decode_all(
 }
 
 /// Runs both chunkings and checks that they agree: the same events (no record lost or invented
-/// by where chunks end) and, except for DUIS XML, the same rejects (line and reason). A malformed
-/// DUIS stretch can split into a different number of rejects, with other reasons, when a chunk
-/// ends inside it (open finding 7, docs/fuzzing.md); `tests/chunking.rs` still holds the cases
-/// fixed so far to the same rejects.
+/// by where chunks end) and the same rejects (line, offset, reason and bytes).
 pub fn check(meta: &SourceMeta, boundary: Boundary, data: &[u8], first_line: u64, offset: u64) {
-    let whole = decode_all(meta, boundary, data, first_line, offset, 4 << 20);
+    // One chunk: a target just past the input (a larger one only costs a bigger buffer).
+    let whole = decode_all(meta, boundary, data, first_line, offset, data.len() + 1);
     let small = 1 + data.len() % 97;
     let cut = decode_all(meta, boundary, data, first_line, offset, small);
     assert_eq!(
         whole.events, cut.events,
         "events differ with {small}-byte chunks"
     );
-    if meta.format != Format::DuisXml {
-        assert_eq!(
-            whole.rejects, cut.rejects,
-            "rejects differ with {small}-byte chunks"
-        );
-    }
+    assert_eq!(
+        whole.rejects, cut.rejects,
+        "rejects differ with {small}-byte chunks"
+    );
+    assert_eq!(
+        whole.rejected, cut.rejected,
+        "rejected bytes differ with {small}-byte chunks"
+    );
 }

@@ -29,14 +29,17 @@ pub trait Sink {
 pub struct Collect {
     pub events: Vec<Event>,
     pub rejects: Vec<(u64, String)>,
+    /// Each reject's bytes: (offset in the stream, the record as read), in `rejects`' order.
+    pub rejected: Vec<(u64, Vec<u8>)>,
 }
 
 impl Sink for Collect {
     fn event(&mut self, ev: &Event) {
         self.events.push(*ev);
     }
-    fn reject(&mut self, line: u64, _offset: u64, reason: String, _raw: &[u8]) {
+    fn reject(&mut self, line: u64, offset: u64, reason: String, raw: &[u8]) {
         self.rejects.push((line, reason));
+        self.rejected.push((offset, raw.to_vec()));
     }
 }
 

@@ -131,11 +131,19 @@ fn root_end_at(buf: &[u8], i: usize) -> Option<usize> {
     let rest = &buf[i + 2..];
     let gt = memchr::memchr(b'>', &rest[..rest.len().min(64)])?;
     let name = rest[..gt].trim_ascii_end();
+    // No `<` in the name: two places to cut never overlap (`</a<?xml:Response>` is neither).
+    (memchr::memchr(b'<', name).is_none() && is_root_name(name)).then_some(i + 2 + gt + 1)
+}
+
+/// Whether an element name (qualified, as written) is a DUIS root's: its part after the last
+/// `:` is `Response`, `Request` or `S1SPAlert`. Its end tag is a place the chunker may cut, so
+/// the decoder never reads a document across one (`duis::decode`).
+pub fn is_root_name(name: &[u8]) -> bool {
     let local = match memchr::memrchr(b':', name) {
         Some(c) => &name[c + 1..],
         None => name,
     };
-    ROOTS.contains(&local).then_some(i + 2 + gt + 1)
+    ROOTS.contains(&local)
 }
 
 /// A chunk's bytes: a buffer of its own (streams), or a range of a mapped file.
@@ -231,26 +239,25 @@ impl<R: Read> Chunker<R> {
         self
     }
 
+    /// Reads until `buf` holds `upto` bytes or the stream ends.
+    ///
+    /// Through `read_to_end` on a `Take`, which zeroes only the spare room it is about to
+    /// read into, once: resizing `buf` to `upto` before every `read` zeroed the whole
+    /// chunk size again for each short read (a decompressor hands out a few hundred KB at a
+    /// time), and a 4 MiB memset per source for a short one.
     fn fill(&mut self, buf: &mut Vec<u8>, upto: usize) -> io::Result<()> {
-        while buf.len() < upto && !self.eof {
-            let start = buf.len();
-            buf.resize(upto, 0);
-            let n = loop {
-                match self.reader.read(&mut buf[start..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        // The bytes read so far are still records: keep them, stop reading,
-                        // and report the error after they are handed out.
-                        buf.truncate(start);
-                        self.error = Some(e);
-                        self.eof = true;
-                        return Ok(());
-                    }
-                }
-            };
-            buf.truncate(start + n);
-            if n == 0 {
+        if buf.len() >= upto || self.eof {
+            return Ok(());
+        }
+        let want = (upto - buf.len()) as u64;
+        // `read_to_end` retries `Interrupted` and keeps the bytes read before an error.
+        match (&mut self.reader).take(want).read_to_end(buf) {
+            Ok(_) if buf.len() < upto => self.eof = true,
+            Ok(_) => {}
+            Err(e) => {
+                // The bytes read so far are still records: keep them, stop reading, and
+                // report the error after they are handed out.
+                self.error = Some(e);
                 self.eof = true;
             }
         }

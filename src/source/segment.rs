@@ -185,22 +185,15 @@ impl<R: Read> Unframe<R> {
             self.at_raw = 0;
         }
         while self.win.len() < need && !self.eof {
+            // Grow only as bytes arrive: `need` may come from an untrusted length field. A
+            // `Take` read zeroes only the room it reads into (resizing by the step before
+            // each read zeroed 64 KiB per read, however few bytes came).
+            const STEP: u64 = 64 << 10;
             let start = self.win.len();
-            // Grow only as bytes arrive: `need` may come from an untrusted length field.
-            let step = 64 << 10;
-            self.win.resize(start + step, 0);
-            let n = loop {
-                match self.inner.read(&mut self.win[start..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        self.win.truncate(start);
-                        return Err(e);
-                    }
-                }
-            };
-            self.win.truncate(start + n);
-            self.eof = n == 0;
+            let got = (&mut self.inner).take(STEP).read_to_end(&mut self.win);
+            // The bytes read before an error stay in the window; the error is reported now.
+            got?;
+            self.eof = ((self.win.len() - start) as u64) < STEP;
         }
         Ok(())
     }
