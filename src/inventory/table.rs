@@ -99,35 +99,27 @@ impl DeviceTable {
             runs[r].push(p);
             taken += p.len();
         }
-        let sorted: Vec<Bucketed> = std::thread::scope(|s| {
-            let handles: Vec<_> = runs
-                .iter()
-                .map(|run| {
-                    s.spawn(move || {
-                        let mut start = vec![0usize; buckets + 1];
-                        for p in run {
-                            for &(k, _) in *p {
-                                start[bucket_of(home(k)) + 1] += 1;
-                            }
-                        }
-                        for i in 1..=buckets {
-                            start[i] += start[i - 1];
-                        }
-                        let mut next = start.clone();
-                        let total = start[buckets];
-                        let mut out = vec![(0u64, 0u64); total];
-                        for p in run {
-                            for &(k, v) in *p {
-                                let b = bucket_of(home(k));
-                                out[next[b]] = (k, v);
-                                next[b] += 1;
-                            }
-                        }
-                        (out, start)
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        let sorted: Vec<Bucketed> = fork_join(runs.iter().collect(), |run| {
+            let mut start = vec![0usize; buckets + 1];
+            for p in run {
+                for &(k, _) in *p {
+                    start[bucket_of(home(k)) + 1] += 1;
+                }
+            }
+            for i in 1..=buckets {
+                start[i] += start[i - 1];
+            }
+            let mut next = start.clone();
+            let total = start[buckets];
+            let mut out = vec![(0u64, 0u64); total];
+            for p in run {
+                for &(k, v) in *p {
+                    let b = bucket_of(home(k));
+                    out[next[b]] = (k, v);
+                    next[b] += 1;
+                }
+            }
+            (out, start)
         });
         // 2. Each thread inserts the buckets of its range of slots.
         let first_slot = |b: usize| (b * cap).div_ceil(buckets);
@@ -147,28 +139,20 @@ impl DeviceTable {
             lo = hi;
         }
         let sorted_ref = &sorted;
-        let done: Vec<Inserted> = std::thread::scope(|s| {
-            let handles: Vec<_> = ranges
-                .into_iter()
-                .map(|(b0, b1, lo, slots)| {
-                    s.spawn(move || {
-                        let (mut len, mut repeated, mut spill) = (0, 0, Vec::new());
-                        for b in b0..b1 {
-                            for (out, start) in sorted_ref {
-                                for &(k, v) in &out[start[b]..start[b + 1]] {
-                                    match probe_insert(slots, home(k) - lo, k, v) {
-                                        Some(false) => len += 1,
-                                        Some(true) => repeated += 1,
-                                        None => spill.push((k, v)),
-                                    }
-                                }
-                            }
+        let done: Vec<Inserted> = fork_join(ranges, |(b0, b1, lo, slots)| {
+            let (mut len, mut repeated, mut spill) = (0, 0, Vec::new());
+            for b in b0..b1 {
+                for (out, start) in sorted_ref {
+                    for &(k, v) in &out[start[b]..start[b + 1]] {
+                        match probe_insert(slots, home(k) - lo, k, v) {
+                            Some(false) => len += 1,
+                            Some(true) => repeated += 1,
+                            None => spill.push((k, v)),
                         }
-                        (len, repeated, spill)
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+                    }
+                }
+            }
+            (len, repeated, spill)
         });
         drop(sorted);
         let mut repeated = 0;
@@ -269,6 +253,19 @@ impl DeviceTable {
             .filter(|s| s.1 & USED != 0)
             .map(|s| (s.0, s.1 & !USED))
     }
+}
+
+/// Runs `f` on each item, one scoped thread per item, or inline when there is one: a thread
+/// costs more than building a small inventory takes.
+fn fork_join<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.into_iter().map(|it| s.spawn(move || f(it))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
 }
 
 #[cfg(test)]
