@@ -88,7 +88,9 @@ impl DeviceTable {
         };
         advise_huge_pages(&mut t.slots);
         let threads = threads.clamp(1, 64);
-        let buckets = 4096usize;
+        // Enough buckets to share the slots among the threads; few for a small table, whose
+        // build would otherwise be mostly walking empty buckets.
+        let buckets = (n / 64).max(threads).clamp(1, 4096);
         let bucket_of = |h: usize| h * buckets / cap;
         let home = |k: u64| ((mix(k) as u128 * cap as u128) >> 64) as usize;
         // 1. Split the pairs into `threads` runs of consecutive pieces, and bucket each run.
