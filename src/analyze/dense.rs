@@ -10,7 +10,7 @@
 //! Keys it cannot place (an unusual shape, too many codes) are left to the hash map: the
 //! caller falls back for exactly those keys, always the same ones, so no key has two numbers.
 
-use super::alerts::{Dim, GroupKey};
+use super::group::{Dim, GroupKey};
 use crate::model::{Day, DeviceType, Generation, Region};
 use rustc_hash::FxHashMap;
 

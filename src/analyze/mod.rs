@@ -8,6 +8,7 @@ pub mod compare;
 mod dense;
 pub mod distinct;
 pub mod firmware;
+pub mod group;
 pub mod labels;
 pub mod migration;
 pub mod offenders;

@@ -7,7 +7,7 @@
 //! finds the same records with one pass; the unit tests hold the two to the same events,
 //! rejects, lines and offsets.
 
-use super::csv::{CsvLayout, assign};
+use super::csv_layout::{CsvLayout, assign, emit_row};
 use super::{RawFields, Sink};
 
 /// Bit `k` set where byte `k` of the block is `\n` (first) or the delimiter (second).
@@ -128,7 +128,7 @@ impl<'a> Record<'_, 'a> {
         }
         assign(self.layout, &mut fields, n - 1, last);
         let ncols = self.layout.header.len();
-        super::csv::emit_row(&fields, n, ncols, (line_no, off, line), sink);
+        emit_row(&fields, n, ncols, (line_no, off, line), sink);
     }
 }
 

@@ -6,6 +6,7 @@
 //! what was wrong, and the raw bytes; the records around it are still decoded.
 
 pub mod csv;
+mod csv_layout;
 mod csv_plain;
 pub mod duis;
 pub mod gbcs;

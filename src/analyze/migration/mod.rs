@@ -13,6 +13,7 @@ pub mod forecast;
 pub mod log;
 pub mod outlook;
 pub mod report;
+pub mod week;
 pub mod weekly;
 
 /// The cohorts in migration order; other names are kept as they are written.

@@ -10,7 +10,7 @@
 
 use super::forecast::{Pace, WeekCount, pace};
 use super::log::Migrations;
-use super::weekly::{PaceParams, Week};
+use super::week::{PaceParams, Week};
 use crate::model::Day;
 use rustc_hash::FxHashSet;
 
