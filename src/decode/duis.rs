@@ -584,23 +584,20 @@ fn decode_unit(
         at.reject(sink, from, resume, "text outside any XML document".into());
         return resume;
     }
-    if at_root_end {
-        // The root end tag closed an inner element: the document is left open there.
-        let mut closed = ClosedInside {
-            sink: &mut *sink,
-            end,
-        };
-        decode_slow(piece, pos, at, &mut closed, scratch)
+    let reason = if at_root_end {
+        ROOT_END_INSIDE
     } else if limit == data.len() {
         // The chunk's own end: its sink knows whether a document follows it.
-        decode_slow(data, pos, at, sink, scratch)
+        return decode_slow(data, pos, at, sink, scratch);
     } else {
-        let mut followed = Followed {
-            sink: &mut *sink,
-            end,
-        };
-        decode_slow(piece, pos, at, &mut followed, scratch)
-    }
+        NEXT_DOCUMENT
+    };
+    let mut ends = EndsAt {
+        sink: &mut *sink,
+        end,
+        reason,
+    };
+    decode_slow(piece, pos, at, &mut ends, scratch)
 }
 
 /// Whether the scanner may take over at `pos`, just after a document the reference reader
@@ -637,7 +634,7 @@ fn decode_slow(
                 // found at the end of input may belong to a document cut short much earlier.
                 let resume = end_of_broken(data, start, data.len());
                 let reason = if resume < err_at && resume < data.len() {
-                    "truncated XML document (the next document starts before it ends)".to_string()
+                    NEXT_DOCUMENT.to_string()
                 } else if err_at >= data.len() {
                     format!("truncated XML document (the input ends inside it): {e}")
                 } else {
@@ -695,8 +692,7 @@ fn decode_slow(
                 // the next one begins here, or earlier if the cut swallowed it.
                 let start = doc_start.unwrap_or(before);
                 let resume = end_of_broken(data, start, before);
-                let reason = "truncated XML document (the next document starts before it ends)";
-                at.reject(sink, start, resume, reason.into());
+                at.reject(sink, start, resume, NEXT_DOCUMENT.into());
                 return resume;
             }
             X::Eof => {
@@ -705,7 +701,7 @@ fn decode_slow(
                 };
                 let resume = end_of_broken(data, start, data.len());
                 let reason = if resume < data.len() {
-                    "truncated XML document (the next document starts before it ends)"
+                    NEXT_DOCUMENT
                 } else {
                     "truncated XML document (ends before its root element closes)"
                 };
@@ -1470,17 +1466,28 @@ fn finish(
 /// end (the thread count, the read size) must not decide a reject's reason.
 pub fn decode_followed(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     let end = offset + data.len() as u64;
-    decode(data, first_line, offset, &mut Followed { sink, end });
+    let reason = NEXT_DOCUMENT;
+    decode(data, first_line, offset, &mut EndsAt { sink, end, reason });
 }
 
-/// A sink for a piece of a source that the next document follows: a truncated document
-/// reaching the piece's end (`end`, a byte offset in the source) was cut short by it.
-struct Followed<'s, S> {
+/// A sink for a piece of a source that ends where a document may end (at byte offset `end`
+/// of the source): a document left open at that end gets `reason`, whichever of the reader's
+/// truncation reasons it had, because what ends the piece, not the reader, says why.
+struct EndsAt<'s, S> {
     sink: &'s mut S,
     end: u64,
+    reason: &'static str,
 }
 
-impl<S: Sink> Sink for Followed<'_, S> {
+/// The reason for a piece followed by the next document (`Chunk::followed`, or cut before the
+/// next `<?xml`).
+const NEXT_DOCUMENT: &str = "truncated XML document (the next document starts before it ends)";
+
+/// The reason for a piece ending with a root end tag the reader did not take as the
+/// document's end: it closed an inner element named like the root.
+const ROOT_END_INSIDE: &str = "malformed XML: a root end tag inside the document (an inner element, comment or CDATA section named like the root)";
+
+impl<S: Sink> Sink for EndsAt<'_, S> {
     #[inline]
     fn event(&mut self, ev: &Event) {
         self.sink.event(ev)
@@ -1488,7 +1495,7 @@ impl<S: Sink> Sink for Followed<'_, S> {
     fn reject(&mut self, line: u64, offset: u64, reason: String, raw: &[u8]) {
         let reaches_end = offset + raw.len() as u64 == self.end;
         let reason = if reaches_end && reason.starts_with("truncated XML document") {
-            "truncated XML document (the next document starts before it ends)".to_string()
+            self.reason.to_string()
         } else {
             reason
         };
@@ -1498,30 +1505,6 @@ impl<S: Sink> Sink for Followed<'_, S> {
 
 /// The UTF-8 byte-order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// A sink for a piece that ends with a root end tag the reference reader did not take as the
-/// document's end (it closed an inner element of a root's name): a document left open there
-/// is malformed, not cut short.
-struct ClosedInside<'s, S> {
-    sink: &'s mut S,
-    end: u64,
-}
-
-impl<S: Sink> Sink for ClosedInside<'_, S> {
-    #[inline]
-    fn event(&mut self, ev: &Event) {
-        self.sink.event(ev)
-    }
-    fn reject(&mut self, line: u64, offset: u64, reason: String, raw: &[u8]) {
-        let reaches_end = offset + raw.len() as u64 == self.end;
-        let reason = if reaches_end && reason.starts_with("truncated XML document") {
-            "malformed XML: a root end tag inside the document (an inner element, comment or CDATA section named like the root)".to_string()
-        } else {
-            reason
-        };
-        self.sink.reject(line, offset, reason, raw)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -1767,26 +1750,18 @@ mod tests {
                 from += resume;
                 continue;
             }
-            if at_root_end {
-                reference::decode(
-                    piece,
-                    line,
-                    at,
-                    &mut ClosedInside {
-                        sink: &mut *sink,
-                        end,
-                    },
-                );
-            } else if cut < data.len() {
-                reference::decode(
-                    piece,
-                    line,
-                    at,
-                    &mut Followed {
-                        sink: &mut *sink,
-                        end,
-                    },
-                );
+            let reason = if at_root_end {
+                ROOT_END_INSIDE
+            } else {
+                NEXT_DOCUMENT
+            };
+            if at_root_end || cut < data.len() {
+                let mut ends = EndsAt {
+                    sink: &mut *sink,
+                    end,
+                    reason,
+                };
+                reference::decode(piece, line, at, &mut ends);
             } else {
                 reference::decode(piece, line, at, sink);
             }
