@@ -314,35 +314,49 @@ enum Field {
     DateTime,
 }
 
-/// Finds the start of the next document at or after `from`: an `<?xml` declaration or a root
-/// start tag.
-fn next_doc_start(data: &[u8], from: usize) -> Option<usize> {
-    let decl = memmem::find(&data[from..], b"<?xml").map(|i| from + i);
-    let mut root = None;
-    let mut at = from;
-    while let Some(i) = memchr::memchr(b'<', &data[at..]) {
-        let p = at + i + 1;
-        let end = data[p..]
+/// A place where a document starts or may end, as recovery and the chunker know them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mark {
+    /// An `<?xml` declaration at this offset.
+    Decl(usize),
+    /// A root start tag (`<sr:Response`) at this offset.
+    RootStart(usize),
+    /// A root end tag (`</sr:Response>`) that ends at this offset.
+    RootEnd(usize),
+}
+
+impl Mark {
+    /// Where reading may resume at this mark.
+    fn at(self) -> usize {
+        match self {
+            Mark::Decl(i) | Mark::RootStart(i) | Mark::RootEnd(i) => i,
+        }
+    }
+}
+
+/// The marks at or after `from`, in order: one pass over the `<` bytes, so finding the first
+/// costs the distance to it, never the rest of the chunk (recovery asks after every broken
+/// document: a search to the end each time made a stretch of broken documents quadratic).
+fn marks(data: &[u8], from: usize) -> impl Iterator<Item = Mark> + '_ {
+    let from = from.min(data.len());
+    memchr::memchr_iter(b'<', &data[from..]).filter_map(move |k| {
+        #[cfg(test)]
+        tests::MARKS_SEEN.with(|n| n.set(n.get() + 1));
+        let i = from + k;
+        let rest = &data[i + 1..];
+        if rest.starts_with(b"?xml") {
+            return Some(Mark::Decl(i));
+        }
+        if rest.first() == Some(&b'/') {
+            return crate::source::root_end_at(data, i).map(Mark::RootEnd);
+        }
+        // A start tag's name ends at whitespace, `>` or `/`; a `<` first means it is no tag.
+        let end = rest
             .iter()
-            .position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')
-            .map(|k| p + k);
-        if let Some(end) = end {
-            let name = &data[p..end];
-            let local = name.rsplit(|&b| b == b':').next().unwrap_or(name);
-            if matches!(local, b"Response" | b"Request" | b"S1SPAlert") {
-                root = Some(p - 1);
-                break;
-            }
-        }
-        at = p;
-        if decl.is_some_and(|d| d < at) {
-            break;
-        }
-    }
-    match (decl, root) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+            .position(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/' | b'<'))?;
+        let name = &rest[..end];
+        (rest[end] != b'<' && crate::source::is_root_name(name)).then_some(Mark::RootStart(i))
+    })
 }
 
 /// Where to look for the next document after a broken one starting at `start`: past its own
@@ -370,13 +384,7 @@ fn end_of_broken(data: &[u8], start: usize, found: usize) -> usize {
 /// the places the chunker cuts (`Boundary::last_cut`), so a broken stretch splits into the same
 /// rejects however a read's chunks fall (fuzz finding 5).
 fn next_boundary(data: &[u8], from: usize) -> Option<usize> {
-    let from = from.min(data.len());
-    let doc = next_doc_start(data, from);
-    let end = crate::source::first_root_end(&data[from..]).map(|e| from + e);
-    match (doc, end) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    marks(data, from).next().map(Mark::at)
 }
 
 /// Where things are in a chunk: line numbers counted incrementally (positions only move
@@ -530,6 +538,7 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
     let mut scratch = Vec::new();
     let mut scan = Scan::new(data);
     let mut pos = 0usize;
+    let mut unit = Unit::default();
     while pos < data.len() {
         match scan.next(pos) {
             Scanned::Doc { start, end } => {
@@ -537,7 +546,7 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
                 pos = end;
             }
             Scanned::Rest => break,
-            Scanned::GiveUp => pos = decode_unit(data, pos, &mut at, sink, &mut scratch),
+            Scanned::GiveUp => pos = decode_unit(data, pos, &mut unit, &mut at, sink, &mut scratch),
         }
     }
 }
@@ -546,12 +555,22 @@ pub fn decode(data: &[u8], first_line: u64, offset: u64, sink: &mut impl Sink) {
 /// (`Boundary::last_cut`): before the next `<?xml` after `from`, or after the first root end
 /// tag (`</sr:Response>`). Whether it ends at a root end tag, and where.
 fn unit_end(data: &[u8], from: usize) -> (usize, bool) {
-    let decl = memmem::find(data.get(from + 1..).unwrap_or_default(), b"<?xml")
-        .map_or(data.len(), |i| from + 1 + i);
-    match crate::source::first_root_end(&data[from..decl]) {
-        Some(e) => (from + e, true),
-        None => (decl, false),
-    }
+    marks(data, from)
+        .find_map(|m| match m {
+            Mark::Decl(i) if i > from => Some((i, false)),
+            Mark::RootEnd(e) => Some((e, true)),
+            _ => None,
+        })
+        .unwrap_or((data.len(), false))
+}
+
+/// The piece the reference reader last read in (`unit_end`), kept while reading stays in it:
+/// a piece with many documents the scanner gives up on (comments, say) is searched once.
+#[derive(Clone, Copy, Default)]
+struct Unit {
+    from: usize,
+    end: usize,
+    at_root_end: bool,
 }
 
 /// Reads with the reference reader from `pos` (where the scanner gave up) to the end of the
@@ -564,6 +583,7 @@ fn unit_end(data: &[u8], from: usize) -> (usize, bool) {
 fn decode_unit(
     data: &[u8],
     pos: usize,
+    unit: &mut Unit,
     at: &mut Positions,
     sink: &mut impl Sink,
     scratch: &mut Vec<u8>,
@@ -573,7 +593,17 @@ fn decode_unit(
             .iter()
             .take_while(|b| b.is_ascii_whitespace())
             .count();
-    let (limit, at_root_end) = unit_end(data, from);
+    // Reading never stops inside a root end tag, so every position of a piece after its
+    // start lies in the same piece.
+    if !(unit.from <= from && from < unit.end) {
+        let (end, at_root_end) = unit_end(data, from);
+        *unit = Unit {
+            from,
+            end,
+            at_root_end,
+        };
+    }
+    let (limit, at_root_end) = (unit.end, unit.at_root_end);
     let end = at.offset + limit as u64;
     let piece = &data[..limit];
     if data[from..].starts_with(BOM) && at.offset + from as u64 > 0 {
@@ -1188,18 +1218,20 @@ impl<'a> Scan<'a> {
         // The XML declaration, if any: up to the first `?>`.
         if data[i + 1..].starts_with(b"?xml") && data.get(i + 5).is_some_and(|&b| xml_ws(b)) {
             let mut from = i + 6;
+            // Up to the first `?>`, giving up at a `<` (which a declaration never holds), so
+            // a declaration that never closes costs the distance to the next tag.
             let close = loop {
-                let Some(k) = memchr::memchr(b'>', &data[from..]) else {
+                let Some(k) = memchr::memchr2(b'>', b'<', &data[from..]) else {
                     return GiveUp;
                 };
+                if data[from + k] == b'<' {
+                    return GiveUp;
+                }
                 if data[from + k - 1] == b'?' {
                     break from + k - 1;
                 }
                 from += k + 1;
             };
-            if memchr::memchr(b'<', &data[i + 1..close]).is_some() {
-                return GiveUp;
-            }
             i = close + 2;
             while i < n && data[i].is_ascii_whitespace() {
                 i += 1;
@@ -1510,6 +1542,43 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    thread_local! {
+        /// The `<` bytes `marks` looked at on this thread: recovery's searches must stay
+        /// linear in the input (`recovery_looks_at_each_tag_a_bounded_number_of_times`).
+        pub(super) static MARKS_SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn recovery_looks_at_each_tag_a_bounded_number_of_times() {
+        // Each of these once searched to the end of the chunk per broken document (or per
+        // document the scanner gave up on): 4 MB took minutes.
+        for (name, unit) in [
+            ("comments", "<!--c--><a/>"),
+            ("mismatched end tags", "<Response></x>"),
+            ("junk between roots", "x<Response/>"),
+            ("unclosed declarations", "<?xml >>>"),
+            ("tags cut short", "<a<a"),
+            ("nested roots", "<Response><Response></Response>"),
+        ] {
+            for n in [1_000usize, 4_000] {
+                let data = unit.repeat(n);
+                let tags = memchr::memchr_iter(b'<', data.as_bytes()).count() as u64;
+                MARKS_SEEN.with(|c| c.set(0));
+                decode(
+                    data.as_bytes(),
+                    1,
+                    0,
+                    &mut crate::decode::Collect::default(),
+                );
+                let seen = MARKS_SEEN.with(|c| c.get());
+                assert!(
+                    seen <= 4 * tags,
+                    "{name} x {n}: {seen} looks at {tags} tags"
+                );
+            }
+        }
+    }
 
     mod reference {
         use super::super::*;

@@ -120,14 +120,9 @@ fn last_root_end(buf: &[u8]) -> Option<usize> {
     memmem::rfind_iter(buf, b"</").find_map(|i| root_end_at(buf, i))
 }
 
-/// The offset after the first root end tag in `buf`: where the chunker may cut, so the DUIS
-/// decoder ends a broken stretch there too (`duis::next_boundary`).
-pub fn first_root_end(buf: &[u8]) -> Option<usize> {
-    memmem::find_iter(buf, b"</").find_map(|i| root_end_at(buf, i))
-}
-
-/// The offset after the end tag starting at `i` (`</`), if it closes a root element.
-fn root_end_at(buf: &[u8], i: usize) -> Option<usize> {
+/// The offset after the end tag starting at `i` (`</`), if it closes a root element: where
+/// the chunker may cut, so the DUIS decoder ends a broken stretch there too (`duis::marks`).
+pub fn root_end_at(buf: &[u8], i: usize) -> Option<usize> {
     let rest = &buf[i + 2..];
     let gt = memchr::memchr(b'>', &rest[..rest.len().min(64)])?;
     let name = rest[..gt].trim_ascii_end();

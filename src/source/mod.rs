@@ -15,8 +15,8 @@ pub mod pipeline;
 pub mod segment;
 
 pub use chunk::{
-    Boundary, Chunk, ChunkData, Chunker, MAX_QUOTED_LINES, QuotedEnd, first_root_end, is_root_name,
-    quoted_end,
+    Boundary, Chunk, ChunkData, Chunker, MAX_QUOTED_LINES, QuotedEnd, is_root_name, quoted_end,
+    root_end_at,
 };
 pub use error::InputError;
 pub use open::{
