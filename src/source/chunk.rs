@@ -121,7 +121,7 @@ fn last_root_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// The offset after the end tag starting at `i` (`</`), if it closes a root element: where
-/// the chunker may cut, so the DUIS decoder ends a broken stretch there too (`duis::marks`).
+/// the chunker may cut, so the DUIS decoder ends a broken stretch there too (`duis::recover::marks`).
 pub fn root_end_at(buf: &[u8], i: usize) -> Option<usize> {
     let rest = &buf[i + 2..];
     let gt = memchr::memchr(b'>', &rest[..rest.len().min(64)])?;
