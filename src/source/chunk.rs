@@ -208,6 +208,16 @@ pub struct Chunker<R> {
 /// Bytes of an oversized record kept for the quarantine file.
 pub const OVERSIZED_HEAD: usize = 512;
 
+/// A size as a user reads it beside the oversized record's reject ("64 MiB"): whole MiB as
+/// such, anything else in bytes.
+fn size_text(n: u64) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
 impl<R: Read> Chunker<R> {
     /// `line` and `offset` are where the stream starts (after a CSV header, say).
     pub fn new(reader: R, boundary: Boundary, source: usize, line: u64, offset: u64) -> Self {
@@ -346,8 +356,8 @@ impl<R: Read> Chunker<R> {
                 self.error = Some(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
-                        "line {start_line}: a record longer than {} bytes with no end in sight (binary data, or a decompression bomb?): the rest of the source is not read",
-                        self.max_skip
+                        "line {start_line}: a record longer than {} with no end in sight (binary data, or a decompression bomb?): the rest of the source is not read",
+                        size_text(self.max_skip)
                     ),
                 ));
                 self.eof = true;
@@ -510,7 +520,8 @@ mod tests {
         assert!(first.oversized);
         let e = c.next_chunk(Vec::new()).unwrap_err();
         assert!(
-            e.to_string().contains("line 1: a record longer than"),
+            e.to_string()
+                .contains("line 1: a record longer than 65536 bytes with no end"),
             "{e}"
         );
     }
