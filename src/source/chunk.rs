@@ -211,7 +211,7 @@ pub const OVERSIZED_HEAD: usize = 512;
 /// A size as a user reads it beside the oversized record's reject ("64 MiB"): whole MiB as
 /// such, anything else in bytes.
 fn size_text(n: u64) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
     } else {
         format!("{n} bytes")
