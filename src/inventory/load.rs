@@ -1,12 +1,12 @@
 //! Loading an inventory CSV (per-device rows or a count table), in parallel.
 
+use super::names::Names;
 use super::{CountRow, DeviceInfo, DeviceTable, Inventory};
 use crate::decode::squash_name;
 use crate::model::time::parse_date;
 use crate::model::{DeviceId, DeviceType, Generation, Region};
 use crate::source::pipeline::{self, Plan};
 use crate::source::{Boundary, Input};
-use rustc_hash::FxHashMap;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -165,35 +165,13 @@ fn layout(header: &[u8]) -> Result<Layout, String> {
 #[derive(Default)]
 struct Partial {
     entries: Vec<(u64, u64)>,
-    models: Vec<Vec<u8>>,
-    model_ids: FxHashMap<Vec<u8>, u16>,
-    firmwares: Vec<Vec<u8>>,
-    firmware_ids: FxHashMap<Vec<u8>, u16>,
+    models: Names,
+    firmwares: Names,
     counts: Vec<CountRow>,
     rejects: Vec<InventoryReject>,
     rejected: u64,
     /// Entries are tagged with the chunk order so the merge keeps file order for repeated ids.
     order: Vec<(u64, usize, usize)>,
-}
-
-fn intern(
-    v: &[u8],
-    list: &mut Vec<Vec<u8>>,
-    ids: &mut FxHashMap<Vec<u8>, u16>,
-) -> Result<u16, String> {
-    if v.is_empty() {
-        return Ok(0);
-    }
-    if let Some(&i) = ids.get(v) {
-        return Ok(i);
-    }
-    if list.len() >= 65_535 {
-        return Err("more than 65,535 distinct values in one column".into());
-    }
-    list.push(v.to_vec());
-    let i = list.len() as u16; // 0 is reserved for "none"
-    ids.insert(v.to_vec(), i);
-    Ok(i)
 }
 
 /// The positions of the delimiter in a row, in order, found 16 bytes at a time: a row is a
@@ -334,12 +312,8 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
         region,
         device_type,
         generation,
-        model: intern(f[Col::Model as usize], &mut p.models, &mut p.model_ids)?,
-        firmware: intern(
-            f[Col::Firmware as usize],
-            &mut p.firmwares,
-            &mut p.firmware_ids,
-        )?,
+        model: p.models.number_in(f[Col::Model as usize], line)?,
+        firmware: p.firmwares.number_in(f[Col::Firmware as usize], line)?,
         installed: date_of(f[Col::Installed as usize], "install date")?,
     };
     p.entries.push((id.0, info.pack()));
@@ -348,13 +322,9 @@ fn parse_row(lay: &Layout, line: &[u8], p: &mut Partial) -> Result<(), String> {
 
 /// Interns one worker's dictionary into the global one; index `i` of the result is the global
 /// id of the worker's id `i` (0, "none", maps to 0).
-fn global_ids(
-    local: &[Vec<u8>],
-    list: &mut Vec<Vec<u8>>,
-    ids: &mut FxHashMap<Vec<u8>, u16>,
-) -> Result<Vec<u16>, String> {
+fn global_ids(local: &Names, global: &mut Names) -> Result<Vec<u16>, String> {
     std::iter::once(Ok(0))
-        .chain(local.iter().map(|m| intern(m, list, ids)))
+        .chain(local.list.iter().map(|m| global.number(m)))
         .collect::<Result<_, _>>()
 }
 
@@ -443,17 +413,14 @@ pub fn load_inventory(
         source: path.display().to_string(),
         ..Default::default()
     };
-    let (mut models, mut firmwares): (FxHashMap<Vec<u8>, u16>, FxHashMap<Vec<u8>, u16>) =
-        Default::default();
-    let mut model_list: Vec<Vec<u8>> = Vec::new();
-    let mut fw_list: Vec<Vec<u8>> = Vec::new();
+    let (mut models, mut firmwares) = (Names::default(), Names::default());
     let mut rejects = Vec::new();
     let mut rejected = 0;
     let mut entries = Vec::new();
     let mut order: Vec<(u64, usize, usize, usize)> = Vec::new();
     for mut p in parts {
-        let model_map = global_ids(&p.models, &mut model_list, &mut models).map_err(too_many)?;
-        let fw_map = global_ids(&p.firmwares, &mut fw_list, &mut firmwares).map_err(too_many)?;
+        let model_map = global_ids(&p.models, &mut models).map_err(too_many)?;
+        let fw_map = global_ids(&p.firmwares, &mut firmwares).map_err(too_many)?;
         for e in &mut p.entries {
             let mut info = DeviceInfo::unpack(e.1);
             info.model = model_map[info.model as usize];
@@ -483,14 +450,16 @@ pub fn load_inventory(
     inv.repeated_ids = repeated;
     inv.models = std::iter::once(String::new())
         .chain(
-            model_list
+            models
+                .list
                 .into_iter()
                 .map(|m| String::from_utf8_lossy(&m).into_owned()),
         )
         .collect();
     inv.firmwares = std::iter::once(String::new())
         .chain(
-            fw_list
+            firmwares
+                .list
                 .into_iter()
                 .map(|m| String::from_utf8_lossy(&m).into_owned()),
         )

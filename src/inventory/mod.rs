@@ -9,6 +9,7 @@ mod denominators;
 mod filter;
 mod firmware;
 mod load;
+mod names;
 mod table;
 
 pub use denominators::{DenomDims, DenomKey, Denominators};
