@@ -5,7 +5,7 @@
 //! code (or category), model and firmware. Device attributes come from the inventory; devices
 //! it lacks are kept under `Unknown` (or the attributes the record carries) and counted.
 
-use super::dense::DenseGroups;
+use super::dense::{DenseGroups, DenseKey, Slot};
 use super::distinct::Distinct;
 pub use super::group::{Dim, GroupKey, denom_dims};
 use super::labels::{BoundLabels, Labels};
@@ -340,18 +340,30 @@ impl<'a> AlertFold<'a> {
     }
 
     fn group(&mut self, key: GroupKey) -> u32 {
-        if let Some(dense) = &mut self.dense
-            && let Some((slot, found)) = dense.find(&key)
+        match self
+            .dense
+            .as_mut()
+            .and_then(|d| d.find(DenseKey::from(&key)))
         {
-            if let Some(i) = found {
-                return i;
-            }
-            let i = self.stats.len() as u32;
-            dense.set(slot, i);
-            self.keys.push(key);
-            self.stats.push(GroupStat::default());
-            return i;
+            Some((_, Some(i))) => i,
+            Some((slot, None)) => self.add_dense_group(slot, key),
+            None => self.hashed_group(key),
         }
+    }
+
+    /// Numbers a new group in the slot the dense index gave for it.
+    fn add_dense_group(&mut self, slot: Slot, key: GroupKey) -> u32 {
+        let i = self.stats.len() as u32;
+        if let Some(dense) = &mut self.dense {
+            dense.set(slot, i);
+        }
+        self.keys.push(key);
+        self.stats.push(GroupStat::default());
+        i
+    }
+
+    /// The number of a group the dense index does not hold.
+    fn hashed_group(&mut self, key: GroupKey) -> u32 {
         let packed = key.pack();
         if let Some(&i) = self.index.get(&packed) {
             return i;
@@ -361,6 +373,76 @@ impl<'a> AlertFold<'a> {
         self.keys.push(key);
         self.stats.push(GroupStat::default());
         i
+    }
+
+    /// The group key of a record (the dimensions not grouped by are `None`).
+    fn key_of(
+        &self,
+        ev: &Event,
+        day: Day,
+        device: Option<u64>,
+        info: &DeviceInfo,
+        code: AlertCode,
+    ) -> GroupKey {
+        let q = self.q;
+        let dims = self.dims;
+        let mut key = GroupKey {
+            day: (dims.has(Dim::Day) || dims.has(Dim::Hour)).then_some(day),
+            hour: dims.has(Dim::Hour).then(|| q.scope.clock.hour(ev.ts)),
+            region: dims.has(Dim::Region).then_some(info.region),
+            device_type: dims.has(Dim::DeviceType).then_some(info.device_type),
+            generation: dims.has(Dim::Generation).then_some(info.generation),
+            code: dims.has(Dim::Code).then_some(code),
+            category: None,
+            model: dims.has(Dim::Model).then_some(info.model),
+            firmware: dims.has(Dim::Firmware).then_some(info.firmware),
+            label: None,
+            class: q.split.as_ref().map(|r| r.class(ev, device, info, code)),
+            device: if dims.has(Dim::Device) { device } else { None },
+        };
+        if self.classify {
+            let (label, category) = self.bound.classify(code, info.generation, info.model);
+            key.label = dims.has(Dim::Label).then_some(label);
+            key.category = dims.has(Dim::Category).then_some(category);
+        } else if dims.has(Dim::Category) {
+            key.category = Some(catalogue::category_id(code));
+        }
+        key
+    }
+
+    /// The group number of a record. Where the dense index serves the query only the parts it
+    /// reads are gathered, and the whole key is built for a new group alone; the key it would
+    /// build holds nothing else (`DenseGroups::new` refuses every other dimension).
+    #[inline]
+    fn group_of(
+        &mut self,
+        ev: &Event,
+        day: Day,
+        device: Option<u64>,
+        info: &DeviceInfo,
+        code: AlertCode,
+    ) -> u32 {
+        let dims = self.dims;
+        let found = self.dense.as_mut().and_then(|d| {
+            d.find(DenseKey {
+                day: dims.has(Dim::Day).then_some(day),
+                region: dims.has(Dim::Region).then_some(info.region),
+                device_type: dims.has(Dim::DeviceType).then_some(info.device_type),
+                generation: dims.has(Dim::Generation).then_some(info.generation),
+                code: dims.has(Dim::Code).then_some(code),
+            })
+        });
+        match found {
+            Some((_, Some(i))) => i,
+            Some((slot, None)) => {
+                let key = self.key_of(ev, day, device, info, code);
+                self.add_dense_group(slot, key)
+            }
+            None => {
+                let key = self.key_of(ev, day, device, info, code);
+                self.hashed_group(key)
+            }
+        }
     }
 
     #[inline]
@@ -413,30 +495,7 @@ impl<'a> AlertFold<'a> {
             return;
         }
         let q = self.q;
-        let dims = self.dims;
-        let key = GroupKey {
-            day: (dims.has(Dim::Day) || dims.has(Dim::Hour)).then_some(day),
-            hour: dims.has(Dim::Hour).then(|| q.scope.clock.hour(ev.ts)),
-            region: dims.has(Dim::Region).then_some(info.region),
-            device_type: dims.has(Dim::DeviceType).then_some(info.device_type),
-            generation: dims.has(Dim::Generation).then_some(info.generation),
-            code: dims.has(Dim::Code).then_some(code),
-            category: None,
-            model: dims.has(Dim::Model).then_some(info.model),
-            firmware: dims.has(Dim::Firmware).then_some(info.firmware),
-            label: None,
-            class: q.split.as_ref().map(|r| r.class(ev, device, &info, code)),
-            device: if dims.has(Dim::Device) { device } else { None },
-        };
-        let mut key = key;
-        if self.classify {
-            let (label, category) = self.bound.classify(code, info.generation, info.model);
-            key.label = dims.has(Dim::Label).then_some(label);
-            key.category = dims.has(Dim::Category).then_some(category);
-        } else if dims.has(Dim::Category) {
-            key.category = Some(catalogue::category_id(code));
-        }
-        let g = self.group(key);
+        let g = self.group_of(ev, day, device, &info, code);
         let dedup = match q.dedup {
             Dedup::Off => false,
             Dedup::Auto => ev.message_id != 0,
