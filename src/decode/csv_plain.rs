@@ -108,27 +108,29 @@ impl<'a> Record<'_, 'a> {
     /// Ends the record at `nl` (its `\n`, or the end of the chunk) and starts the next.
     #[inline]
     fn finish(&mut self, nl: usize, sink: &mut impl Sink) {
+        let data = self.data;
         let mut end = nl;
-        if end > self.line_start && self.data[end - 1] == b'\r' {
+        if end > self.line_start && data[end - 1] == b'\r' {
             end -= 1;
         }
-        let line = &self.data[self.line_start..end];
+        let line = &data[self.line_start..end];
         let (line_no, off) = (self.line_no, self.offset + self.line_start as u64);
-        let mut fields = std::mem::take(&mut self.fields);
         let n = self.n + 1;
         // A `\r` before the newline is not part of the last field (a delimiter is never `\r`,
         // so the last field starts at or before `end`).
-        let last = &self.data[self.field_start..end];
+        let last = &data[self.field_start..end];
+        if !line.iter().all(|b| b.is_ascii_whitespace()) {
+            assign(self.layout, &mut self.fields, n - 1, last);
+            let ncols = self.layout.header.len();
+            emit_row(&self.fields, n, ncols, (line_no, off, line), sink);
+        }
+        // Cleared in place: `mem::take` of the 144-byte fields was a `memcpy` call per row
+        // (3% of the reference job).
+        self.fields = RawFields::default();
         self.line_no += 1;
         self.line_start = nl + 1;
         self.field_start = nl + 1;
         self.n = 0;
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            return;
-        }
-        assign(self.layout, &mut fields, n - 1, last);
-        let ncols = self.layout.header.len();
-        emit_row(&fields, n, ncols, (line_no, off, line), sink);
     }
 }
 
