@@ -177,9 +177,45 @@ pub fn check_window(ts: Millis) -> Result<(), String> {
 }
 
 /// Parses an ISO 8601 date-time into UTC milliseconds. See the module docs for what is accepted.
+///
+/// Records come in time order, a few hundred a minute in a national feed, so most share the
+/// previous record's minute: the usual `YYYY-MM-DDTHH:MM:SSZ` whose first 16 bytes equal the
+/// last such time's (kept per thread) only has its seconds read. Any other text, or another
+/// minute, is read in full (`parse_timestamp_in_full`); the answer is the same either way.
 #[inline]
 pub fn parse_timestamp(s: &[u8]) -> Option<Millis> {
+    use std::cell::Cell;
+    thread_local!(static MINUTE: Cell<Option<(u128, Millis)>> = const { Cell::new(None) });
     let s = s.trim_ascii();
+    let Some(head) = minute_of(s) else {
+        return parse_timestamp_in_full(s);
+    };
+    if let Some((cached, start)) = MINUTE.get()
+        && cached == head
+    {
+        let sec = digits(s, 17, 2)?;
+        return (sec <= 60).then_some(start + sec.min(59) as Millis * 1000);
+    }
+    let ts = parse_timestamp_in_full(s)?;
+    let sec = (ts / 1000).rem_euclid(60);
+    MINUTE.set(Some((head, ts - sec * 1000)));
+    Some(ts)
+}
+
+/// The first 16 bytes of a 20-byte `YYYY-MM-DDTHH:MM:SSZ` (`Z` or `z`, `:` before the seconds)
+/// as one integer: the text that fixes the minute. `None` for any other shape.
+#[inline]
+fn minute_of(s: &[u8]) -> Option<u128> {
+    match s {
+        [head @ .., b':', _, _, b'Z' | b'z'] if head.len() == 16 => {
+            Some(u128::from_le_bytes(head.try_into().ok()?))
+        }
+        _ => None,
+    }
+}
+
+/// Parses a timestamp without the minute cache (see `parse_timestamp`).
+fn parse_timestamp_in_full(s: &[u8]) -> Option<Millis> {
     if s.len() == 10 {
         return parse_date(s).map(day_start);
     }
@@ -363,6 +399,25 @@ mod tests {
     }
 
     proptest! {
+        /// The minute cache never changes an answer: runs of times that share a minute, with
+        /// single bytes damaged anywhere (seconds, separators, the minute's own text).
+        #[test]
+        fn the_minute_cache_answers_as_the_full_parse(
+            steps in proptest::collection::vec((0i64..200, 0usize..24, any::<u8>(), any::<bool>()), 1..300),
+            start in 0i64..4_000_000_000,
+        ) {
+            let mut t = start * 1000;
+            for (advance, at, byte, damage) in steps {
+                t += advance * 1000;
+                let mut s = format_timestamp(t).into_bytes();
+                s.drain(19..23); // `.mmm`: the usual `...:SSZ` shape
+                if damage && at < s.len() {
+                    s[at] = byte;
+                }
+                prop_assert_eq!(parse_timestamp(&s), parse_timestamp_in_full(s.trim_ascii()), "{:?}", String::from_utf8_lossy(&s));
+            }
+        }
+
         #[test]
         fn civil_round_trip(day in -200_000i32..200_000) {
             let (y, m, d) = civil_from_days(day);
