@@ -328,6 +328,40 @@ fn global_ids(local: &Names, global: &mut Names) -> Result<Vec<u16>, String> {
         .collect::<Result<_, _>>()
 }
 
+/// Gives each worker's entries the global model and firmware numbers (`maps[part]`: the global
+/// number of each of the part's own), on `threads` threads. The first part's numbers are the
+/// global ones (the dictionary starts from its names) and any part whose numbers already are
+/// is left alone: done serially for every entry, this was 15 ms of a 5,000,000-device load with
+/// one core idle.
+fn renumber(entries: &mut [Vec<(u64, u64)>], maps: &[(Vec<u16>, Vec<u16>)], threads: usize) {
+    let same = |m: &[u16]| m.iter().enumerate().all(|(i, &g)| g as usize == i);
+    let mut work = Vec::new();
+    for (part, (models, firmwares)) in entries.iter_mut().zip(maps) {
+        if same(models) && same(firmwares) {
+            continue;
+        }
+        let share = part.len().div_ceil(threads.max(1)).max(1 << 16);
+        work.extend(part.chunks_mut(share).map(|c| (c, models, firmwares)));
+    }
+    let apply = |(c, models, firmwares): (&mut [(u64, u64)], &Vec<u16>, &Vec<u16>)| {
+        for e in c {
+            let mut info = DeviceInfo::unpack(e.1);
+            info.model = models[info.model as usize];
+            info.firmware = firmwares[info.firmware as usize];
+            e.1 = info.pack();
+        }
+    };
+    if work.len() <= 1 {
+        work.into_iter().for_each(apply);
+        return;
+    }
+    std::thread::scope(|s| {
+        for w in work {
+            s.spawn(move || apply(w));
+        }
+    });
+}
+
 /// Why an inventory could not be loaded; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -417,16 +451,13 @@ pub fn load_inventory(
     let mut rejects = Vec::new();
     let mut rejected = 0;
     let mut entries = Vec::new();
+    let mut maps = Vec::new();
     let mut order: Vec<(u64, usize, usize, usize)> = Vec::new();
-    for mut p in parts {
-        let model_map = global_ids(&p.models, &mut models).map_err(too_many)?;
-        let fw_map = global_ids(&p.firmwares, &mut firmwares).map_err(too_many)?;
-        for e in &mut p.entries {
-            let mut info = DeviceInfo::unpack(e.1);
-            info.model = model_map[info.model as usize];
-            info.firmware = fw_map[info.firmware as usize];
-            e.1 = info.pack();
-        }
+    for p in parts {
+        maps.push((
+            global_ids(&p.models, &mut models).map_err(too_many)?,
+            global_ids(&p.firmwares, &mut firmwares).map_err(too_many)?,
+        ));
         order.extend(
             p.order
                 .iter()
@@ -437,6 +468,7 @@ pub fn load_inventory(
         rejects.extend(p.rejects);
         rejected += p.rejected;
     }
+    renumber(&mut entries, &maps, threads);
     // File order, so that of two rows for one device the later wins.
     order.sort_by_key(|o| o.0);
     let pieces: Vec<&[(u64, u64)]> = order
@@ -541,6 +573,32 @@ mod tests {
             (Region::South4G, Generation::Smets1, None)
         );
         assert_eq!(inv.firmware_name(b.firmware), "1.0");
+    }
+
+    /// Several chunks read by two workers, each numbering the names in the order it meets
+    /// them (the file's second half names the models in reverse): every device keeps the
+    /// model and firmware of its own row once the numbers are made global.
+    #[test]
+    fn names_keep_their_devices_across_workers() {
+        const ROWS: u64 = 200_000; // about 11 MB: several 4 MiB chunks
+        let model = |i: u64| {
+            let k = if i < ROWS / 2 { i % 50 } else { 49 - i % 50 };
+            format!("MODEL-{k}")
+        };
+        let firmware = |i: u64| format!("{}.{}", i % 7, (ROWS - i) % 11);
+        let mut text = String::from("device_id,device_type,region,smets,model,firmware_version\n");
+        for i in 0..ROWS {
+            let id = DeviceId(0x00DB_1200_0000_0000 | i);
+            text.push_str(&format!("{id},ESME,North,2,{},{}\n", model(i), firmware(i)));
+        }
+        let (inv, rejects, _) = load(&text);
+        assert!(rejects.is_empty());
+        assert_eq!(inv.devices.len() as u64, ROWS);
+        for i in (0..ROWS).step_by(97) {
+            let d = inv.lookup(DeviceId(0x00DB_1200_0000_0000 | i)).unwrap();
+            assert_eq!(inv.model_name(d.model), model(i), "row {i}");
+            assert_eq!(inv.firmware_name(d.firmware), firmware(i), "row {i}");
+        }
     }
 
     #[test]

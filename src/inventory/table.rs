@@ -250,11 +250,22 @@ impl DeviceTable {
 
     /// Every (id, value) pair, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.slots
-            .iter()
-            .filter(|s| s.1 & USED != 0)
-            .map(|s| (s.0, s.1 & !USED))
+        used(&self.slots)
     }
+
+    /// The slots in `n` shares of about equal size, to be read in parallel with `used`.
+    pub(super) fn shares(&self, n: usize) -> impl Iterator<Item = &[(u64, u64)]> + '_ {
+        self.slots
+            .chunks(self.slots.len().div_ceil(n.max(1)).max(1))
+    }
+}
+
+/// The (id, value) pairs held in some of a table's slots (`DeviceTable::shares`).
+pub(super) fn used(slots: &[(u64, u64)]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    slots
+        .iter()
+        .filter(|s| s.1 & USED != 0)
+        .map(|s| (s.0, s.1 & !USED))
 }
 
 /// Runs `f` on each item, one scoped thread per item, or inline when there is one: a thread
