@@ -6,6 +6,13 @@ The job (see docs/perf.md): join alerts to the inventory on device_id, count per
 (day, region, alert_code, device_type), and add per_1000 = count * 1000 / devices of that region
 and device type (the inventory has no install dates, so every device counts every day).
 
+It runs in two forms. The reference job as specified (fleetwatch `--no-distinct` against
+DuckDB's counts). And the job as `alerts` runs by default, which also counts the distinct
+alerting devices per group (fleetwatch against DuckDB's `approx_count_distinct`). That ratio
+is also printed against DuckDB's faster counts-only job. fleetwatch's distinct counts are
+checked against DuckDB's exact `count(DISTINCT)`: equal where fleetwatch marks them exact,
+and within the sketch's stated error elsewhere.
+
 Usage:
   python3 benches/peer_duckdb.py --alerts N --devices M [--data DIR] [--fleetwatch PATH] [--runs K]
 
@@ -32,18 +39,27 @@ COPY (
   ),
   den AS (SELECT region, device_type, count(*) AS devices FROM inv GROUP BY region, device_type),
   agg AS (
-    SELECT left(a.timestamp, 10) AS day, i.region, a.alert_code, i.device_type, count(*) AS count
+    SELECT left(a.timestamp, 10) AS day, i.region, a.alert_code, i.device_type, count(*) AS count{distinct}
     FROM read_csv('{alerts}', header = true, auto_detect = false, delim = ',', quote = '"',
                   columns = {{'timestamp': 'VARCHAR', 'device_id': 'VARCHAR', 'alert_code': 'VARCHAR'}}) AS a
     JOIN inv AS i ON a.device_id = i.device_id
     GROUP BY 1, 2, 3, 4
   )
   SELECT agg.day, agg.region, agg.alert_code, agg.device_type, agg.count,
-         agg.count * 1000.0 / den.devices AS per_1000
+         agg.count * 1000.0 / den.devices AS per_1000{distinct_out}
   FROM agg JOIN den ON agg.region = den.region AND agg.device_type = den.device_type
   ORDER BY 1, 2, 3, 4
 ) TO '{out}' (HEADER, DELIMITER ',');
 """
+
+# The job as `alerts` runs it by default, with the distinct alerting devices per group: timed
+# with DuckDB's own estimate (`approx_count_distinct`), checked against the exact count.
+DISTINCT_APPROX = dict(distinct=",\n           approx_count_distinct(a.device_id) AS devices", distinct_out=", agg.devices")
+DISTINCT_EXACT = dict(distinct=",\n           count(DISTINCT a.device_id) AS devices", distinct_out=", agg.devices")
+NO_DISTINCT = dict(distinct="", distinct_out="")
+
+# fleetwatch's HyperLogLog sketch: 2,048 registers, standard error 1.04 / sqrt(2048) = 2.3%.
+SKETCH_SE = 1.04 / 2048 ** 0.5
 
 DUCKDB_RUNNER = """
 import duckdb, sys
@@ -97,6 +113,42 @@ def compare(ref, cand):
     return None
 
 
+def check_distinct(exact_csv, fw_csv):
+    """fleetwatch's distinct alerting devices against DuckDB's exact count(DISTINCT): equal
+    where fleetwatch says its figure is exact; elsewhere the errors must look like the
+    sketch's stated standard error (most within 2 SE, none past 6 SE). Returns a summary
+    line, or raises with the first group that fails."""
+    with open(exact_csv, newline="") as f:
+        r = csv.reader(f)
+        next(r)
+        exact = {tuple(x[:4]): int(x[6]) for x in r}
+    n_exact = n_est = within1 = within2 = 0
+    worst = 0.0
+    with open(fw_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            k = (row["day"], row["region"], row["alert_code"], row["device_type"])
+            want, got = exact[k], int(row["alerting_devices"])
+            if row["alerting_devices_exact"] == "true":
+                n_exact += 1
+                if got != want:
+                    raise SystemExit(f"MISMATCH distinct devices {k}: exact {want}, fleetwatch says exactly {got}")
+                continue
+            n_est += 1
+            z = abs(got - want) / (want * SKETCH_SE)
+            worst = max(worst, z)
+            within1 += z <= 1
+            within2 += z <= 2
+            if z > 6:
+                raise SystemExit(f"MISMATCH distinct devices {k}: exact {want}, estimate {got} ({z:.1f} standard errors off)")
+    if n_est and within2 < 0.9 * n_est:
+        raise SystemExit(f"MISMATCH distinct devices: only {within2} of {n_est} estimates within 2 standard errors")
+    if not n_est:
+        return f"distinct devices: {n_exact:,} groups exact and equal to DuckDB's count(DISTINCT)"
+    return (f"distinct devices: {n_exact:,} groups exact and equal to DuckDB's count(DISTINCT); "
+            f"{n_est:,} estimated, {within1 / n_est:.0%} within 1 standard error ({SKETCH_SE:.1%}), "
+            f"{within2 / n_est:.0%} within 2, the worst {worst:.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--alerts", type=int, default=20_000_000)
@@ -123,9 +175,15 @@ def main():
             while f.read(1 << 24):
                 pass
 
-    sql = os.path.join(a.data, "job.sql")
-    duck_out = os.path.join(a.data, "duckdb.csv")
-    open(sql, "w").write(DUCKDB_SQL.format(inventory=inv, alerts=alerts, out=duck_out))
+    def job(name, distinct):
+        """Writes one DuckDB job's SQL; returns its file and its output CSV."""
+        sql, out = os.path.join(a.data, f"{name}.sql"), os.path.join(a.data, f"{name}.csv")
+        open(sql, "w").write(DUCKDB_SQL.format(inventory=inv, alerts=alerts, out=out, **distinct))
+        return sql, out
+
+    sql, duck_out = job("duckdb", NO_DISTINCT)
+    sql_approx, _ = job("duckdb-approx-distinct", DISTINCT_APPROX)
+    sql_exact, exact_out = job("duckdb-exact-distinct", DISTINCT_EXACT)
     fw_raw = os.path.join(a.data, "fleetwatch-full.csv")
     fw_out = os.path.join(a.data, "fleetwatch.csv")
     fw = [a.fleetwatch, "alerts", alerts, "--inventory", inv, "--by", "day,region,code,type", "--format", "csv"]
@@ -134,6 +192,7 @@ def main():
     tools = [
         ("duckdb", [sys.executable, "-c", DUCKDB_RUNNER, sql], None),
         ("fleetwatch", fw + ["--no-distinct"], fw_raw),
+        ("duckdb+dev", [sys.executable, "-c", DUCKDB_RUNNER, sql_approx], None),
         ("fw+devices", fw, os.path.join(a.data, "fleetwatch-devices.csv")),
     ]
     # Runs are interleaved so that a slow spell of the machine hits every tool alike.
@@ -148,15 +207,21 @@ def main():
         if problem:
             print(f"MISMATCH ({raw}): {problem}")
             sys.exit(1)
+    # The exact distinct counts, once and untimed, to check fleetwatch's against.
+    subprocess.run([sys.executable, "-c", DUCKDB_RUNNER, sql_exact], check=True)
+    distinct_summary = check_distinct(exact_out, os.path.join(a.data, "fleetwatch-devices.csv"))
     rows = a.alerts
     print(f"same answer: {sum(1 for _ in open(fw_out)) - 1:,} groups")
+    print(distinct_summary)
     print(f"{'tool':<12}{'seconds':>9}{'rows/s':>14}{'MB/s':>9}{'peak MB':>9}")
     for name, r in results.items():
         print(f"{name:<12}{r['secs']:>9.2f}{rows / r['secs']:>14,.0f}{size / r['secs'] / 1e6:>9.0f}{r['rss'] / 1e6:>9.0f}")
     d, f = results["duckdb"], results["fleetwatch"]
     print(f"ratio: fleetwatch rows/s = {d['secs'] / f['secs']:.2f}x duckdb; peak memory = {f['rss'] / d['rss']:.2f}x duckdb")
-    g = results["fw+devices"]
-    print(f"with distinct devices per group: {d['secs'] / g['secs']:.2f}x duckdb")
+    g, dd = results["fw+devices"], results["duckdb+dev"]
+    print(f"with distinct devices per group: {d['secs'] / g['secs']:.2f}x duckdb without them; "
+          f"{dd['secs'] / g['secs']:.2f}x duckdb with approx_count_distinct; "
+          f"peak memory = {g['rss'] / dd['rss']:.2f}x duckdb's")
 
 
 if __name__ == "__main__":
