@@ -14,7 +14,9 @@ use crate::model::{Reject, Rejects};
 
 use crate::catalogue;
 use crate::decode::Sink;
-use crate::inventory::{DenomDims, Denominators, DeviceFilter, DeviceInfo, Inventory};
+use crate::inventory::{
+    BatchScratch, DenomDims, Denominators, DeviceFilter, DeviceInfo, Inventory,
+};
 use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
@@ -255,9 +257,13 @@ pub struct AlertFold<'a> {
     /// Whether devices changed firmware during the period (`Inventory::history`): each alert's
     /// firmware is then the version its device ran at the alert's time.
     versioned: bool,
-    /// Events waiting to be folded: their inventory slots were prefetched when they arrived,
-    /// so by the time a batch is folded the lookups hit the cache instead of waiting on memory.
+    /// Events waiting to be folded. Their devices are looked up together, in the order of
+    /// their inventory slots (`DeviceTable::get_batch`), then folded in arrival order.
     batch: Vec<Event>,
+    /// The batch's device ids, what the inventory holds for each, and the lookup's buffers.
+    batch_devices: Vec<Option<u64>>,
+    looked_up: Vec<Option<u64>>,
+    lookup: BatchScratch,
     /// The query's dimensions as a bit set (`AlertQuery::has` searches a list).
     dims: DimSet,
     /// (group, device) of each accepted record whose device is still to be counted in its
@@ -285,9 +291,12 @@ impl DimSet {
     }
 }
 
-/// Events per prefetch batch: enough to hide a memory round trip behind the decoding of the
-/// events that follow.
-const BATCH: usize = 128;
+/// Events per batch: enough that a batch's lookups, taken in slot order, walk the inventory
+/// table from one end to the other in small steps (about 12 KB apart in a 5,000,000-device
+/// table), few enough that the batch stays in L2 (about 80 bytes an event). Measured on the
+/// reference job: 1,024 and 32,768 gained less, and 128 was 1.09x slower than the way before
+/// (each slot prefetched as its event arrived, batches of 128 folded in arrival order).
+const BATCH: usize = 1 << 13;
 
 /// Marks a remembered record whose device the inventory lacks.
 const UNKNOWN_FLAG: u32 = 1 << 31;
@@ -321,6 +330,9 @@ impl<'a> AlertFold<'a> {
             all_devices: q.scope.devices.is_all(),
             versioned: !inv.history.is_empty(),
             batch: Vec::with_capacity(BATCH),
+            batch_devices: Vec::with_capacity(BATCH),
+            looked_up: Vec::with_capacity(BATCH),
+            lookup: BatchScratch::default(),
             dims: DimSet::of(&q.by),
             pending: Vec::new(),
             sorted: Vec::new(),
@@ -446,7 +458,9 @@ impl<'a> AlertFold<'a> {
     }
 
     #[inline]
-    fn fold(&mut self, ev: &Event) {
+    /// Folds one event; `slot` is what the inventory holds for its device (`None`: no device,
+    /// or one the inventory lacks).
+    fn fold(&mut self, ev: &Event, slot: Option<u64>) {
         let t = &mut self.totals;
         t.read += 1;
         if !ev.kind.is_alert() {
@@ -473,9 +487,7 @@ impl<'a> AlertFold<'a> {
             return;
         }
         let device = ev.device.map(|d| d.0);
-        let mut known = device
-            .and_then(|d| self.inv.devices.get(d))
-            .map(DeviceInfo::unpack);
+        let mut known = slot.map(DeviceInfo::unpack);
         if self.versioned
             && let (Some(d), Some(i)) = (device, known.as_mut())
         {
@@ -581,9 +593,17 @@ impl<'a> AlertFold<'a> {
     /// Folds the events still waiting in the batch.
     pub fn flush(&mut self) {
         let batch = std::mem::take(&mut self.batch);
-        for ev in &batch {
-            self.fold(ev);
+        self.batch_devices.clear();
+        self.batch_devices
+            .extend(batch.iter().map(|ev| ev.device.map(|d| d.0)));
+        let mut looked_up = std::mem::take(&mut self.looked_up);
+        self.inv
+            .devices
+            .get_batch(&self.batch_devices, &mut looked_up, &mut self.lookup);
+        for (ev, &slot) in batch.iter().zip(&looked_up) {
+            self.fold(ev, slot);
         }
+        self.looked_up = looked_up;
         self.batch = batch;
         self.batch.clear();
         // A batch adds at most `BATCH`: `pending` never grows past `PENDING`.
@@ -803,9 +823,6 @@ fn fingerprint(ev: &Event, code: AlertCode) -> u64 {
 impl Sink for AlertFold<'_> {
     #[inline]
     fn event(&mut self, ev: &Event) {
-        if let Some(d) = ev.device {
-            self.inv.devices.prefetch(d.0);
-        }
         self.batch.push(*ev);
         if self.batch.len() == BATCH {
             self.flush();

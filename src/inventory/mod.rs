@@ -16,7 +16,7 @@ pub use denominators::{DenomDims, DenomKey, Denominators};
 pub use filter::{DeviceFilter, UnknownName};
 pub use firmware::{FirmwareChange, FirmwareHistory, Timeline, UNKNOWN_BEFORE};
 pub use load::{InventoryError, InventoryReject, load_inventory};
-pub use table::DeviceTable;
+pub use table::{BatchScratch, DeviceTable};
 
 use crate::model::{Day, DeviceId, DeviceType, Generation, Region};
 

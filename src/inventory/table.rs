@@ -19,6 +19,14 @@ fn mix(key: u64) -> u64 {
     (k ^ (k >> 32)).wrapping_mul(0x94D0_49BB_1331_11EB)
 }
 
+/// Buffers `DeviceTable::get_batch` reuses from batch to batch.
+#[derive(Debug, Default)]
+pub struct BatchScratch {
+    homes: Vec<usize>,
+    start: Vec<u32>,
+    order: Vec<u32>,
+}
+
 /// One thread's pairs sorted by bucket, and where each bucket starts.
 type Bucketed = (Vec<(u64, u64)>, Vec<usize>);
 /// One thread's insertions: placed, repeated, and the pairs that ran past its range.
@@ -199,11 +207,17 @@ impl DeviceTable {
 
     #[inline]
     pub fn get(&self, key: u64) -> Option<u64> {
-        let cap = self.slots.len();
-        if cap == 0 {
+        if self.slots.is_empty() {
             return None;
         }
-        let mut i = self.home(key);
+        self.get_from(key, self.home(key))
+    }
+
+    /// The lookup of `key` from its home slot `home` (the table is not empty).
+    #[inline]
+    fn get_from(&self, key: u64, home: usize) -> Option<u64> {
+        let cap = self.slots.len();
+        let mut i = home;
         loop {
             let s = self.slots[i];
             if s.1 & USED == 0 {
@@ -219,13 +233,65 @@ impl DeviceTable {
         }
     }
 
-    /// Hints the CPU to fetch the slot a lookup of `key` will read first.
-    #[inline]
-    pub fn prefetch(&self, key: u64) {
-        if self.slots.is_empty() {
+    /// Looks up every key of a batch (`None`: no key, no value) into `out`, in the order of
+    /// their home slots rather than the order given. Lookups in random order land on random
+    /// pages of a table of hundreds of MB, and on a virtual machine each such miss also walks
+    /// the host's page tables; in slot order, neighbouring lookups share pages and the walks'
+    /// entries stay in cache. A counting sort on the home slot's top bits is order enough.
+    pub fn get_batch(
+        &self,
+        keys: &[Option<u64>],
+        out: &mut Vec<Option<u64>>,
+        s: &mut BatchScratch,
+    ) {
+        const BUCKETS: usize = 4096;
+        /// Lookups ahead of the current one whose slot is prefetched (8 and 64 measured no
+        /// better than 32 on the reference job).
+        const AHEAD: usize = 32;
+        out.clear();
+        out.resize(keys.len(), None);
+        let cap = self.slots.len();
+        if cap == 0 {
             return;
         }
-        let p = &self.slots[self.home(key)] as *const (u64, u64);
+        let bucket = |h: usize| (h as u128 * BUCKETS as u128 / cap as u128) as usize;
+        s.start.clear();
+        s.start.resize(BUCKETS + 1, 0);
+        s.homes.clear();
+        for k in keys {
+            let h = k.map_or(usize::MAX, |k| self.home(k));
+            if h != usize::MAX {
+                s.start[bucket(h) + 1] += 1;
+            }
+            s.homes.push(h);
+        }
+        for b in 0..BUCKETS {
+            s.start[b + 1] += s.start[b];
+        }
+        s.order.clear();
+        s.order.resize(s.start[BUCKETS] as usize, 0);
+        for (i, &h) in s.homes.iter().enumerate() {
+            if h != usize::MAX {
+                let b = bucket(h);
+                s.order[s.start[b] as usize] = i as u32;
+                s.start[b] += 1;
+            }
+        }
+        for (n, &i) in s.order.iter().enumerate() {
+            if let Some(&j) = s.order.get(n + AHEAD) {
+                self.prefetch_slot(s.homes[j as usize]);
+            }
+            let i = i as usize;
+            if let Some(k) = keys[i] {
+                out[i] = self.get_from(k, s.homes[i]);
+            }
+        }
+    }
+
+    /// Hints the CPU to fetch slot `i`.
+    #[inline]
+    fn prefetch_slot(&self, i: usize) {
+        let p = &self.slots[i] as *const (u64, u64);
         #[cfg(target_arch = "x86_64")]
         unsafe {
             // SAFETY: prefetching is a hint; `p` points into `self.slots`.
@@ -286,6 +352,31 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_batch_finds_what_single_lookups_find() {
+        let entries: Vec<(u64, u64)> = (0..50_000u64).map(|i| (i * 7919 + 3, i)).collect();
+        let (t, _) = DeviceTable::build(&entries);
+        let mut s = BatchScratch::default();
+        let mut out = Vec::new();
+        // Present, absent and missing keys, in an order unrelated to the slots; batches of
+        // several sizes reuse the buffers.
+        for n in [0usize, 1, 7, 4096, 20_000] {
+            let keys: Vec<Option<u64>> = (0..n as u64)
+                .map(|i| match i % 5 {
+                    0 => None,
+                    1 => Some(i * 31 + 1),
+                    _ => Some(((i * 2_654_435_761) % 50_000) * 7919 + 3),
+                })
+                .collect();
+            t.get_batch(&keys, &mut out, &mut s);
+            let want: Vec<Option<u64>> = keys.iter().map(|k| k.and_then(|k| t.get(k))).collect();
+            assert_eq!(out, want, "batch of {n}");
+            assert!(n < 20 || out.iter().filter(|v| v.is_some()).count() > n / 2);
+        }
+        DeviceTable::default().get_batch(&[Some(1), None], &mut out, &mut s);
+        assert_eq!(out, vec![None, None], "an empty table");
+    }
 
     #[test]
     fn finds_what_was_inserted_and_nothing_else() {
