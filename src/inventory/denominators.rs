@@ -228,17 +228,11 @@ impl Denominators {
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
         };
-        let count = |share: &[(u64, u64)]| count_devices(inv, dims, filter, share);
-        let mut hist = std::thread::scope(|s| {
-            let mut shares = inv.devices.shares(threads);
-            // The first share on this thread, the others beside it.
-            let first = shares.next();
-            let others: Vec<_> = shares.map(|sh| s.spawn(move || count(sh))).collect();
-            others
-                .into_iter()
-                .map(|h| h.join().expect("counting devices does not panic"))
-                .fold(first.map(count).unwrap_or_default(), Hist::merge)
-        });
+        let mut hist = super::table::fork_join(inv.devices.shares(threads).collect(), |share| {
+            count_devices(inv, dims, filter, share)
+        })
+        .into_iter()
+        .fold(Hist::default(), Hist::merge);
         let plain = std::mem::take(&mut hist.plain);
         let mut hist = hist.groups;
         for (bits, &n) in plain.iter().enumerate() {

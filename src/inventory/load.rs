@@ -351,15 +351,7 @@ fn renumber(entries: &mut [Vec<(u64, u64)>], maps: &[(Vec<u16>, Vec<u16>)], thre
             e.1 = info.pack();
         }
     };
-    if work.len() <= 1 {
-        work.into_iter().for_each(apply);
-        return;
-    }
-    std::thread::scope(|s| {
-        for w in work {
-            s.spawn(move || apply(w));
-        }
-    });
+    super::table::fork_join(work, apply);
 }
 
 /// Why an inventory could not be loaded; each names the file.

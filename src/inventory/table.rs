@@ -336,7 +336,7 @@ pub(super) fn used(slots: &[(u64, u64)]) -> impl Iterator<Item = (u64, u64)> + '
 
 /// Runs `f` on each item, one scoped thread per item, or inline when there is one: a thread
 /// costs more than building a small inventory takes.
-fn fork_join<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub(super) fn fork_join<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     if items.len() <= 1 {
         return items.into_iter().map(f).collect();
     }
