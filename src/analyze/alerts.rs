@@ -457,9 +457,9 @@ impl<'a> AlertFold<'a> {
         }
     }
 
-    #[inline]
     /// Folds one event; `slot` is what the inventory holds for its device (`None`: no device,
     /// or one the inventory lacks).
+    #[inline]
     fn fold(&mut self, ev: &Event, slot: Option<u64>) {
         let t = &mut self.totals;
         t.read += 1;

@@ -244,7 +244,9 @@ impl DeviceTable {
         out: &mut Vec<Option<u64>>,
         s: &mut BatchScratch,
     ) {
-        const BUCKETS: usize = 4096;
+        /// Buckets of the counting sort: the home slot's top 12 bits.
+        const BUCKET_BITS: u32 = 12;
+        const BUCKETS: usize = 1 << BUCKET_BITS;
         /// Lookups ahead of the current one whose slot is prefetched (8 and 64 measured no
         /// better than 32 on the reference job).
         const AHEAD: usize = 32;
@@ -254,7 +256,9 @@ impl DeviceTable {
         if cap == 0 {
             return;
         }
-        let bucket = |h: usize| (h as u128 * BUCKETS as u128 / cap as u128) as usize;
+        // Every home is below `cap`, so it has at most `BUCKET_BITS` bits above `shift`.
+        let shift = (usize::BITS - cap.leading_zeros()).saturating_sub(BUCKET_BITS);
+        let bucket = |h: usize| h >> shift;
         s.start.clear();
         s.start.resize(BUCKETS + 1, 0);
         s.homes.clear();
