@@ -12,7 +12,7 @@
 //! shared the input), and temporary files a killed run of that id left behind.
 
 use super::ParquetError;
-use super::dictionary;
+use super::{dictionary, plain_strings};
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
@@ -107,8 +107,9 @@ struct Written {
 /// One file being written (see `Dataset::create`).
 ///
 /// Columns are encoded one by one: string dictionaries by `dictionary::encode` (their keys
-/// as they are), every other column by parquet-rs's Arrow column writer; what `ArrowWriter`
-/// does, without hashing every dictionary value again.
+/// as they are), plain strings without statistics (device ids) by `plain_strings::encode`,
+/// every other column by parquet-rs's Arrow column writer; what `ArrowWriter` does, without
+/// hashing every dictionary value again or searching id pages for repeats.
 pub struct PartFile {
     w: SerializedFileWriter<std::io::BufWriter<std::fs::File>>,
     columns: ArrowRowGroupWriterFactory,
@@ -161,6 +162,26 @@ impl PartFile {
                     let chunk = dictionary::encode(array.as_ref(), descr.clone(), compression)?;
                     rg.append_column(&chunk.bytes, chunk.close)?;
                     writers.next(); // this column's Arrow writer is not needed
+                    continue;
+                }
+            }
+            if flat && field.data_type() == &DataType::Utf8 {
+                let descr = &descrs[i];
+                let path = descr.path();
+                let compression = props.compression(path);
+                if !props.dictionary_enabled(path)
+                    && props.statistics_enabled(path) == EnabledStatistics::None
+                    && plain_strings::supported(array.as_ref(), compression)
+                {
+                    let chunk = plain_strings::encode(
+                        array.as_ref(),
+                        descr.clone(),
+                        compression,
+                        props.data_page_row_count_limit(),
+                        props.column_data_page_size_limit(path),
+                    )?;
+                    rg.append_column(&chunk.bytes, chunk.close)?;
+                    writers.next();
                     continue;
                 }
             }

@@ -11,27 +11,19 @@
 //! the Arrow order rather than the order of first use, and one data page per chunk instead
 //! of one per 20,000 rows.
 
+use super::pages::{Chunk, Written, compress, definition_levels};
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, DictionaryArray, StringArray};
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
+use parquet::basic::{Compression, Encoding};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
-use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
-use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
 /// Values a bit-packed run holds at most (63 groups of 8: the run's header stays one byte,
 /// as parquet-rs and parquet-mr write it).
 const MAX_PACKED: usize = 63 * 8;
-
-/// An encoded column chunk: its bytes and the metadata `append_column` needs.
-pub struct Chunk {
-    pub bytes: Bytes,
-    pub close: ColumnCloseResult,
-}
 
 /// Whether `array` can be written here: up to 65,536 string values indexed by 32-bit keys,
 /// compressed with Snappy or not at all, dictionary values under `dict_limit` bytes
@@ -118,13 +110,7 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
     }
     let mut data = Vec::with_capacity(ids.len() / 2 + 16);
     if nullable {
-        let mut l = Vec::new();
-        match &levels {
-            Some(levels) => rle_hybrid(&mut l, levels, 1),
-            None => rle_run(&mut l, 1, rows, 1),
-        }
-        data.extend_from_slice(&(l.len() as u32).to_le_bytes());
-        data.extend_from_slice(&l);
+        definition_levels(&mut data, rows, levels.as_deref());
     }
     let width = bit_width(used.len().saturating_sub(1) as u32);
     data.push(width);
@@ -158,63 +144,15 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
         w.close()?;
         (dict_spec, data_spec)
     };
-    let bytes = Bytes::from(sink.into_inner()?);
-    let stats = |page_type, encoding| PageEncodingStats {
-        page_type,
-        encoding,
-        count: 1,
-    };
-    let metadata = ColumnChunkMetaData::builder(descr)
-        .set_compression(compression)
-        .set_encodings_mask(EncodingMask::new_from_encodings(
-            [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY].iter(),
-        ))
-        .set_page_encoding_stats(vec![
-            stats(PageType::DICTIONARY_PAGE, Encoding::PLAIN),
-            stats(PageType::DATA_PAGE, Encoding::RLE_DICTIONARY),
-        ])
-        .set_total_compressed_size((dict_spec.compressed_size + data_spec.compressed_size) as i64)
-        .set_total_uncompressed_size(
-            (dict_spec.uncompressed_size + data_spec.uncompressed_size) as i64,
-        )
-        .set_num_values(rows as i64)
-        .set_dictionary_page_offset(Some(dict_spec.offset as i64))
-        .set_data_page_offset(data_spec.offset as i64)
-        .build()?;
-    Ok(Chunk {
-        close: ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
-            rows_written: rows as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: None,
-            // The data page's place, as parquet-rs records it for every column.
-            offset_index: Some(OffsetIndexMetaData {
-                page_locations: vec![PageLocation {
-                    offset: data_spec.offset as i64,
-                    compressed_page_size: data_spec.compressed_size as i32,
-                    first_row_index: 0,
-                }],
-                unencoded_byte_array_data_bytes: None,
-            }),
-        },
-        bytes,
-    })
-}
-
-/// A page's bytes compressed, and its uncompressed size.
-fn compress(raw: Vec<u8>, compression: Compression) -> Result<(Bytes, usize)> {
-    let n = raw.len();
-    match compression {
-        Compression::UNCOMPRESSED => Ok((Bytes::from(raw), n)),
-        Compression::SNAPPY => {
-            let c = snap::raw::Encoder::new()
-                .compress_vec(&raw)
-                .map_err(|e| ParquetError::External(Box::new(e)))?;
-            Ok((Bytes::from(c), n))
-        }
-        c => Err(ParquetError::NYI(format!("{c} for dictionary chunks"))),
+    Written {
+        descr,
+        compression,
+        rows,
+        encodings: vec![Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY],
+        dictionary: Some(dict_spec),
+        data: vec![(data_spec, Encoding::RLE_DICTIONARY, 0)],
     }
+    .into_chunk(Bytes::from(sink.into_inner()?))
 }
 
 /// Bits needed for values up to `max`.
@@ -258,7 +196,7 @@ pub fn rle_hybrid(out: &mut Vec<u8>, values: &[u32], width: u8) {
 }
 
 /// An RLE run: `count` times `value`.
-fn rle_run(out: &mut Vec<u8>, value: u32, count: usize, width: u8) {
+pub fn rle_run(out: &mut Vec<u8>, value: u32, count: usize, width: u8) {
     varint(out, (count as u64) << 1);
     out.extend_from_slice(&value.to_le_bytes()[..(width as usize).div_ceil(8)]);
 }

@@ -9,6 +9,9 @@
 //! - `inventory`: the device table.
 //! - `columns`: Arrow arrays built from fleetwatch's compact values.
 //! - `dictionary`: string dictionary columns written from their Arrow keys as they are.
+//! - `plain_strings`, `eui_snappy`: plain string columns (device ids), ids compressed by a
+//!   Snappy compressor that knows their layout.
+//! - `pages`: what those hand-written column chunks share.
 //!
 //! Conventions every file follows: partition columns are left out of the files (the Hive
 //! convention); integers are signed (Spark reads unsigned 64-bit integers as decimals); times
@@ -18,7 +21,10 @@
 pub mod columns;
 pub mod dataset;
 pub mod dictionary;
+pub mod eui_snappy;
 pub mod inventory;
+pub mod pages;
+pub mod plain_strings;
 pub mod table;
 
 pub use dataset::{Dataset, DatasetSummary, PartFile, RunId};

@@ -1,0 +1,118 @@
+//! What the hand-written column chunks share (`dictionary`, `plain_strings`): page compression,
+//! definition levels, and the chunk's metadata and offset index for `append_column`.
+
+use super::dictionary::{rle_hybrid, rle_run};
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
+use parquet::column::page::PageWriteSpec;
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
+use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
+use parquet::schema::types::ColumnDescPtr;
+
+/// An encoded column chunk: its bytes and the metadata `append_column` needs.
+pub struct Chunk {
+    pub bytes: Bytes,
+    pub close: ColumnCloseResult,
+}
+
+/// A page's bytes compressed with the general compressor, and its uncompressed size.
+pub fn compress(raw: Vec<u8>, compression: Compression) -> Result<(Bytes, usize)> {
+    let n = raw.len();
+    match compression {
+        Compression::UNCOMPRESSED => Ok((Bytes::from(raw), n)),
+        Compression::SNAPPY => {
+            let c = snap::raw::Encoder::new()
+                .compress_vec(&raw)
+                .map_err(|e| ParquetError::External(Box::new(e)))?;
+            Ok((Bytes::from(c), n))
+        }
+        c => Err(ParquetError::NYI(format!("{c} for hand-written chunks"))),
+    }
+}
+
+/// Appends a V1 data page's definition levels for `valid` (a flag a row; `None`: every row
+/// present), with their byte length first, as optional flat columns have them.
+pub fn definition_levels(out: &mut Vec<u8>, rows: usize, valid: Option<&[u32]>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    match valid {
+        Some(levels) => rle_hybrid(out, levels, 1),
+        None => rle_run(out, 1, rows, 1),
+    }
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The pages of a chunk as written, to describe it.
+pub struct Written {
+    pub descr: ColumnDescPtr,
+    pub compression: Compression,
+    pub rows: usize,
+    /// The chunk's encodings (levels' included).
+    pub encodings: Vec<Encoding>,
+    pub dictionary: Option<PageWriteSpec>,
+    /// Data pages: where each was written, its encoding and its first row.
+    pub data: Vec<(PageWriteSpec, Encoding, usize)>,
+}
+
+impl Written {
+    /// The chunk's metadata, page encoding stats and offset index, as parquet-rs records them
+    /// (no statistics: hand-written chunks are those of columns without them).
+    pub fn into_chunk(self, bytes: Bytes) -> Result<Chunk> {
+        let Some(first) = self.data.first() else {
+            return Err(ParquetError::General("a column chunk without pages".into()));
+        };
+        let mut stats = Vec::new();
+        if self.dictionary.is_some() {
+            stats.push(PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            });
+        }
+        stats.push(PageEncodingStats {
+            page_type: PageType::DATA_PAGE,
+            encoding: first.1,
+            count: self.data.len() as i32,
+        });
+        let pages = self.dictionary.iter().chain(self.data.iter().map(|d| &d.0));
+        let compressed: usize = pages.clone().map(|s| s.compressed_size).sum();
+        let uncompressed: usize = pages.map(|s| s.uncompressed_size).sum();
+        let metadata = ColumnChunkMetaData::builder(self.descr)
+            .set_compression(self.compression)
+            .set_encodings_mask(EncodingMask::new_from_encodings(self.encodings.iter()))
+            .set_page_encoding_stats(stats)
+            .set_total_compressed_size(compressed as i64)
+            .set_total_uncompressed_size(uncompressed as i64)
+            .set_num_values(self.rows as i64)
+            .set_dictionary_page_offset(self.dictionary.as_ref().map(|d| d.offset as i64))
+            .set_data_page_offset(first.0.offset as i64)
+            .build()?;
+        let page_locations = self
+            .data
+            .iter()
+            .map(|(spec, _, first_row)| PageLocation {
+                offset: spec.offset as i64,
+                compressed_page_size: spec.compressed_size as i32,
+                first_row_index: *first_row as i64,
+            })
+            .collect();
+        Ok(Chunk {
+            close: ColumnCloseResult {
+                bytes_written: bytes.len() as u64,
+                rows_written: self.rows as u64,
+                metadata,
+                bloom_filter: None,
+                column_index: None,
+                // Every page's place, as parquet-rs records it for every column.
+                offset_index: Some(OffsetIndexMetaData {
+                    page_locations,
+                    unencoded_byte_array_data_bytes: None,
+                }),
+            },
+            bytes,
+        })
+    }
+}
