@@ -135,10 +135,10 @@ mod tests {
     fn string_columns_read_back_as_written_across_pages() {
         let n = 2500u64;
         let ids: Vec<Option<u64>> = (0..n)
-            .map(|i| (i % 7 != 3).then_some(0x000D_6F00_0000_0000 | (i * 0x9E37_79B9) >> 20))
+            .map(|i| (i % 7 != 3).then_some(0x000D_6F00_0000_0000 | ((i * 0x9E37_79B9) >> 20)))
             .collect();
         let hubs: Vec<Option<u64>> = (0..n)
-            .map(|i| Some(0xBC33_AC00_0000_0000 | i / 10))
+            .map(|i| Some(0xBC33_AC00_0000_0000 | (i / 10)))
             .collect();
         let notes: Vec<Option<String>> = (0..n)
             .map(|i| (i % 5 != 0).then(|| "é-".repeat((i % 13) as usize)))
