@@ -32,7 +32,11 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// The one-paragraph summary printed after every run.
+/// `n` and the noun, singular for one (`1 file`, `2 files`, `1,200 files`).
+pub fn count_of(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 /// The one-paragraph summary printed after every run.
 pub fn totals_summary(t: &Totals) -> String {
     let n = crate::render::thousands;
@@ -99,5 +103,12 @@ mod tests {
         assert_eq!(super::thousands(999), "999");
         assert_eq!(super::thousands(1000), "1,000");
         assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn one_is_singular() {
+        assert_eq!(super::count_of(1, "file", "files"), "1 file");
+        assert_eq!(super::count_of(0, "file", "files"), "0 files");
+        assert_eq!(super::count_of(2500, "row", "rows"), "2,500 rows");
     }
 }

@@ -54,13 +54,16 @@ pub fn run(cfg: AlertsConfig) -> Result<Status> {
                     .and_then(|_| dataset.commit())
                     .map(|d| {
                         eprintln!(
-                            "wrote {} rows in {} Parquet files under {} (run {}{})",
-                            render::thousands(d.rows),
-                            d.files,
+                            "wrote {} in {} under {} (run {}{})",
+                            render::count_of(d.rows, "row", "rows"),
+                            render::count_of(d.files, "Parquet file", "Parquet files"),
                             dir.display(),
                             dataset.run(),
                             if d.replaced > 0 {
-                                format!(", replacing {} files of its earlier run", d.replaced)
+                                format!(
+                                    ", replacing {} of its earlier run",
+                                    render::count_of(d.replaced, "file", "files")
+                                )
                             } else {
                                 String::new()
                             }

@@ -70,12 +70,15 @@ pub fn run(cfg: ExportRun) -> Result<Status> {
     let summary = pending.commit()?;
     let line = |what: &str, d: &DatasetSummary| {
         eprintln!(
-            "{what:<10} {} rows in {} files, {:.1} MB{}",
-            render::thousands(d.rows),
-            d.files,
+            "{what:<10} {} in {}, {:.1} MB{}",
+            render::count_of(d.rows, "row", "rows"),
+            render::count_of(d.files, "file", "files"),
             d.bytes as f64 / 1e6,
             if d.replaced > 0 {
-                format!(" (replacing {} earlier files)", d.replaced)
+                format!(
+                    " (replacing {})",
+                    render::count_of(d.replaced, "earlier file", "earlier files")
+                )
             } else {
                 String::new()
             }
