@@ -18,6 +18,14 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
+thread_local! {
+    /// A page's bytes and their compressed form, kept from page to page: fresh buffers of
+    /// a megabyte a page were faulted in (and zeroed) every time.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
 /// Whether `array` can be written here: a non-empty `Utf8` array, compressed with Snappy or
 /// not at all.
 pub fn supported(array: &dyn Array, compression: Compression) -> bool {
@@ -53,9 +61,8 @@ pub fn encode(
     let values = strings.value_data();
     let mut sink = TrackedWrite::new(Vec::new());
     let mut data = Vec::new();
-    let mut scratch = Vec::new();
     let mut levels: Vec<u32> = Vec::new();
-    {
+    SCRATCH.with_borrow_mut(|(raw, scratch)| -> Result<()> {
         let mut w = SerializedPageWriter::new(&mut sink);
         let mut start = 0;
         while start < rows {
@@ -65,14 +72,15 @@ pub fn encode(
             while end > start + 1 && bytes_to(end) > page_bytes.max(1) {
                 end = start + (end - start) / 2;
             }
-            let mut raw = Vec::with_capacity(bytes_to(end) + 16);
+            raw.clear();
+            raw.reserve(bytes_to(end) + 16);
             if nullable {
                 let valid = nulls.as_ref().map(|n| {
                     levels.clear();
                     levels.extend((start..end).map(|i| n.is_valid(i) as u32));
                     &levels[..]
                 });
-                definition_levels(&mut raw, end - start, valid);
+                definition_levels(raw, end - start, valid);
             }
             let values_start = raw.len();
             let mut ids = true;
@@ -86,10 +94,10 @@ pub fn encode(
                 raw.extend_from_slice(v);
             }
             let (buf, raw_len) = if compression == Compression::SNAPPY && ids {
-                let c = eui_snappy::compress(&raw, values_start, &mut scratch);
+                let c = eui_snappy::compress(raw, values_start, scratch);
                 (Bytes::copy_from_slice(c), raw.len())
             } else {
-                compress(raw, compression)?
+                compress(std::mem::take(raw), compression)?
             };
             let spec = w.write_page(CompressedPage::new(
                 Page::DataPage {
@@ -105,8 +113,8 @@ pub fn encode(
             data.push((spec, Encoding::PLAIN, start));
             start = end;
         }
-        w.close()?;
-    }
+        w.close()
+    })?;
     Written {
         descr,
         compression,
