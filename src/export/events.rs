@@ -148,13 +148,13 @@ impl EventSink {
         // Codes: a small dictionary of the codes in these rows.
         let mut codes: FxHashMap<AlertCode, i32> = FxHashMap::default();
         let mut code_names: Vec<String> = Vec::new();
-        let code_keys: Vec<Option<i32>> = rows
+        let code_keys: Vec<i32> = rows
             .iter()
             .map(|r| {
-                Some(*codes.entry(r.code).or_insert_with(|| {
+                *codes.entry(r.code).or_insert_with(|| {
                     code_names.push(r.code.to_string());
                     code_names.len() as i32 - 1
-                }))
+                })
             })
             .collect();
         let code_names: Vec<&str> = code_names.iter().map(String::as_str).collect();
@@ -169,7 +169,7 @@ impl EventSink {
         let cols: Vec<ArrayRef> = vec![
             timestamps(rows.iter().map(|r| r.ts)),
             device_ids(rows.iter().map(|r| r.has_device.then_some(r.device))),
-            dictionary(code_keys.into_iter(), &code_names).map_err(arrow)?,
+            dictionary(code_keys.into_iter().map(Some), &code_names).map_err(arrow)?,
             dictionary(rows.iter().map(|r| Some(r.device_type as i32)), &types).map_err(arrow)?,
             dictionary(rows.iter().map(|r| Some(r.generation as i32)), &gens).map_err(arrow)?,
             dictionary(

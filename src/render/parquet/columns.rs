@@ -54,12 +54,29 @@ pub fn device_ids(ids: impl ExactSizeIterator<Item = Option<u64>>) -> ArrayRef {
     ))
 }
 
-/// A dictionary array: `keys` index `values` (`None` is null).
+/// A dictionary array: `keys` index `values` (`None` is null). The keys go straight into
+/// their buffer and a null bitmap made only if there is a null (not through a vector of
+/// options, twice the size, copied again).
 pub fn dictionary(
     keys: impl Iterator<Item = Option<i32>>,
     values: &[&str],
 ) -> Result<ArrayRef, arrow_schema::ArrowError> {
-    let keys = Int32Array::from(keys.collect::<Vec<_>>());
+    let (n, _) = keys.size_hint();
+    let mut k: Vec<i32> = Vec::with_capacity(n);
+    let mut nulls = NullBufferBuilder::new(n);
+    for key in keys {
+        match key {
+            Some(v) => {
+                k.push(v);
+                nulls.append_non_null();
+            }
+            None => {
+                k.push(0);
+                nulls.append_null();
+            }
+        }
+    }
+    let keys = Int32Array::new(ScalarBuffer::from(k), nulls.finish());
     let values: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
     Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
         keys, values,
