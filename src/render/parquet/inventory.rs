@@ -5,7 +5,7 @@ use super::columns::{device_ids, dictionary, dictionary_type, field};
 use super::{Dataset, ParquetError, writer_properties};
 use crate::inventory::{DeviceFilter, DeviceInfo, Inventory};
 use crate::model::{DeviceType, Generation, Interner, Region};
-use arrow_array::{ArrayRef, Date32Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Date32Array, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -165,16 +165,11 @@ fn batch(
             &cohorts,
         )
         .map_err(arrow)?,
-        Arc::new(StringArray::from(
+        device_ids(
             devices
                 .iter()
-                .map(|(id, _)| {
-                    side_of(*id)
-                        .and_then(|s| s.1)
-                        .map(|h| crate::model::DeviceId(h).to_string())
-                })
-                .collect::<Vec<_>>(),
-        )),
+                .map(|(id, _)| side_of(*id).and_then(|s| s.1)),
+        ),
     ];
     RecordBatch::try_new(schema(), cols).map_err(arrow)
 }
