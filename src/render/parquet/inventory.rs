@@ -165,11 +165,7 @@ fn batch(
             &cohorts,
         )
         .map_err(arrow)?,
-        device_ids(
-            devices
-                .iter()
-                .map(|(id, _)| side_of(*id).and_then(|s| s.1)),
-        ),
+        device_ids(devices.iter().map(|(id, _)| side_of(*id).and_then(|s| s.1))),
     ];
     RecordBatch::try_new(schema(), cols).map_err(arrow)
 }
