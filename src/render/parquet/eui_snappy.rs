@@ -11,8 +11,8 @@
 //! The output is ordinary Snappy (any reader decompresses it) and is correct for any input:
 //! a copy is written only after its bytes compared equal, and whatever does not match the
 //! record layout is written as literal bytes. On id pages it compresses about as well as the
-//! general compressor (14.5 bytes a record against its 14.2 on the reference job's events),
-//! four times as fast; on anything else it compresses worse, which is why only pages of ids
+//! general compressor (14.4 bytes a record against its 14.3 on real ids from the reference job),
+//! three times as fast; on anything else it compresses worse, which is why only pages of ids
 //! use it.
 
 /// Bytes a record takes: the PLAIN length and the id's 23 characters.

@@ -5,7 +5,7 @@
 //! file), and they are unique enough that a dictionary does not pay. parquet-rs would copy
 //! them into pages and hand each page to the general Snappy compressor; here a page whose
 //! values are all 23 bytes long (ids, as `columns::device_ids` writes them) goes to the id
-//! compressor, four times as fast, and any other page to the general one. Readers see PLAIN
+//! compressor, three times as fast, and any other page to the general one. Readers see PLAIN
 //! pages compressed with Snappy either way.
 
 use super::eui_snappy;
