@@ -11,7 +11,8 @@
 //! - `dictionary`: string dictionary columns written from their Arrow keys as they are.
 //! - `plain_strings`, `eui_snappy`: plain string columns (device ids), ids compressed by a
 //!   Snappy compressor that knows their layout.
-//! - `pages`: what those hand-written column chunks share.
+//! - `pages`: what those hand-written column chunks share; `rle`: the RLE/bit-packing hybrid
+//!   encoding of their keys and definition levels.
 //!
 //! Conventions every file follows: partition columns are left out of the files (the Hive
 //! convention); integers are signed (Spark reads unsigned 64-bit integers as decimals); times
@@ -25,6 +26,7 @@ pub mod eui_snappy;
 pub mod inventory;
 pub mod pages;
 pub mod plain_strings;
+pub mod rle;
 pub mod table;
 
 pub use dataset::{Dataset, DatasetSummary, PartFile, RunId};

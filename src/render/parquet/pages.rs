@@ -1,7 +1,7 @@
 //! What the hand-written column chunks share (`dictionary`, `plain_strings`): page compression,
 //! definition levels, and the chunk's metadata and offset index for `append_column`.
 
-use super::dictionary::{rle_hybrid, rle_run};
+use super::rle::{rle_hybrid, rle_run};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
 use parquet::column::page::PageWriteSpec;
