@@ -12,13 +12,15 @@
 //! shared the input), and temporary files a killed run of that id left behind.
 
 use super::ParquetError;
+use super::pages::Chunk;
 use super::{dictionary, plain_strings};
-use arrow_array::RecordBatch;
-use arrow_schema::{DataType, SchemaRef};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, Field, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnDescPtr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -147,43 +149,10 @@ impl PartFile {
         let flat = descrs.len() == self.schema.fields().len();
         let mut rg = self.w.next_row_group()?;
         for (i, (field, array)) in self.schema.fields().iter().zip(b.columns()).enumerate() {
-            if flat && matches!(field.data_type(), DataType::Dictionary(..)) {
-                let descr = &descrs[i];
-                let path = descr.path();
-                let compression = props.compression(path);
-                if props.dictionary_enabled(path)
-                    && props.statistics_enabled(path) == EnabledStatistics::None
-                    && dictionary::supported(
-                        array.as_ref(),
-                        compression,
-                        props.dictionary_page_size_limit(),
-                    )
-                {
-                    let chunk = dictionary::encode(array.as_ref(), descr.clone(), compression)?;
-                    rg.append_column(&chunk.bytes, chunk.close)?;
-                    writers.next(); // this column's Arrow writer is not needed
-                    continue;
-                }
-            }
-            if flat && field.data_type() == &DataType::Utf8 {
-                let descr = &descrs[i];
-                let path = descr.path();
-                let compression = props.compression(path);
-                if !props.dictionary_enabled(path)
-                    && props.statistics_enabled(path) == EnabledStatistics::None
-                    && plain_strings::supported(array.as_ref(), compression)
-                {
-                    let chunk = plain_strings::encode(
-                        array.as_ref(),
-                        descr.clone(),
-                        compression,
-                        props.data_page_row_count_limit(),
-                        props.column_data_page_size_limit(path),
-                    )?;
-                    rg.append_column(&chunk.bytes, chunk.close)?;
-                    writers.next();
-                    continue;
-                }
+            if flat && let Some(chunk) = hand_written(field, array.as_ref(), &descrs[i], &props)? {
+                rg.append_column(&chunk.bytes, chunk.close)?;
+                writers.next(); // this column's Arrow writer is not needed
+                continue;
             }
             for leaf in compute_leaves(field, array)? {
                 let Some(mut w) = writers.next() else {
@@ -197,6 +166,46 @@ impl PartFile {
         }
         rg.close()?;
         Ok(())
+    }
+}
+
+/// The chunk of a column one of the hand-written encoders takes, if one does: a string
+/// dictionary with dictionary encoding on, or a plain string column with it off, either
+/// without statistics, in a codec they write.
+fn hand_written(
+    field: &Field,
+    array: &dyn Array,
+    descr: &ColumnDescPtr,
+    props: &WriterProperties,
+) -> parquet::errors::Result<Option<Chunk>> {
+    let path = descr.path();
+    let compression = props.compression(path);
+    if props.statistics_enabled(path) != EnabledStatistics::None {
+        return Ok(None);
+    }
+    let dictionary_enabled = props.dictionary_enabled(path);
+    match field.data_type() {
+        DataType::Dictionary(..)
+            if dictionary_enabled
+                && dictionary::supported(
+                    array,
+                    compression,
+                    props.dictionary_page_size_limit(),
+                ) =>
+        {
+            dictionary::encode(array, descr.clone(), compression).map(Some)
+        }
+        DataType::Utf8 if !dictionary_enabled && plain_strings::supported(array, compression) => {
+            plain_strings::encode(
+                array,
+                descr.clone(),
+                compression,
+                props.data_page_row_count_limit(),
+                props.column_data_page_size_limit(path),
+            )
+            .map(Some)
+        }
+        _ => Ok(None),
     }
 }
 
