@@ -147,7 +147,8 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
         rows,
         encodings: vec![Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY],
         dictionary: Some(dict_spec),
-        data: vec![(data_spec, Encoding::RLE_DICTIONARY, 0)],
+        data_encoding: Encoding::RLE_DICTIONARY,
+        data: vec![(data_spec, 0)],
     }
     .into_chunk(Bytes::from(sink.into_inner()?))
 }

@@ -53,8 +53,10 @@ pub struct Written {
     /// The chunk's encodings (levels' included).
     pub encodings: Vec<Encoding>,
     pub dictionary: Option<PageWriteSpec>,
-    /// Data pages: where each was written, its encoding and its first row.
-    pub data: Vec<(PageWriteSpec, Encoding, usize)>,
+    /// The data pages' encoding (one for all of them).
+    pub data_encoding: Encoding,
+    /// Data pages: where each was written and its first row.
+    pub data: Vec<(PageWriteSpec, usize)>,
 }
 
 impl Written {
@@ -74,10 +76,13 @@ impl Written {
         }
         stats.push(PageEncodingStats {
             page_type: PageType::DATA_PAGE,
-            encoding: first.1,
+            encoding: self.data_encoding,
             count: self.data.len() as i32,
         });
-        let pages = self.dictionary.iter().chain(self.data.iter().map(|d| &d.0));
+        let pages = self
+            .dictionary
+            .iter()
+            .chain(self.data.iter().map(|(spec, _)| spec));
         let compressed: usize = pages.clone().map(|s| s.compressed_size).sum();
         let uncompressed: usize = pages.map(|s| s.uncompressed_size).sum();
         let metadata = ColumnChunkMetaData::builder(self.descr)
@@ -93,7 +98,7 @@ impl Written {
         let page_locations = self
             .data
             .iter()
-            .map(|(spec, _, first_row)| PageLocation {
+            .map(|(spec, first_row)| PageLocation {
                 offset: spec.offset as i64,
                 compressed_page_size: spec.compressed_size as i32,
                 first_row_index: *first_row as i64,

@@ -110,7 +110,7 @@ pub fn encode(
                 },
                 raw_len,
             ))?;
-            data.push((spec, Encoding::PLAIN, start));
+            data.push((spec, start));
             start = end;
         }
         w.close()
@@ -121,6 +121,7 @@ pub fn encode(
         rows,
         encodings: vec![Encoding::PLAIN, Encoding::RLE],
         dictionary: None,
+        data_encoding: Encoding::PLAIN,
         data,
     }
     .into_chunk(Bytes::from(sink.into_inner()?))
