@@ -270,6 +270,8 @@ pub struct AlertFold<'a> {
     /// group (`settle`), and the buffer they are bucketed into.
     pending: Vec<(u32, u64)>,
     sorted: Vec<(u32, u64)>,
+    /// Threads for the work after the read (merging, counting): the run's workers.
+    threads: usize,
 }
 
 /// Distinct-device updates settled together: enough that each of a day's groups gets many
@@ -327,6 +329,7 @@ impl<'a> AlertFold<'a> {
             max_day: Day::MIN,
             since: q.first_day(),
             until: q.last_day(),
+            threads: 1,
             all_devices: q.scope.devices.is_all(),
             versioned: !inv.history.is_empty(),
             batch: Vec::with_capacity(BATCH),
@@ -612,20 +615,24 @@ impl<'a> AlertFold<'a> {
         }
     }
 
-    /// Folds another worker's state into this one. A record both workers saw (a duplicate
-    /// split across chunks) is taken out of the counts once here.
-    pub fn merge(&mut self, mut other: AlertFold<'a>) {
+    /// Folds another worker's state into this one, the groups' counts on `threads` threads
+    /// (the distinct-device sets are most of the work, and it comes when every worker is
+    /// done). A record both workers saw (a duplicate split across chunks) is taken out of the
+    /// counts once here.
+    pub fn merge(&mut self, mut other: AlertFold<'a>, threads: usize) {
         self.flush();
         other.flush();
         self.settle();
         other.settle();
         let remap: Vec<u32> = other.keys.iter().map(|k| self.group(*k)).collect();
+        // Their groups by our numbers: distinct keys, so each of ours takes at most one.
+        let mut theirs: Vec<Option<GroupStat>> = Vec::with_capacity(self.stats.len());
+        theirs.resize_with(self.stats.len(), || None);
         for (i, s) in other.stats.into_iter().enumerate() {
-            let mine = &mut self.stats[remap[i] as usize];
-            mine.alerts += s.alerts;
-            mine.records += s.records;
-            mine.devices.merge(s.devices);
+            theirs[remap[i] as usize] = Some(s);
         }
+        merge_stats(&mut self.stats, theirs, threads);
+        self.threads = self.threads.max(threads);
         let mut t = other.totals;
         for (fp, (g, count, day)) in other.seen {
             let g = remap[g as usize];
@@ -681,12 +688,15 @@ impl<'a> AlertFold<'a> {
             _ if self.min_day > self.max_day => None,
             (s, u) => Some((s.unwrap_or(self.min_day), u.unwrap_or(self.max_day))),
         };
+        let mut stats = self.stats;
+        let devices = count_devices(&mut stats, self.threads);
         let mut rows: Vec<AlertRow> = self
             .keys
             .iter()
-            .zip(self.stats)
-            .filter(|(_, s)| s.records > 0)
-            .map(|(k, s)| {
+            .zip(stats)
+            .zip(devices)
+            .filter(|((_, s), _)| s.records > 0)
+            .map(|((k, s), (devices, devices_exact))| {
                 let dk = k.denom_key();
                 let denominator = match (k.day, period) {
                     // A rate per 1,000 devices means nothing for one device.
@@ -702,8 +712,8 @@ impl<'a> AlertFold<'a> {
                     key: *k,
                     alerts: s.alerts,
                     records: s.records,
-                    devices: s.devices.count(),
-                    devices_exact: s.devices.is_exact(),
+                    devices,
+                    devices_exact,
                     denominator,
                     per_1000,
                 }
@@ -727,6 +737,64 @@ impl<'a> AlertFold<'a> {
             scope: self.q.scope.clone(),
         }
     }
+}
+
+/// Each group's distinct-device count and whether it is exact, on up to `threads` threads
+/// (an estimate reads 2,048 registers; a report can have tens of thousands). The sets are
+/// dropped where they are counted.
+fn count_devices(stats: &mut [GroupStat], threads: usize) -> Vec<(u64, bool)> {
+    let count = |stats: &mut [GroupStat]| -> Vec<(u64, bool)> {
+        stats
+            .iter_mut()
+            .map(|s| {
+                let d = std::mem::take(&mut s.devices);
+                (d.count(), d.is_exact())
+            })
+            .collect()
+    };
+    let threads = threads.clamp(1, (stats.len() / MIN_PER_THREAD).max(1));
+    if threads == 1 {
+        return count(stats);
+    }
+    let per = stats.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = stats
+            .chunks_mut(per)
+            .map(|c| s.spawn(move || count(c)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("a counting thread panicked"))
+            .collect()
+    })
+}
+
+/// Below this many groups a thread costs more than it saves.
+const MIN_PER_THREAD: usize = 2048;
+
+/// Adds `theirs[i]` (where there is one) into `mine[i]`, in runs of groups on up to
+/// `threads` threads. What a group holds after does not depend on the split.
+fn merge_stats(mine: &mut [GroupStat], mut theirs: Vec<Option<GroupStat>>, threads: usize) {
+    let add = |mine: &mut [GroupStat], theirs: &mut [Option<GroupStat>]| {
+        for (m, t) in mine.iter_mut().zip(theirs) {
+            if let Some(s) = t.take() {
+                m.alerts += s.alerts;
+                m.records += s.records;
+                m.devices.merge(s.devices);
+            }
+        }
+    };
+    let threads = threads.clamp(1, (mine.len() / MIN_PER_THREAD).max(1));
+    if threads == 1 {
+        add(mine, &mut theirs);
+        return;
+    }
+    let per = mine.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (m, t) in mine.chunks_mut(per).zip(theirs.chunks_mut(per)) {
+            s.spawn(move || add(m, t));
+        }
+    });
 }
 
 /// The rows of 0 alerts that make each group's daily series complete over `period`: for every
@@ -984,6 +1052,52 @@ mod tests {
                 proptest::prop_assert_eq!(dense.group(key), hashed.group(key));
             }
             proptest::prop_assert_eq!(&dense.keys, &hashed.keys);
+        }
+    }
+
+    /// Events over enough groups that merging and counting fan out to threads, split over
+    /// two workers: the same rows (counts, distinct devices, exactness) as one worker that
+    /// saw everything, whatever the threads.
+    #[test]
+    fn merging_on_threads_gives_what_one_worker_gives() {
+        let q = AlertQuery {
+            by: vec![Dim::Day, Dim::Code],
+            distinct: true,
+            ..Default::default()
+        };
+        let inv = Inventory::default();
+        let mut events = Vec::new();
+        for g in 0..6_000u64 {
+            // Most groups have a few devices; every 50th passes the exact limit.
+            let devices = if g % 50 == 0 { 700 } else { 1 + g % 5 };
+            for d in 0..devices {
+                let mut e = Event::alert(
+                    (19_000 + (g % 1_000) as i64) * 86_400_000,
+                    DeviceId(d * 0x9E37_79B9 + g),
+                    AlertCode::device(0x8F00 + (g / 1_000) as u16),
+                );
+                e.message_id = 0;
+                events.push(e);
+            }
+        }
+        let rows = |r: AlertReport| -> Vec<(GroupKey, u64, u64, u64, bool)> {
+            r.rows
+                .iter()
+                .map(|r| (r.key, r.alerts, r.records, r.devices, r.devices_exact))
+                .collect()
+        };
+        let mut one = AlertFold::new(&q, &inv);
+        events.iter().for_each(|e| one.event(e));
+        let want = rows(one.finish());
+        assert_eq!(want.len(), 6_000);
+        assert!(want.iter().any(|r| !r.4), "some groups are estimated");
+        for threads in [1, 2, 3] {
+            let (mut a, mut b) = (AlertFold::new(&q, &inv), AlertFold::new(&q, &inv));
+            for (i, e) in events.iter().enumerate() {
+                if i % 3 == 0 { b.event(e) } else { a.event(e) }
+            }
+            a.merge(b, threads);
+            assert_eq!(rows(a.finish()), want, "{threads} threads");
         }
     }
 

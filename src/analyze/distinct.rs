@@ -15,6 +15,19 @@ pub const EXACT_LIMIT: usize = 256;
 const P: u32 = 11;
 const M: usize = 1 << P;
 
+/// 2^-r for every register value r (at most 64 - P + 1): a report has tens of thousands of
+/// sketches of 2,048 registers to sum.
+const INV_POW: [f64; 66] = {
+    let mut t = [0.0; 66];
+    let mut r = 0;
+    while r < 66 {
+        // The exponent field of 2^-r: exact, as `powi` gives it.
+        t[r] = f64::from_bits(((1023 - r) as u64) << 52);
+        r += 1;
+    }
+    t
+};
+
 #[derive(Clone, Debug)]
 pub enum Distinct {
     List(Vec<u64>),
@@ -173,9 +186,7 @@ impl Distinct {
             Distinct::Sketch(regs) => {
                 let m = M as f64;
                 let alpha = 0.7213 / (1.0 + 1.079 / m);
-                // 2^-r by table: a report has tens of thousands of sketches of 2,048 registers.
-                let inv_pow: [f64; 66] = std::array::from_fn(|r| 2f64.powi(-(r as i32)));
-                let sum: f64 = regs.iter().map(|&r| inv_pow[r as usize]).sum();
+                let sum: f64 = regs.iter().map(|&r| INV_POW[r as usize]).sum();
                 let zeros = regs.iter().filter(|&&r| r == 0).count();
                 let e = alpha * m * m / sum;
                 let e = if e <= 2.5 * m && zeros > 0 {
@@ -249,6 +260,13 @@ mod tests {
             ids[k..].iter().rev().for_each(|&x| b.insert(x));
             a.merge(b);
             prop_assert_eq!((a.is_exact(), a.count()), want);
+        }
+    }
+
+    #[test]
+    fn the_register_table_is_powers_of_two() {
+        for (r, &v) in INV_POW.iter().enumerate() {
+            assert_eq!(v, 2f64.powi(-(r as i32)), "2^-{r}");
         }
     }
 

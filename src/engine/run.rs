@@ -197,11 +197,12 @@ impl Reader for Engine {
             w.finished();
         }
         self.note_errors(errors);
+        let threads = workers.len();
         let mut workers = workers.into_iter();
         let mut all = workers.next().unwrap_or_else(new);
         for w in workers {
             for (mine, theirs) in all.0.iter_mut().zip(w.0) {
-                mine.merge(theirs);
+                mine.merge(theirs, threads);
             }
         }
         all.0
