@@ -187,10 +187,18 @@ pub fn export(
         (answer, rows)
     });
     let tap = answer.tap_as::<EventTap>().ok_or(ExportError::LostTap)?;
-    tap.finish(threads);
+    // The daily table is written beside the events the workers still hold: those files are
+    // of uneven sizes, and the last ones would otherwise leave a core idle.
+    let daily = Dataset::new(&cfg.out.join("daily"), cfg.run.clone());
+    let daily_rows = std::thread::scope(|s| {
+        let report = &answer.report;
+        let daily = &daily;
+        let rows = s.spawn(move || write_report(report, inv, daily));
+        tap.finish(threads);
+        rows.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    });
     let sink = Arc::try_unwrap(sink).map_err(|_| ExportError::LostTap)?;
     let events = sink.dataset;
-    let daily = Dataset::new(&cfg.out.join("daily"), cfg.run.clone());
     let events_rows = answer.report.totals.accepted_alerts;
     let mut pending = Pending {
         report: answer.report,
@@ -209,7 +217,7 @@ pub fn export(
         }
         pending.inventory_rows = inventory_rows.transpose()?.or(unchanged);
         pending.inventory_unchanged = unchanged.is_some();
-        pending.daily_rows = write_report(&pending.report, inv, &pending.daily)?;
+        pending.daily_rows = daily_rows?;
         Ok(())
     })();
     match written {
