@@ -13,7 +13,7 @@ use crate::inventory::DeviceInfo;
 use crate::model::time::format_day;
 use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
 use crate::render::parquet::columns::{
-    device_ids, dictionary, dictionary_type, field, timestamp_type, timestamps,
+    device_id_field, device_numbers, dictionary, dictionary_type, field, timestamp_type, timestamps,
 };
 use crate::render::parquet::{Dataset, ParquetError, partition_dir, writer_properties};
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
@@ -57,11 +57,12 @@ pub struct EventSink {
     buffer_rows: usize,
 }
 
-/// The events' columns (`day` and `region` are the partition directories).
+/// The events' columns (`day` and `region` are the partition directories), as batches have
+/// them: the device ids as numbers, text in the file (`columns::device_id_field`).
 pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         field("ts", timestamp_type(), false),
-        field("device_id", DataType::Utf8, true),
+        device_id_field("device_id", true),
         field("alert_code", dictionary_type(), false),
         field("device_type", dictionary_type(), false),
         field("generation", dictionary_type(), false),
@@ -168,7 +169,7 @@ impl EventSink {
         };
         let cols: Vec<ArrayRef> = vec![
             timestamps(rows.iter().map(|r| r.ts)),
-            device_ids(rows.iter().map(|r| r.has_device.then_some(r.device))),
+            device_numbers(rows.iter().map(|r| r.has_device.then_some(r.device))),
             dictionary(code_keys.into_iter().map(Some), &code_names).map_err(arrow)?,
             dictionary(rows.iter().map(|r| Some(r.device_type as i32)), &types).map_err(arrow)?,
             dictionary(rows.iter().map(|r| Some(r.generation as i32)), &gens).map_err(arrow)?,

@@ -3,7 +3,9 @@
 
 use crate::model::DeviceId;
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    ArrayRef, DictionaryArray, Int32Array, StringArray, TimestampMicrosecondArray, UInt64Array,
+};
 use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, TimeUnit};
 use std::sync::Arc;
@@ -52,6 +54,42 @@ pub fn device_ids(ids: impl ExactSizeIterator<Item = Option<u64>>) -> ArrayRef {
         Buffer::from_vec(values),
         nulls.finish(),
     ))
+}
+
+/// The metadata key that marks a batch's `UInt64` field as device ids the file holds as text
+/// (`device_id_field`). It never reaches a file: `dataset::file_schema` makes the file's field
+/// a plain `Utf8` one.
+pub const IDS_AS_NUMBERS: &str = "fleetwatch.ids_as_numbers";
+
+/// A batch's field of device ids given as numbers (`device_numbers`): the file's column is
+/// their canonical text, written by `plain_strings::encode_ids` without an Arrow string
+/// array between (23 bytes a row built, copied and freed for nothing).
+pub fn device_id_field(name: &str, nullable: bool) -> Field {
+    let marker = [(IDS_AS_NUMBERS.to_string(), String::new())];
+    let marker: std::collections::HashMap<String, String> = marker.into_iter().collect();
+    Field::new(name, DataType::UInt64, nullable).with_metadata(marker)
+}
+
+/// Whether a batch's field holds device ids as numbers (`device_id_field`).
+pub fn is_ids_as_numbers(field: &Field) -> bool {
+    field.data_type() == &DataType::UInt64 && field.metadata().contains_key(IDS_AS_NUMBERS)
+}
+
+/// Device ids (`None`: no device) as numbers, for a `device_id_field`.
+pub fn device_numbers(ids: impl ExactSizeIterator<Item = Option<u64>>) -> ArrayRef {
+    let n = ids.len();
+    let mut values: Vec<u64> = Vec::with_capacity(n);
+    let mut nulls = NullBufferBuilder::new(n);
+    for id in ids {
+        values.push(id.unwrap_or(0));
+        nulls.append(id.is_some());
+    }
+    Arc::new(UInt64Array::new(ScalarBuffer::from(values), nulls.finish()))
+}
+
+/// Device ids given as numbers, as their text (what a reader of the file gets).
+pub fn ids_as_text(numbers: &UInt64Array) -> ArrayRef {
+    device_ids(numbers.iter())
 }
 
 /// A dictionary array: `keys` index `values` (`None` is null). The keys go straight into

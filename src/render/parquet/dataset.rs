@@ -12,10 +12,11 @@
 //! shared the input), and temporary files a killed run of that id left behind.
 
 use super::ParquetError;
+use super::columns::{ids_as_text, is_ids_as_numbers};
 use super::pages::Chunk;
 use super::{dictionary, plain_strings};
-use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, Field, SchemaRef};
+use arrow_array::{Array, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -115,7 +116,9 @@ struct Written {
 pub struct PartFile {
     w: SerializedFileWriter<std::io::BufWriter<std::fs::File>>,
     columns: ArrowRowGroupWriterFactory,
+    /// The batches' schema, and the file's (`file_schema`).
     schema: SchemaRef,
+    file_schema: SchemaRef,
     row_groups: usize,
     tmp: PathBuf,
     dest: PathBuf,
@@ -148,13 +151,23 @@ impl PartFile {
         let descrs: Vec<_> = self.w.schema_descr().columns().to_vec();
         let flat = descrs.len() == self.schema.fields().len();
         let mut rg = self.w.next_row_group()?;
-        for (i, (field, array)) in self.schema.fields().iter().zip(b.columns()).enumerate() {
+        let fields = self.schema.fields().iter().zip(self.file_schema.fields());
+        for (i, ((field, file_field), array)) in fields.zip(b.columns()).enumerate() {
             if flat && let Some(chunk) = hand_written(field, array.as_ref(), &descrs[i], &props)? {
                 rg.append_column(&chunk.bytes, chunk.close)?;
                 writers.next(); // this column's Arrow writer is not needed
                 continue;
             }
-            for leaf in compute_leaves(field, array)? {
+            // Ids given as numbers that no hand-written encoder took: as text, like any string.
+            let text;
+            let array = match array.as_any().downcast_ref::<UInt64Array>() {
+                Some(numbers) if is_ids_as_numbers(field) => {
+                    text = ids_as_text(numbers);
+                    &text
+                }
+                _ => array,
+            };
+            for leaf in compute_leaves(file_field, array)? {
                 let Some(mut w) = writers.next() else {
                     return Err(parquet::errors::ParquetError::General(
                         "more leaf columns than the schema has".into(),
@@ -167,6 +180,23 @@ impl PartFile {
         rg.close()?;
         Ok(())
     }
+}
+
+/// The schema of a file whose batches have `batch`: device ids given as numbers
+/// (`columns::device_id_field`) are `Utf8` text in the file, without the batch's marker.
+pub fn file_schema(batch: &SchemaRef) -> SchemaRef {
+    if !batch.fields().iter().any(|f| is_ids_as_numbers(f)) {
+        return batch.clone();
+    }
+    let fields: Vec<Field> = batch
+        .fields()
+        .iter()
+        .map(|f| match is_ids_as_numbers(f) {
+            true => Field::new(f.name(), DataType::Utf8, f.is_nullable()),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, batch.metadata().clone()))
 }
 
 /// The chunk of a column one of the hand-written encoders takes, if one does: a string
@@ -184,6 +214,20 @@ fn hand_written(
         return Ok(None);
     }
     let dictionary_enabled = props.dictionary_enabled(path);
+    if is_ids_as_numbers(field) {
+        let plain = !dictionary_enabled && plain_strings::ids_supported(array, compression);
+        return match plain {
+            true => plain_strings::encode_ids(
+                array,
+                descr.clone(),
+                compression,
+                props.data_page_row_count_limit(),
+                props.column_data_page_size_limit(path),
+            )
+            .map(Some),
+            false => Ok(None),
+        };
+    }
     match field.data_type() {
         DataType::Dictionary(..)
             if dictionary_enabled
@@ -282,17 +326,19 @@ impl Dataset {
         let file = std::fs::File::create(&tmp).map_err(ParquetError::io(&tmp, "create"))?;
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut props = props.clone();
-        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let file_schema = file_schema(&schema);
+        add_encoded_arrow_schema_to_metadata(&file_schema, &mut props);
         let w = ArrowSchemaConverter::new()
             .with_coerce_types(props.coerce_types())
-            .convert(&schema)
+            .convert(&file_schema)
             .and_then(|p| SerializedFileWriter::new(out, p.root_schema_ptr(), Arc::new(props)))
             .map_err(|cause| ParquetError::parquet(&tmp, cause))?;
-        let columns = ArrowRowGroupWriterFactory::new(&w, schema.clone());
+        let columns = ArrowRowGroupWriterFactory::new(&w, file_schema.clone());
         Ok(PartFile {
             w,
             columns,
             schema,
+            file_schema,
             row_groups: 0,
             tmp,
             dest,

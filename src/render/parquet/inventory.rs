@@ -1,7 +1,7 @@
 //! The device table as Parquet (`inventory/part-0.parquet`): one row per device, in row
 //! groups of a million devices, with the columns a Spark job needs for installed bases.
 
-use super::columns::{device_ids, dictionary, dictionary_type, field};
+use super::columns::{device_id_field, device_numbers, dictionary, dictionary_type, field};
 use super::{Dataset, ParquetError, writer_properties};
 use crate::inventory::{DeviceFilter, DeviceInfo, Inventory};
 use crate::model::{DeviceType, Generation, Interner, Region};
@@ -22,9 +22,11 @@ pub struct SideColumns {
 /// Devices per row group.
 const ROW_GROUP: usize = 1 << 20;
 
+/// The device table's columns, as batches have them: the ids as numbers, text in the file
+/// (`columns::device_id_field`).
 pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        field("device_id", DataType::Utf8, false),
+        device_id_field("device_id", false),
         field("device_type", dictionary_type(), false),
         field("region", dictionary_type(), false),
         field("generation", dictionary_type(), false),
@@ -32,7 +34,7 @@ pub fn schema() -> SchemaRef {
         field("firmware_version", dictionary_type(), true),
         field("install_date", DataType::Date32, true),
         field("cohort", dictionary_type(), true),
-        field("comms_hub", DataType::Utf8, true),
+        device_id_field("comms_hub", true),
     ]))
 }
 
@@ -130,7 +132,7 @@ fn batch(
         .map(|s| s.cohorts.names.iter().map(String::as_str).collect())
         .unwrap_or_default();
     let cols: Vec<ArrayRef> = vec![
-        device_ids(devices.iter().map(|(id, _)| Some(*id))),
+        device_numbers(devices.iter().map(|(id, _)| Some(*id))),
         dictionary(
             devices.iter().map(|(_, i)| Some(i.device_type as i32)),
             &types,
@@ -165,7 +167,7 @@ fn batch(
             &cohorts,
         )
         .map_err(arrow)?,
-        device_ids(devices.iter().map(|(id, _)| side_of(*id).and_then(|s| s.1))),
+        device_numbers(devices.iter().map(|(id, _)| side_of(*id).and_then(|s| s.1))),
     ];
     RecordBatch::try_new(schema(), cols).map_err(arrow)
 }

@@ -10,7 +10,8 @@
 
 use super::eui_snappy;
 use super::pages::{Chunk, Written, compress, definition_levels};
-use arrow_array::{Array, StringArray};
+use arrow_array::{Array, StringArray, UInt64Array};
+use arrow_buffer::NullBuffer;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
@@ -34,6 +35,14 @@ pub fn supported(array: &dyn Array, compression: Compression) -> bool {
         && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
 }
 
+/// Whether `array` can be written by `encode_ids`: device ids as numbers
+/// (`columns::device_numbers`), not empty, compressed with Snappy or not at all.
+pub fn ids_supported(array: &dyn Array, compression: Compression) -> bool {
+    array.as_any().downcast_ref::<UInt64Array>().is_some()
+        && !array.is_empty()
+        && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
+}
+
 /// Encodes a `Utf8` array as the column chunk `descr` in PLAIN pages of at most `page_rows`
 /// rows and about `page_bytes` bytes (its nulls become definition levels when the column is
 /// optional; a null in a required column is an error).
@@ -48,95 +57,264 @@ pub fn encode(
         .as_any()
         .downcast_ref::<StringArray>()
         .ok_or_else(|| ParquetError::General("not a Utf8 array".into()))?;
-    let nullable = descr.max_def_level() > 0;
-    let nulls = strings.logical_nulls().filter(|n| n.null_count() > 0);
-    if !nullable && nulls.is_some() {
-        return Err(ParquetError::General(format!(
-            "column {} is required but has nulls",
-            descr.name()
-        )));
-    }
-    let rows = strings.len();
     let offsets = strings.value_offsets();
     let values = strings.value_data();
-    let mut sink = TrackedWrite::new(Vec::new());
-    let mut data = Vec::new();
-    let mut levels: Vec<u32> = Vec::new();
-    SCRATCH.with_borrow_mut(|(raw, scratch)| -> Result<()> {
-        let mut w = SerializedPageWriter::new(&mut sink);
-        let mut start = 0;
-        while start < rows {
-            // Rows up to the row limit, or until the values pass the byte limit.
-            let mut end = (start + page_rows.max(1)).min(rows);
-            let bytes_to = |e: usize| (offsets[e] - offsets[start]) as usize + 4 * (e - start);
-            while end > start + 1 && bytes_to(end) > page_bytes.max(1) {
-                end = start + (end - start) / 2;
-            }
-            raw.clear();
-            raw.reserve(bytes_to(end) + 16);
-            if nullable {
-                let valid = nulls.as_ref().map(|n| {
-                    levels.clear();
-                    levels.extend((start..end).map(|i| n.is_valid(i) as u32));
-                    &levels[..]
-                });
-                definition_levels(raw, end - start, valid);
-            }
-            let values_start = raw.len();
-            let mut ids = true;
-            for i in start..end {
-                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
-                    continue;
-                }
-                let v = &values[offsets[i] as usize..offsets[i + 1] as usize];
-                ids &= v.len() == 23;
-                raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                raw.extend_from_slice(v);
-            }
-            let (buf, raw_len) = if compression == Compression::SNAPPY && ids {
-                let c = eui_snappy::compress(raw, values_start, scratch);
-                (Bytes::copy_from_slice(c), raw.len())
-            } else {
-                compress(std::mem::take(raw), compression)?
-            };
-            let spec = w.write_page(CompressedPage::new(
-                Page::DataPage {
-                    buf,
-                    num_values: (end - start) as u32,
-                    encoding: Encoding::PLAIN,
-                    def_level_encoding: Encoding::RLE,
-                    rep_level_encoding: Encoding::RLE,
-                    statistics: None,
-                },
-                raw_len,
-            ))?;
-            data.push((spec, start));
-            start = end;
-        }
-        w.close()
-    })?;
-    Written {
+    let pages = Pages {
         descr,
         compression,
-        rows,
-        encodings: vec![Encoding::PLAIN, Encoding::RLE],
-        dictionary: None,
-        data_encoding: Encoding::PLAIN,
-        data,
+        page_rows,
+        page_bytes,
+        nulls: strings.logical_nulls().filter(|n| n.null_count() > 0),
+        rows: strings.len(),
+    };
+    pages.write(
+        |start, end| (offsets[end] - offsets[start]) as usize + 4 * (end - start),
+        |raw, i| {
+            let v = &values[offsets[i] as usize..offsets[i + 1] as usize];
+            raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            raw.extend_from_slice(v);
+            v.len() == ID_LEN
+        },
+    )
+}
+
+/// Encodes device ids given as numbers (`columns::device_numbers`) as the PLAIN `Utf8`
+/// column chunk `descr`: each id's canonical text (`AA-BB-CC-DD-EE-FF-GG-HH`) written
+/// straight into the page, with no Arrow string array between, in the pages and bytes
+/// `encode` writes for the same ids as text.
+pub fn encode_ids(
+    array: &dyn Array,
+    descr: ColumnDescPtr,
+    compression: Compression,
+    page_rows: usize,
+    page_bytes: usize,
+) -> Result<Chunk> {
+    let ids = array
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .ok_or_else(|| ParquetError::General("not device ids as numbers".into()))?;
+    let nulls = ids.logical_nulls().filter(|n| n.null_count() > 0);
+    let values = ids.values();
+    // The text's bytes up to a row (what `encode` counts: a length for every row, nulls too).
+    let present = |start: usize, end: usize| match &nulls {
+        Some(n) => end - start - n.slice(start, end - start).null_count(),
+        None => end - start,
+    };
+    let pages = Pages {
+        descr,
+        compression,
+        page_rows,
+        page_bytes,
+        nulls: nulls.clone(),
+        rows: ids.len(),
+    };
+    pages.write(
+        |start, end| ID_LEN * present(start, end) + 4 * (end - start),
+        |raw, i| {
+            raw.extend_from_slice(&id_record(values[i]));
+            true
+        },
+    )
+}
+
+/// Characters of a device id's text.
+const ID_LEN: usize = 23;
+
+/// Each byte's two hex digits, the first in the low byte (as they lie in memory).
+const HEX_PAIRS: [u16; 256] = {
+    let digits = b"0123456789ABCDEF";
+    let mut t = [0u16; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = digits[b >> 4] as u16 | (digits[b & 15] as u16) << 8;
+        b += 1;
     }
-    .into_chunk(Bytes::from(sink.into_inner()?))
+    t
+};
+
+/// A PLAIN record of a device id: its length (23, four bytes) and its canonical text.
+#[inline(always)]
+fn id_record(id: u64) -> [u8; 4 + ID_LEN] {
+    let mut r = [b'-'; 4 + ID_LEN];
+    r[..4].copy_from_slice(&(ID_LEN as u32).to_le_bytes());
+    for (i, b) in id.to_be_bytes().into_iter().enumerate() {
+        r[4 + 3 * i..6 + 3 * i].copy_from_slice(&HEX_PAIRS[b as usize].to_le_bytes());
+    }
+    r
+}
+
+/// A column chunk's rows to be written as PLAIN pages.
+struct Pages {
+    descr: ColumnDescPtr,
+    compression: Compression,
+    page_rows: usize,
+    page_bytes: usize,
+    nulls: Option<NullBuffer>,
+    rows: usize,
+}
+
+impl Pages {
+    /// Writes the pages: `bytes_to(start, end)` is the size of rows `start..end` in a page,
+    /// `put(raw, i)` appends row `i` (not null) and says whether it was a device id (a page
+    /// of nothing else goes to the id compressor).
+    fn write(
+        self,
+        bytes_to: impl Fn(usize, usize) -> usize,
+        mut put: impl FnMut(&mut Vec<u8>, usize) -> bool,
+    ) -> Result<Chunk> {
+        let Pages {
+            descr,
+            compression,
+            page_rows,
+            page_bytes,
+            nulls,
+            rows,
+        } = self;
+        let nullable = descr.max_def_level() > 0;
+        if !nullable && nulls.is_some() {
+            return Err(ParquetError::General(format!(
+                "column {} is required but has nulls",
+                descr.name()
+            )));
+        }
+        let mut sink = TrackedWrite::new(Vec::new());
+        let mut data = Vec::new();
+        let mut levels: Vec<u32> = Vec::new();
+        SCRATCH.with_borrow_mut(|(raw, scratch)| -> Result<()> {
+            let mut w = SerializedPageWriter::new(&mut sink);
+            let mut start = 0;
+            while start < rows {
+                // Rows up to the row limit, or until the values pass the byte limit.
+                let mut end = (start + page_rows.max(1)).min(rows);
+                while end > start + 1 && bytes_to(start, end) > page_bytes.max(1) {
+                    end = start + (end - start) / 2;
+                }
+                raw.clear();
+                raw.reserve(bytes_to(start, end) + 16);
+                if nullable {
+                    let valid = nulls.as_ref().map(|n| {
+                        levels.clear();
+                        levels.extend((start..end).map(|i| n.is_valid(i) as u32));
+                        &levels[..]
+                    });
+                    definition_levels(raw, end - start, valid);
+                }
+                let values_start = raw.len();
+                let mut ids = true;
+                for i in start..end {
+                    if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                        continue;
+                    }
+                    ids &= put(raw, i);
+                }
+                let (buf, raw_len) = if compression == Compression::SNAPPY && ids {
+                    let c = eui_snappy::compress(raw, values_start, scratch);
+                    (Bytes::copy_from_slice(c), raw.len())
+                } else {
+                    compress(std::mem::take(raw), compression)?
+                };
+                let spec = w.write_page(CompressedPage::new(
+                    Page::DataPage {
+                        buf,
+                        num_values: (end - start) as u32,
+                        encoding: Encoding::PLAIN,
+                        def_level_encoding: Encoding::RLE,
+                        rep_level_encoding: Encoding::RLE,
+                        statistics: None,
+                    },
+                    raw_len,
+                ))?;
+                data.push((spec, start));
+                start = end;
+            }
+            w.close()
+        })?;
+        Written {
+            descr,
+            compression,
+            rows,
+            encodings: vec![Encoding::PLAIN, Encoding::RLE],
+            dictionary: None,
+            data_encoding: Encoding::PLAIN,
+            data,
+        }
+        .into_chunk(Bytes::from(sink.into_inner()?))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::render::parquet::columns::device_ids;
+    use crate::render::parquet::columns::{device_id_field, device_ids, device_numbers};
     use crate::render::parquet::{Dataset, RunId, writer_properties};
     use arrow_array::cast::AsArray;
     use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema};
+    use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use std::sync::Arc;
+
+    /// Writes `cols` (named "device_id" and "hub") as one file with pages of 300 rows and
+    /// returns its bytes.
+    fn file_of(cols: Vec<(Field, ArrayRef)>, statistics: bool) -> Vec<u8> {
+        let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = cols.into_iter().unzip();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dataset::new(dir.path(), RunId("1d".into()));
+        let names = ["device_id", "hub"];
+        let no_stats: &[&str] = if statistics { &[] } else { &names };
+        let props = writer_properties(&names, no_stats, 1 << 20)
+            .into_builder()
+            .set_data_page_row_count_limit(300)
+            .build();
+        d.write(&[], &[batch], &props).unwrap();
+        d.commit().unwrap();
+        std::fs::read(dir.path().join("part-1d-0.parquet")).unwrap()
+    }
+
+    /// Ids given as numbers make the same file, byte for byte, as the same ids given as
+    /// text: the same pages, compressed the same way, the same schema (no trace of the
+    /// numbers); and where no hand-written encoder takes them (statistics asked for), they
+    /// are written as text all the same.
+    #[test]
+    fn ids_as_numbers_write_what_their_text_writes() {
+        let ids: Vec<Option<u64>> = (0..2500u64)
+            .map(|i| (i % 9 != 4).then_some(0x70B3_D500_0000_0000 | ((i * 0x9E37_79B9) >> 16)))
+            .collect();
+        let hubs: Vec<Option<u64>> = (0..2500u64).map(|i| Some(i * 0x0101_0101)).collect();
+        for statistics in [false, true] {
+            let as_text = file_of(
+                vec![
+                    (
+                        Field::new("device_id", DataType::Utf8, true),
+                        device_ids(ids.clone().into_iter()),
+                    ),
+                    (
+                        Field::new("hub", DataType::Utf8, false),
+                        device_ids(hubs.clone().into_iter()),
+                    ),
+                ],
+                statistics,
+            );
+            let as_numbers = file_of(
+                vec![
+                    (
+                        device_id_field("device_id", true),
+                        device_numbers(ids.clone().into_iter()),
+                    ),
+                    (
+                        device_id_field("hub", false),
+                        device_numbers(hubs.clone().into_iter()),
+                    ),
+                ],
+                statistics,
+            );
+            assert!(as_text == as_numbers, "statistics {statistics}");
+            let r = SerializedFileReader::new(Bytes::from(as_numbers)).unwrap();
+            let stats = r.metadata().row_group(0).column(0).statistics().is_some();
+            assert_eq!(stats, statistics);
+        }
+    }
 
     /// A file with id columns (with and without nulls) and other strings, in pages of a few
     /// hundred rows, reads back (parquet-rs's reader) as written, page by page.
