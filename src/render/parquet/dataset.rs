@@ -324,7 +324,9 @@ impl Dataset {
         let dest = dir.join(&name);
         let tmp = dir.join(format!(".{name}.{}.tmp", self.run));
         let file = std::fs::File::create(&tmp).map_err(ParquetError::io(&tmp, "create"))?;
-        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        // Small: column chunks larger than the buffer go straight to the file, and a buffer of
+        // a megabyte a file was faulted in afresh for every file.
+        let out = std::io::BufWriter::with_capacity(1 << 16, file);
         let mut props = props.clone();
         let file_schema = file_schema(&schema);
         add_encoded_arrow_schema_to_metadata(&file_schema, &mut props);
