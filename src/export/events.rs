@@ -465,7 +465,16 @@ mod tests {
             .chain(30_000..30_000 + BLOCK as i64 + 3)
             .collect();
         assert_eq!(rows.len, want.len());
-        for n in [1, 5, 100, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK, 10 * BLOCK] {
+        for n in [
+            1,
+            5,
+            100,
+            BLOCK - 1,
+            BLOCK,
+            BLOCK + 1,
+            3 * BLOCK,
+            10 * BLOCK,
+        ] {
             let mut joined = Vec::new();
             let mut got = Vec::new();
             let mut lens = Vec::new();
@@ -476,7 +485,10 @@ mod tests {
             });
             assert_eq!(got, want, "runs of {n}");
             let (last, whole) = lens.split_last().unwrap();
-            assert!(whole.iter().all(|&l| l == n) && *last <= n, "runs of {n}: {lens:?}");
+            assert!(
+                whole.iter().all(|&l| l == n) && *last <= n,
+                "runs of {n}: {lens:?}"
+            );
         }
         // A run stops when asked to.
         let mut calls = 0;

@@ -7,7 +7,9 @@
 //!   that makes a re-run of the same inputs replace its own files instead of adding more.
 //! - `table`: an `alerts` report as a dataset, partitioned by day (and region).
 //! - `inventory`: the device table.
-//! - `columns`: Arrow arrays built from fleetwatch's compact values.
+//! - `columns`: Arrow arrays built from fleetwatch's compact values. Device ids travel in
+//!   batches as numbers (`columns::device_id_field`) and are text in the files
+//!   (`dataset::file_schema`).
 //! - `dictionary`: string dictionary columns written from their Arrow keys as they are.
 //! - `plain_strings`, `eui_snappy`: plain string columns (device ids), ids compressed by a
 //!   Snappy compressor that knows their layout.
