@@ -62,7 +62,7 @@ pub fn device_ids(ids: impl ExactSizeIterator<Item = Option<u64>>) -> ArrayRef {
 pub const IDS_AS_NUMBERS: &str = "fleetwatch.ids_as_numbers";
 
 /// A batch's field of device ids given as numbers (`device_numbers`): the file's column is
-/// their canonical text, written by `plain_strings::encode_ids` without an Arrow string
+/// their canonical text, written by `plain_strings::encode` without an Arrow string
 /// array between (23 bytes a row built, copied and freed for nothing).
 pub fn device_id_field(name: &str, nullable: bool) -> Field {
     let marker = [(IDS_AS_NUMBERS.to_string(), String::new())];

@@ -214,20 +214,8 @@ fn hand_written(
         return Ok(None);
     }
     let dictionary_enabled = props.dictionary_enabled(path);
-    if is_ids_as_numbers(field) {
-        let plain = !dictionary_enabled && plain_strings::ids_supported(array, compression);
-        return match plain {
-            true => plain_strings::encode_ids(
-                array,
-                descr.clone(),
-                compression,
-                props.data_page_row_count_limit(),
-                props.column_data_page_size_limit(path),
-            )
-            .map(Some),
-            false => Ok(None),
-        };
-    }
+    // Text in the file: strings, or device ids given as numbers.
+    let text = field.data_type() == &DataType::Utf8 || is_ids_as_numbers(field);
     match field.data_type() {
         DataType::Dictionary(..)
             if dictionary_enabled
@@ -239,7 +227,7 @@ fn hand_written(
         {
             dictionary::encode(array, descr.clone(), compression).map(Some)
         }
-        DataType::Utf8 if !dictionary_enabled && plain_strings::supported(array, compression) => {
+        _ if text && !dictionary_enabled && plain_strings::supported(array, compression) => {
             plain_strings::encode(
                 array,
                 descr.clone(),

@@ -27,25 +27,21 @@ thread_local! {
     };
 }
 
-/// Whether `array` can be written here: a non-empty `Utf8` array, compressed with Snappy or
-/// not at all.
+/// Whether `array` can be written here: a non-empty `Utf8` array or device ids as numbers
+/// (`columns::device_numbers`), compressed with Snappy or not at all.
 pub fn supported(array: &dyn Array, compression: Compression) -> bool {
-    array.as_any().downcast_ref::<StringArray>().is_some()
+    let any = array.as_any();
+    (any.is::<StringArray>() || any.is::<UInt64Array>())
         && !array.is_empty()
         && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
 }
 
-/// Whether `array` can be written by `encode_ids`: device ids as numbers
-/// (`columns::device_numbers`), not empty, compressed with Snappy or not at all.
-pub fn ids_supported(array: &dyn Array, compression: Compression) -> bool {
-    array.as_any().downcast_ref::<UInt64Array>().is_some()
-        && !array.is_empty()
-        && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
-}
-
-/// Encodes a `Utf8` array as the column chunk `descr` in PLAIN pages of at most `page_rows`
-/// rows and about `page_bytes` bytes (its nulls become definition levels when the column is
-/// optional; a null in a required column is an error).
+/// Encodes a `Utf8` array, or device ids given as numbers, as the column chunk `descr` in
+/// PLAIN pages of at most `page_rows` rows and about `page_bytes` bytes (its nulls become
+/// definition levels when the column is optional; a null in a required column is an error).
+/// Ids as numbers make the pages and bytes their text would: each id's canonical text
+/// (`AA-BB-CC-DD-EE-FF-GG-HH`) is written straight into the page, with no Arrow string
+/// array between.
 pub fn encode(
     array: &dyn Array,
     descr: ColumnDescPtr,
@@ -53,20 +49,36 @@ pub fn encode(
     page_rows: usize,
     page_bytes: usize,
 ) -> Result<Chunk> {
-    let strings = array
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| ParquetError::General("not a Utf8 array".into()))?;
-    let offsets = strings.value_offsets();
-    let values = strings.value_data();
+    let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);
     let pages = Pages {
         descr,
         compression,
         page_rows,
         page_bytes,
-        nulls: strings.logical_nulls().filter(|n| n.null_count() > 0),
-        rows: strings.len(),
+        nulls: nulls.clone(),
+        rows: array.len(),
     };
+    if let Some(ids) = array.as_any().downcast_ref::<UInt64Array>() {
+        let values = ids.values();
+        // The text's bytes up to a row (as for text: a length for every row, nulls too).
+        let present = |start: usize, end: usize| match &nulls {
+            Some(n) => end - start - n.slice(start, end - start).null_count(),
+            None => end - start,
+        };
+        return pages.write(
+            |start, end| ID_LEN * present(start, end) + 4 * (end - start),
+            |raw, i| {
+                raw.extend_from_slice(&id_record(values[i]));
+                true
+            },
+        );
+    }
+    let strings = array
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| ParquetError::General("neither text nor device ids".into()))?;
+    let offsets = strings.value_offsets();
+    let values = strings.value_data();
     pages.write(
         |start, end| (offsets[end] - offsets[start]) as usize + 4 * (end - start),
         |raw, i| {
@@ -74,45 +86,6 @@ pub fn encode(
             raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
             raw.extend_from_slice(v);
             v.len() == ID_LEN
-        },
-    )
-}
-
-/// Encodes device ids given as numbers (`columns::device_numbers`) as the PLAIN `Utf8`
-/// column chunk `descr`: each id's canonical text (`AA-BB-CC-DD-EE-FF-GG-HH`) written
-/// straight into the page, with no Arrow string array between, in the pages and bytes
-/// `encode` writes for the same ids as text.
-pub fn encode_ids(
-    array: &dyn Array,
-    descr: ColumnDescPtr,
-    compression: Compression,
-    page_rows: usize,
-    page_bytes: usize,
-) -> Result<Chunk> {
-    let ids = array
-        .as_any()
-        .downcast_ref::<UInt64Array>()
-        .ok_or_else(|| ParquetError::General("not device ids as numbers".into()))?;
-    let nulls = ids.logical_nulls().filter(|n| n.null_count() > 0);
-    let values = ids.values();
-    // The text's bytes up to a row (what `encode` counts: a length for every row, nulls too).
-    let present = |start: usize, end: usize| match &nulls {
-        Some(n) => end - start - n.slice(start, end - start).null_count(),
-        None => end - start,
-    };
-    let pages = Pages {
-        descr,
-        compression,
-        page_rows,
-        page_bytes,
-        nulls: nulls.clone(),
-        rows: ids.len(),
-    };
-    pages.write(
-        |start, end| ID_LEN * present(start, end) + 4 * (end - start),
-        |raw, i| {
-            raw.extend_from_slice(&id_record(values[i]));
-            true
         },
     )
 }
