@@ -291,7 +291,8 @@ impl Dataset {
     }
 
     /// Opens a file in the partition directory `dirs`: `name`, or `part-<run>-<n>.parquet`
-    /// when `None`. It is written under a temporary name; `close` it, then `commit`.
+    /// when `None`. It is written under a temporary name; `close` it, then `commit`. `schema`
+    /// is the batches' (`file_schema` gives the file's).
     pub fn create(
         &self,
         dirs: &[String],
