@@ -64,18 +64,29 @@ impl DeviceId {
         }
     }
 
-    /// Writes the canonical form (`00-DB-12-34-56-78-90-A0`) into a fixed buffer.
+    /// Writes the canonical form (`00-DB-12-34-56-78-90-A0`) into a fixed buffer, a byte's
+    /// two digits at a time (the export writes one per row).
+    #[inline]
     pub fn to_bytes(self) -> [u8; 23] {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
         let mut out = [b'-'; 23];
-        for i in 0..8 {
-            let byte = (self.0 >> (56 - 8 * i)) as u8;
-            out[i * 3] = HEX[(byte >> 4) as usize];
-            out[i * 3 + 1] = HEX[(byte & 15) as usize];
+        for (i, b) in self.0.to_be_bytes().into_iter().enumerate() {
+            out[3 * i..3 * i + 2].copy_from_slice(&HEX_PAIRS[b as usize].to_le_bytes());
         }
         out
     }
 }
+
+/// Each byte's two hex digits, the first in the low byte (as they lie in memory).
+const HEX_PAIRS: [u16; 256] = {
+    let digits = b"0123456789ABCDEF";
+    let mut t = [0u16; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = digits[b >> 4] as u16 | (digits[b & 15] as u16) << 8;
+        b += 1;
+    }
+    t
+};
 
 impl fmt::Display for DeviceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,6 +10,7 @@
 
 use super::eui_snappy;
 use super::pages::{Chunk, Written, compress, definition_levels};
+use crate::model::DeviceId;
 use arrow_array::{Array, StringArray, UInt64Array};
 use arrow_buffer::NullBuffer;
 use bytes::Bytes;
@@ -93,26 +94,12 @@ pub fn encode(
 /// Characters of a device id's text.
 const ID_LEN: usize = 23;
 
-/// Each byte's two hex digits, the first in the low byte (as they lie in memory).
-const HEX_PAIRS: [u16; 256] = {
-    let digits = b"0123456789ABCDEF";
-    let mut t = [0u16; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = digits[b >> 4] as u16 | (digits[b & 15] as u16) << 8;
-        b += 1;
-    }
-    t
-};
-
 /// A PLAIN record of a device id: its length (23, four bytes) and its canonical text.
 #[inline(always)]
 fn id_record(id: u64) -> [u8; 4 + ID_LEN] {
-    let mut r = [b'-'; 4 + ID_LEN];
+    let mut r = [0; 4 + ID_LEN];
     r[..4].copy_from_slice(&(ID_LEN as u32).to_le_bytes());
-    for (i, b) in id.to_be_bytes().into_iter().enumerate() {
-        r[4 + 3 * i..6 + 3 * i].copy_from_slice(&HEX_PAIRS[b as usize].to_le_bytes());
-    }
+    r[4..].copy_from_slice(&DeviceId(id).to_bytes());
     r
 }
 
