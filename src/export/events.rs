@@ -11,7 +11,7 @@
 //! A partition's rows are held in blocks of `BLOCK` rows, and a worker keeps the blocks of
 //! the partitions it wrote for the next ones: its row memory is faulted in once. A vector
 //! per partition, grown by doubling and freed after each write, copied its rows a dozen
-//! times and touched fresh pages at every growth: two fifths of an export's page faults,
+//! times and touched fresh pages at every growth: 28% of an export's user-space page faults,
 //! which a virtual machine charges dearly for.
 
 use crate::analyze::alerts::Tap;
