@@ -254,6 +254,9 @@ pub struct AlertFold<'a> {
     until: Option<Day>,
     /// Whether the scope keeps every device (no attribute check per record then).
     all_devices: bool,
+    /// Whether `lean_group` finds the groups: every device in scope, no firmware history, and
+    /// a query the dense index serves.
+    lean: bool,
     /// Whether devices changed firmware during the period (`Inventory::history`): each alert's
     /// firmware is then the version its device ran at the alert's time.
     versioned: bool,
@@ -308,13 +311,15 @@ pub const REJECT_RAW_MAX: usize = 4096;
 
 impl<'a> AlertFold<'a> {
     pub fn new(q: &'a AlertQuery, inv: &'a Inventory) -> Self {
+        let dense = DenseGroups::new(&q.by, q.split.is_some());
         AlertFold {
+            lean: dense.is_some() && q.scope.devices.is_all() && inv.history.is_empty(),
             q,
             bound: q.labels.bind(inv),
             classify: q.has(Dim::Label) || (q.has(Dim::Category) && !q.labels.is_empty()),
             tap: q.tap.as_ref().map(|f| (f.0)()),
             inv,
-            dense: DenseGroups::new(&q.by, q.split.is_some()),
+            dense,
             index: FxHashMap::default(),
             keys: Vec::new(),
             stats: Vec::new(),
@@ -460,6 +465,88 @@ impl<'a> AlertFold<'a> {
         }
     }
 
+    /// What the inventory holds for a record's device, its firmware the version the device
+    /// ran at the record's time when the inventory has a firmware history.
+    #[inline]
+    fn known(&self, ev: &Event, device: Option<u64>, slot: Option<u64>) -> Option<DeviceInfo> {
+        let mut known = slot.map(DeviceInfo::unpack);
+        if self.versioned
+            && let (Some(d), Some(i)) = (device, known.as_mut())
+        {
+            // The version the device ran when it raised the alert, not the inventory's.
+            i.firmware = self.inv.history.version_at(d, ev.ts, i.firmware);
+        }
+        known
+    }
+
+    /// A record's device as grouped: the inventory's, else what the record says of itself.
+    #[inline]
+    fn info(&self, ev: &Event, device: Option<u64>, slot: Option<u64>) -> DeviceInfo {
+        self.known(ev, device, slot).unwrap_or(DeviceInfo {
+            region: ev.attrs.region.unwrap_or(Region::Unknown),
+            device_type: ev.attrs.device_type.unwrap_or(DeviceType::Unknown),
+            generation: ev.attrs.generation.unwrap_or(Generation::Unknown),
+            model: 0,
+            firmware: 0,
+            installed: None,
+        })
+    }
+
+    /// The group of a record, or `None` when its device is outside the query's scope.
+    fn scoped_group(
+        &mut self,
+        ev: &Event,
+        day: Day,
+        device: Option<u64>,
+        slot: Option<u64>,
+        code: AlertCode,
+    ) -> Option<u32> {
+        let info = self.info(ev, device, slot);
+        if !self.all_devices && !self.q.scope.devices.matches(&info) {
+            return None;
+        }
+        Some(self.group_of(ev, day, device, &info, code))
+    }
+
+    /// `scoped_group` where every device is in scope, the firmware is the inventory's and the
+    /// dense index serves the query (`lean`): the group is found from the attribute bits of
+    /// the packed inventory value, and a `DeviceInfo` is built only for a new group.
+    #[inline]
+    fn lean_group(
+        &mut self,
+        ev: &Event,
+        day: Day,
+        device: Option<u64>,
+        slot: Option<u64>,
+        code: AlertCode,
+    ) -> u32 {
+        let (r, t, g) = match slot {
+            Some(v) => DeviceInfo::attr_indices(v),
+            None => (
+                ev.attrs.region.unwrap_or(Region::Unknown) as usize,
+                ev.attrs.device_type.unwrap_or(DeviceType::Unknown) as usize,
+                ev.attrs.generation.unwrap_or(Generation::Unknown) as usize,
+            ),
+        };
+        let dims = self.dims;
+        let found = self.dense.as_mut().and_then(|d| {
+            d.find_indexed(
+                dims.has(Dim::Day).then_some(day),
+                dims.has(Dim::Code).then_some(code),
+                r,
+                t,
+                g,
+            )
+        });
+        match found {
+            Some((_, Some(i))) => i,
+            _ => {
+                let info = self.info(ev, device, slot);
+                self.group_of(ev, day, device, &info, code)
+            }
+        }
+    }
+
     /// Folds one event; `slot` is what the inventory holds for its device (`None`: no device,
     /// or one the inventory lacks).
     #[inline]
@@ -490,27 +577,18 @@ impl<'a> AlertFold<'a> {
             return;
         }
         let device = ev.device.map(|d| d.0);
-        let mut known = slot.map(DeviceInfo::unpack);
-        if self.versioned
-            && let (Some(d), Some(i)) = (device, known.as_mut())
-        {
-            // The version the device ran when it raised the alert, not the inventory's.
-            i.firmware = self.inv.history.version_at(d, ev.ts, i.firmware);
-        }
-        let info = known.unwrap_or(DeviceInfo {
-            region: ev.attrs.region.unwrap_or(Region::Unknown),
-            device_type: ev.attrs.device_type.unwrap_or(DeviceType::Unknown),
-            generation: ev.attrs.generation.unwrap_or(Generation::Unknown),
-            model: 0,
-            firmware: 0,
-            installed: None,
-        });
-        if !self.all_devices && !self.q.scope.devices.matches(&info) {
-            self.totals.out_of_scope += 1;
-            return;
-        }
+        let g = if self.lean {
+            self.lean_group(ev, day, device, slot, code)
+        } else {
+            match self.scoped_group(ev, day, device, slot, code) {
+                Some(g) => g,
+                None => {
+                    self.totals.out_of_scope += 1;
+                    return;
+                }
+            }
+        };
         let q = self.q;
-        let g = self.group_of(ev, day, device, &info, code);
         let dedup = match q.dedup {
             Dedup::Off => false,
             Dedup::Auto => ev.message_id != 0,
@@ -526,7 +604,7 @@ impl<'a> AlertFold<'a> {
                 fp,
                 (
                     g,
-                    ev.count.min(UNKNOWN_FLAG - 1) | if known.is_none() { UNKNOWN_FLAG } else { 0 },
+                    ev.count.min(UNKNOWN_FLAG - 1) | if slot.is_none() { UNKNOWN_FLAG } else { 0 },
                     day,
                 ),
             );
@@ -535,12 +613,15 @@ impl<'a> AlertFold<'a> {
                 self.prune_seen();
             }
         }
-        if let Some(tap) = &mut self.tap {
-            tap.alert(ev, code, known.as_ref());
+        if self.tap.is_some() {
+            let known = self.known(ev, device, slot);
+            if let Some(tap) = &mut self.tap {
+                tap.alert(ev, code, known.as_ref());
+            }
         }
         self.totals.accepted_alerts += 1;
         self.totals.alerts += ev.count as u64;
-        if known.is_none() {
+        if slot.is_none() {
             self.totals.unknown_device_records += 1;
             if let Some(d) = device {
                 self.unknown_devices.insert(d);
@@ -987,6 +1068,7 @@ impl std::str::FromStr for GroupBy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::DeviceTable;
     use crate::model::DeviceId;
 
     fn ev(day: i64, id: u64) -> Event {
@@ -1098,6 +1180,78 @@ mod tests {
             }
             a.merge(b, threads);
             assert_eq!(rows(a.finish()), want, "{threads} threads");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// The lean path (groups found from the packed inventory value's bits) gives every
+        /// group the figures the general path gives it: devices known and unknown, with and
+        /// without attributes of their own, no device at all, and more codes than the dense
+        /// index numbers (those groups go to the hash map on both paths).
+        #[test]
+        fn the_lean_path_folds_what_the_general_path_folds(
+            events in proptest::collection::vec(
+                (0u64..40, 0u16..300, 0i64..4, 0u8..4, 0u8..20, 1u32..4), 1..1_500),
+            shape in 0usize..4,
+        ) {
+            let by = [
+                vec![Dim::Day, Dim::Region, Dim::Code, Dim::DeviceType],
+                vec![Dim::Region, Dim::Generation],
+                vec![Dim::Code],
+                vec![Dim::Day, Dim::Region, Dim::DeviceType, Dim::Generation, Dim::Code],
+            ][shape].clone();
+            let q = AlertQuery { by, distinct: true, ..Default::default() };
+            // Devices 0..30 are in the inventory with varied attributes; 30..40 are not.
+            let entries: Vec<(u64, u64)> = (0..30u64)
+                .map(|d| {
+                    let info = DeviceInfo {
+                        region: Region::from_index((d % 7) as u8),
+                        device_type: DeviceType::from_index((d % 5) as u8),
+                        generation: Generation::from_index((d % 3) as u8),
+                        model: (d % 4) as u16,
+                        firmware: (d % 2) as u16,
+                        installed: None,
+                    };
+                    (d, info.pack())
+                })
+                .collect();
+            let inv = Inventory { devices: DeviceTable::build(&entries).0, ..Default::default() };
+            let events: Vec<Event> = events
+                .iter()
+                .map(|&(d, code, day, attrs, region, count)| {
+                    let mut e = Event::alert(
+                        (19_000 + day) * 86_400_000 + d as i64,
+                        DeviceId(d),
+                        AlertCode::device(0x8000 + code),
+                    );
+                    e.count = count;
+                    if d == 39 {
+                        e.device = None;
+                    }
+                    if attrs > 1 {
+                        e.attrs.region = Some(Region::from_index(region));
+                        e.attrs.device_type = Some(DeviceType::from_index(region % 6));
+                        e.attrs.generation = Some(Generation::from_index(attrs - 2));
+                    }
+                    e
+                })
+                .collect();
+            let run = |lean: bool| {
+                let mut f = AlertFold::new(&q, &inv);
+                proptest::prop_assert!(f.lean, "the query is one the lean path serves");
+                f.lean = lean;
+                events.iter().for_each(|e| f.event(e));
+                let r = f.finish();
+                let mut rows: Vec<_> = r
+                    .rows
+                    .iter()
+                    .map(|r| (r.key.pack(), r.alerts, r.records, r.devices, r.devices_exact))
+                    .collect();
+                rows.sort();
+                Ok((rows, r.totals.unknown_device_records, r.totals.alerts))
+            };
+            proptest::prop_assert_eq!(run(true)?, run(false)?);
         }
     }
 

@@ -99,7 +99,66 @@ impl DenseGroups {
     /// key is the hash map's to place.
     #[inline]
     pub fn find(&mut self, key: DenseKey) -> Option<(Slot, Option<u32>)> {
-        let code = match key.code {
+        self.find_indexed(
+            key.day,
+            key.code,
+            key.region.map_or(0, |r| r as usize),
+            key.device_type.map_or(0, |t| t as usize),
+            key.generation.map_or(0, |g| g as usize),
+        )
+    }
+
+    /// `find` for a key given as its day, code and attribute indices (`Region as usize` and
+    /// so on; an attribute not grouped by is ignored). The fold calls this with the indices
+    /// read straight from a device's packed inventory value: gathering them into a
+    /// `DenseKey` or a `DeviceInfo` on the stack first made each record wait on store
+    /// forwarding. The day and code of the record before, with its day table's slot in
+    /// range, is the common case and stays inline; the rest is `find_new`.
+    #[inline(always)]
+    pub fn find_indexed(
+        &mut self,
+        day: Option<Day>,
+        code: Option<AlertCode>,
+        r: usize,
+        t: usize,
+        g: usize,
+    ) -> Option<(Slot, Option<u32>)> {
+        let [sr, st, sg] = self.sizes;
+        let (r, t, g) = (
+            if sr > 1 { r } else { 0 },
+            if st > 1 { t } else { 0 },
+            if sg > 1 { g } else { 0 },
+        );
+        debug_assert!(r < sr && t < st && g < sg);
+        let no = match code {
+            None => 1,
+            Some(c) => *self.code_no.get(c.0 as usize)?,
+        };
+        if no != 0
+            && let Some((last, table)) = self.last
+            && last == day
+        {
+            let pos = (no as usize - 1) * self.stride + (r * st + t) * sg + g;
+            if let Some(&v) = self.tables[table].get(pos) {
+                return Some((Slot(table, pos), v.checked_sub(1)));
+            }
+        }
+        self.find_new(day, code, r, t, g)
+    }
+
+    /// `find_indexed` for a code without a number yet, another day than the last one, or a
+    /// slot past the end of its day table (a code numbered after the table was sized).
+    #[cold]
+    #[inline(never)]
+    fn find_new(
+        &mut self,
+        day: Option<Day>,
+        code: Option<AlertCode>,
+        r: usize,
+        t: usize,
+        g: usize,
+    ) -> Option<(Slot, Option<u32>)> {
+        let code = match code {
             None => 0,
             Some(c) => {
                 let no = self.code_no.get_mut(c.0 as usize)?;
@@ -113,26 +172,16 @@ impl DenseGroups {
                 *no as usize - 1
             }
         };
-        let attr = |v: Option<u8>, size: usize| match v {
-            Some(i) if size > 1 => i as usize,
-            _ => 0,
-        };
-        let [sr, st, sg] = self.sizes;
-        let (r, t, g) = (
-            attr(key.region.map(|r| r as u8), sr),
-            attr(key.device_type.map(|t| t as u8), st),
-            attr(key.generation.map(|g| g as u8), sg),
-        );
-        debug_assert!(r < sr && t < st && g < sg);
+        let [_, st, sg] = self.sizes;
         let table = match self.last {
-            Some((day, table)) if day == key.day => table,
+            Some((last, table)) if last == day => table,
             _ => {
                 let next = self.tables.len();
-                let table = *self.day_no.entry(key.day).or_insert(next);
+                let table = *self.day_no.entry(day).or_insert(next);
                 if table == next {
                     self.tables.push(Vec::new());
                 }
-                self.last = Some((key.day, table));
+                self.last = Some((day, table));
                 table
             }
         };

@@ -61,6 +61,17 @@ impl DeviceInfo {
             installed: (day != NO_DAY).then(|| day as Day - 1),
         }
     }
+
+    /// The region, device type and generation of a packed value, as `unpack` gives them
+    /// (`Region as usize` and so on), without the rest: what a fold grouping by them reads.
+    #[inline]
+    pub fn attr_indices(v: u64) -> (usize, usize, usize) {
+        (
+            Region::from_index((v & 0xF) as u8) as usize,
+            DeviceType::from_index((v >> 4 & 0xF) as u8) as usize,
+            Generation::from_index((v >> 8 & 0x3) as u8) as usize,
+        )
+    }
 }
 
 /// One row of a count-table inventory.
