@@ -22,10 +22,15 @@ fn mix(key: u64) -> u64 {
 /// Buffers `DeviceTable::get_batch` reuses from batch to batch.
 #[derive(Debug, Default)]
 pub struct BatchScratch {
-    homes: Vec<usize>,
+    /// Each key's home slot (`NO_HOME`: no key).
+    homes: Vec<u32>,
     start: Vec<u32>,
-    order: Vec<u32>,
+    /// The lookups in home-slot order: (key, home, index in the batch).
+    order: Vec<(u64, u32, u32)>,
 }
+
+/// The home of a batch entry without a key.
+const NO_HOME: u32 = u32::MAX;
 
 /// One thread's pairs sorted by bucket, and where each bucket starts.
 type Bucketed = (Vec<(u64, u64)>, Vec<usize>);
@@ -274,15 +279,23 @@ impl DeviceTable {
         if cap == 0 {
             return;
         }
+        // Homes are kept as `u32` (a batch's scratch stays in L2); a table past that many
+        // slots, far beyond any fleet, takes the lookups one by one.
+        if cap >= NO_HOME as usize {
+            for (o, k) in out.iter_mut().zip(keys) {
+                *o = k.and_then(|k| self.get(k));
+            }
+            return;
+        }
         // Every home is below `cap`, so it has at most `BUCKET_BITS` bits above `shift`.
         let shift = (usize::BITS - cap.leading_zeros()).saturating_sub(BUCKET_BITS);
-        let bucket = |h: usize| h >> shift;
+        let bucket = |h: u32| (h as usize) >> shift;
         s.start.clear();
         s.start.resize(BUCKETS + 1, 0);
         s.homes.clear();
         for k in keys {
-            let h = k.map_or(usize::MAX, |k| self.home(k));
-            if h != usize::MAX {
+            let h = k.map_or(NO_HOME, |k| self.home(k) as u32);
+            if h != NO_HOME {
                 s.start[bucket(h) + 1] += 1;
             }
             s.homes.push(h);
@@ -290,23 +303,22 @@ impl DeviceTable {
         for b in 0..BUCKETS {
             s.start[b + 1] += s.start[b];
         }
+        // The lookups are copied out in slot order with their keys, so the probe below reads
+        // them in sequence and only its answers land at scattered places.
         s.order.clear();
-        s.order.resize(s.start[BUCKETS] as usize, 0);
-        for (i, &h) in s.homes.iter().enumerate() {
-            if h != usize::MAX {
+        s.order.resize(s.start[BUCKETS] as usize, (0, 0, 0));
+        for (i, (&h, k)) in s.homes.iter().zip(keys).enumerate() {
+            if let Some(k) = *k {
                 let b = bucket(h);
-                s.order[s.start[b] as usize] = i as u32;
+                s.order[s.start[b] as usize] = (k, h, i as u32);
                 s.start[b] += 1;
             }
         }
-        for (n, &i) in s.order.iter().enumerate() {
-            if let Some(&j) = s.order.get(n + AHEAD) {
-                self.prefetch_slot(s.homes[j as usize]);
+        for (n, &(k, h, i)) in s.order.iter().enumerate() {
+            if let Some(&(_, ahead, _)) = s.order.get(n + AHEAD) {
+                self.prefetch_slot(ahead as usize);
             }
-            let i = i as usize;
-            if let Some(k) = keys[i] {
-                out[i] = self.get_from(k, s.homes[i]);
-            }
+            out[i as usize] = self.get_from(k, h as usize);
         }
     }
 
