@@ -25,15 +25,16 @@ pub fn decode(
     scratch: &mut CsvScratch,
     sink: &mut impl Sink,
 ) {
-    if memchr::memchr(b'"', data).is_none() {
-        super::csv_plain::decode_unquoted(layout, data, first_line, offset, sink);
-    } else {
-        decode_general(layout, data, first_line, offset, scratch, sink);
+    if let Some((start, line)) =
+        super::csv_plain::decode_until_quote(layout, data, first_line, offset, sink)
+    {
+        let rest = &data[start..];
+        decode_general(layout, rest, line, offset + start as u64, scratch, sink);
     }
 }
 
-/// Decodes a chunk line by line, quotes and all (`decode` takes a faster path for chunks
-/// without a quote).
+/// Decodes a chunk line by line, quotes and all (`decode` takes a faster path up to the first
+/// quote).
 pub(super) fn decode_general(
     layout: &CsvLayout,
     data: &[u8],
