@@ -13,6 +13,10 @@ pub struct CsvLayout {
     pub header: Vec<String>,
     /// For each column, a bit per `Field` it feeds (the inverse of `columns`, for the hot loop).
     pub fields_of_column: Vec<u16>,
+    /// Whether the rows hold a timestamp, a device id and an alert code and nothing else:
+    /// three columns, each feeding one of them. The quote-free path then tries `plain_alert`
+    /// on each row before the general `event_from_fields`.
+    pub plain: bool,
 }
 
 const REQUIRED: [Field; 3] = [Field::Timestamp, Field::Device, Field::Code];
@@ -90,11 +94,17 @@ impl CsvLayout {
                 fields_of_column[i] |= 1 << f as u16;
             }
         }
+        let plain = header.len() == REQUIRED.len()
+            && columns.iter().flatten().count() == REQUIRED.len()
+            && REQUIRED.iter().all(|&f| {
+                columns[f as usize].is_some_and(|i| fields_of_column[i] == 1 << f as u16)
+            });
         Ok(CsvLayout {
             delimiter,
             columns,
             header,
             fields_of_column,
+            plain,
         })
     }
 }

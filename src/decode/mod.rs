@@ -319,6 +319,40 @@ pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
     })
 }
 
+/// `event_from_fields` for a row of a timestamp, a device id and an alert code alone, each
+/// without blanks around it (`CsvLayout::plain`): the same event, or `None` where any part is
+/// not valid, and the caller then asks `event_from_fields`, which words the reason. On the
+/// reference job the general function's checks for the fields such a row lacks, trims and
+/// the `Result` it returns were a tenth of the time spent on a row.
+#[inline]
+pub(crate) fn plain_alert(ts: &[u8], id: &[u8], code: &[u8]) -> Option<Event> {
+    let tight = |v: &[u8]| {
+        matches!((v.first(), v.last()), (Some(a), Some(b))
+            if !a.is_ascii_whitespace() && !b.is_ascii_whitespace())
+    };
+    if !(tight(ts) && tight(id) && tight(code)) {
+        return None;
+    }
+    let code = AlertCode::parse(code)?;
+    let ts = parse_timestamp(ts)?;
+    check_window(ts).ok()?;
+    let device = DeviceId::parse(id)?;
+    Some(Event {
+        kind: if code.is_device() {
+            MessageKind::DeviceAlert
+        } else {
+            MessageKind::DccAlert
+        },
+        ts,
+        device: Some(device),
+        code: Some(code),
+        count: 1,
+        message_id: 0,
+        attrs: RecordAttrs::default(),
+        firmware: None,
+    })
+}
+
 /// Decodes a row's GBCS payload with a per-thread buffer (no allocation per record).
 fn payload_fields(text: &[u8]) -> Result<gbcs::Gbcs, String> {
     thread_local! {
@@ -355,6 +389,50 @@ pub fn lines(data: &[u8], first_line: u64, offset: u64) -> impl Iterator<Item = 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `plain_alert` gives the event `event_from_fields` gives, or leaves the row to it:
+        /// times across years and time zones (some out of range), ids in every form (some
+        /// damaged), device and DCC codes (some invalid), blanks around any field.
+        #[test]
+        fn plain_alert_is_event_from_fields(
+            (y, mo, d, h, mi, sec) in (1995u32..2040, 0u32..14, 0u32..33, 0u32..25, 0u32..61, 0u32..61),
+            zone in 0usize..4,
+            id in proptest::num::u64::ANY,
+            id_form in 0usize..4,
+            code in 0usize..6,
+            blank in 0usize..8,
+        ) {
+            let zone = ["Z", "+01:00", "", "z"][zone];
+            let ts = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}{zone}");
+            let hex = format!("{id:016X}");
+            let id = match id_form {
+                0 => hex.as_bytes().chunks(2).map(|p| std::str::from_utf8(p).unwrap()).collect::<Vec<_>>().join("-"),
+                1 => hex.clone(),
+                2 => hex.to_lowercase(),
+                _ => format!("{}G", &hex[1..]),
+            };
+            let code = ["8F35", "81b8", "N12", "AD1", "XYZ1", "8F3"][code].to_string();
+            let mut parts = [ts, id, code];
+            if blank < 3 {
+                parts[blank] = format!(" {}", parts[blank]);
+            } else if blank < 6 {
+                parts[blank - 3].push('\t');
+            }
+            let mut f = RawFields::default();
+            f.values[Field::Timestamp as usize] = Some(parts[0].as_bytes());
+            f.values[Field::Device as usize] = Some(parts[1].as_bytes());
+            f.values[Field::Code as usize] = Some(parts[2].as_bytes());
+            let general = event_from_fields(&f);
+            match plain_alert(parts[0].as_bytes(), parts[1].as_bytes(), parts[2].as_bytes()) {
+                Some(ev) => proptest::prop_assert_eq!(Ok(ev), general),
+                None => proptest::prop_assert!(
+                    general.is_err() || blank < 6,
+                    "a row without blanks that the general path takes is the plain path's too"
+                ),
+            }
+        }
+    }
 
     #[test]
     fn aliases_match_common_spellings() {
