@@ -469,7 +469,8 @@ pub fn load_inventory(
         .collect();
     let (table, repeated) = DeviceTable::build_parallel(&pieces, threads);
     drop(pieces);
-    drop(entries);
+    let bytes = table.len() * std::mem::size_of::<(u64, u64)>();
+    super::table::drop_in_background(entries, bytes);
     inv.devices = table;
     inv.repeated_ids = repeated;
     inv.models = std::iter::once(String::new())
