@@ -324,7 +324,7 @@ pub fn event_from_fields(f: &RawFields) -> Result<Event, String> {
 /// not valid, and the caller then asks `event_from_fields`, which words the reason. On the
 /// reference job the general function's checks for the fields such a row lacks, trims and
 /// the `Result` it returns were a tenth of the time spent on a row.
-#[inline]
+#[inline(always)]
 pub(crate) fn plain_alert(ts: &[u8], id: &[u8], code: &[u8]) -> Option<Event> {
     let tight = |v: &[u8]| {
         matches!((v.first(), v.last()), (Some(a), Some(b))
