@@ -328,6 +328,20 @@ fn global_ids(local: &Names, global: &mut Names) -> Result<Vec<u16>, String> {
         .collect::<Result<_, _>>()
 }
 
+/// Sorts a dictionary's names (numbered from 1 by their place in `list`) into byte order and
+/// returns each old number's new one (0, no name, stays 0).
+fn into_byte_order(list: &mut Vec<Vec<u8>>) -> Vec<u16> {
+    let mut by_name: Vec<usize> = (0..list.len()).collect();
+    by_name.sort_unstable_by(|&a, &b| list[a].cmp(&list[b]));
+    let mut new_number = vec![0u16; list.len() + 1];
+    for (new, &old) in by_name.iter().enumerate() {
+        new_number[old + 1] = new as u16 + 1;
+    }
+    let mut old: Vec<Option<Vec<u8>>> = std::mem::take(list).into_iter().map(Some).collect();
+    *list = by_name.iter().filter_map(|&i| old[i].take()).collect();
+    new_number
+}
+
 /// Gives each worker's entries the global model and firmware numbers (`maps[part]`: the global
 /// number of each of the part's own), on `threads` threads. The first part's numbers are the
 /// global ones (the dictionary starts from its names) and any part whose numbers already are
@@ -459,6 +473,16 @@ pub fn load_inventory(
         inv.counts.extend(p.counts);
         rejects.extend(p.rejects);
         rejected += p.rejected;
+    }
+    // The numbers in the names' byte order, not in the order the workers met them: which
+    // chunks a worker takes depends on timing, so first-seen numbers (and the order of rows
+    // grouped by model or firmware) changed from run to run.
+    let model_numbers = into_byte_order(&mut models.list);
+    let firmware_numbers = into_byte_order(&mut firmwares.list);
+    for (m, f) in &mut maps {
+        m.iter_mut().for_each(|g| *g = model_numbers[*g as usize]);
+        f.iter_mut()
+            .for_each(|g| *g = firmware_numbers[*g as usize]);
     }
     renumber(&mut entries, &maps, threads);
     // File order, so that of two rows for one device the later wins.
@@ -592,6 +616,22 @@ mod tests {
             assert_eq!(inv.model_name(d.model), model(i), "row {i}");
             assert_eq!(inv.firmware_name(d.firmware), firmware(i), "row {i}");
         }
+        // The numbers follow the names' byte order, whichever worker met a name first, so
+        // every load of the file numbers them alike.
+        for names in [&inv.models, &inv.firmwares] {
+            assert_eq!(names[0], "", "0 is no name");
+            assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+        }
+        assert_eq!(inv.models.len(), 51);
+    }
+
+    #[test]
+    fn names_are_numbered_in_byte_order() {
+        let mut list: Vec<Vec<u8>> = ["b", "a", "c", "B"].map(|s| s.as_bytes().to_vec()).into();
+        let numbers = into_byte_order(&mut list);
+        assert_eq!(list, ["B", "a", "b", "c"].map(|s| s.as_bytes().to_vec()));
+        // Old number (1-based, 0 no name) -> new: "b" 1 -> 3, "a" 2 -> 2, "c" 3 -> 4, "B" 4 -> 1.
+        assert_eq!(numbers, [0, 3, 2, 4, 1]);
     }
 
     #[test]
