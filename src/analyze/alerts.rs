@@ -482,14 +482,8 @@ impl<'a> AlertFold<'a> {
     /// A record's device as grouped: the inventory's, else what the record says of itself.
     #[inline]
     fn info(&self, ev: &Event, device: Option<u64>, slot: Option<u64>) -> DeviceInfo {
-        self.known(ev, device, slot).unwrap_or(DeviceInfo {
-            region: ev.attrs.region.unwrap_or(Region::Unknown),
-            device_type: ev.attrs.device_type.unwrap_or(DeviceType::Unknown),
-            generation: ev.attrs.generation.unwrap_or(Generation::Unknown),
-            model: 0,
-            firmware: 0,
-            installed: None,
-        })
+        self.known(ev, device, slot)
+            .unwrap_or_else(|| DeviceInfo::from_record(&ev.attrs))
     }
 
     /// The group of a record, or `None` when its device is outside the query's scope.

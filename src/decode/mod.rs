@@ -337,19 +337,14 @@ pub(crate) fn plain_alert(ts: &[u8], id: &[u8], code: &[u8]) -> Option<Event> {
     let ts = parse_timestamp(ts)?;
     check_window(ts).ok()?;
     let device = DeviceId::parse(id)?;
+    let kind = if code.is_device() {
+        MessageKind::DeviceAlert
+    } else {
+        MessageKind::DccAlert
+    };
     Some(Event {
-        kind: if code.is_device() {
-            MessageKind::DeviceAlert
-        } else {
-            MessageKind::DccAlert
-        },
-        ts,
-        device: Some(device),
-        code: Some(code),
-        count: 1,
-        message_id: 0,
-        attrs: RecordAttrs::default(),
-        firmware: None,
+        kind,
+        ..Event::alert(ts, device, code)
     })
 }
 

@@ -18,7 +18,7 @@ pub use firmware::{FirmwareChange, FirmwareHistory, Timeline, UNKNOWN_BEFORE};
 pub use load::{InventoryError, InventoryReject, load_inventory};
 pub use table::{BatchScratch, DeviceTable};
 
-use crate::model::{Day, DeviceId, DeviceType, Generation, Region};
+use crate::model::{Day, DeviceId, DeviceType, Generation, RecordAttrs, Region};
 
 /// The attributes of one device, unpacked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +59,19 @@ impl DeviceInfo {
             model: (v >> 10) as u16,
             firmware: (v >> 26) as u16,
             installed: (day != NO_DAY).then(|| day as Day - 1),
+        }
+    }
+
+    /// A device the inventory lacks, as its record describes it: the record's own region,
+    /// type and generation where it gives them, else unknown.
+    pub fn from_record(a: &RecordAttrs) -> DeviceInfo {
+        DeviceInfo {
+            region: a.region.unwrap_or(Region::Unknown),
+            device_type: a.device_type.unwrap_or(DeviceType::Unknown),
+            generation: a.generation.unwrap_or(Generation::Unknown),
+            model: 0,
+            firmware: 0,
+            installed: None,
         }
     }
 

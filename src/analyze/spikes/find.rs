@@ -19,7 +19,7 @@ use crate::analyze::alerts::{
 use crate::analyze::labels::{BoundLabels, Labels};
 use crate::analyze::reader::Reader;
 use crate::inventory::{Denominators, DeviceInfo, Inventory};
-use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
+use crate::model::{AlertCode, Clock, Day, Event};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -140,14 +140,9 @@ impl Tap for CapTap {
             self.excluded += ev.count as u64;
             return;
         }
-        let i = info.copied().unwrap_or(DeviceInfo {
-            region: ev.attrs.region.unwrap_or(Region::Unknown),
-            device_type: ev.attrs.device_type.unwrap_or(DeviceType::Unknown),
-            generation: ev.attrs.generation.unwrap_or(Generation::Unknown),
-            model: 0,
-            firmware: 0,
-            installed: None,
-        });
+        let i = info
+            .copied()
+            .unwrap_or_else(|| DeviceInfo::from_record(&ev.attrs));
         let dims = &self.dims;
         let mut key = GroupKey {
             region: Some(i.region),
