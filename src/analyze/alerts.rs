@@ -17,7 +17,7 @@ use crate::decode::Sink;
 use crate::inventory::{
     BatchScratch, DenomDims, Denominators, DeviceFilter, DeviceInfo, Inventory,
 };
-use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
+use crate::model::{AlertCode, Clock, Day, Event};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
@@ -516,11 +516,14 @@ impl<'a> AlertFold<'a> {
     ) -> u32 {
         let (r, t, g) = match slot {
             Some(v) => DeviceInfo::attr_indices(v),
-            None => (
-                ev.attrs.region.unwrap_or(Region::Unknown) as usize,
-                ev.attrs.device_type.unwrap_or(DeviceType::Unknown) as usize,
-                ev.attrs.generation.unwrap_or(Generation::Unknown) as usize,
-            ),
+            None => {
+                let i = DeviceInfo::from_record(&ev.attrs);
+                (
+                    i.region as usize,
+                    i.device_type as usize,
+                    i.generation as usize,
+                )
+            }
         };
         let dims = self.dims;
         let found = self.dense.as_mut().and_then(|d| {
@@ -1064,6 +1067,7 @@ mod tests {
     use super::*;
     use crate::inventory::DeviceTable;
     use crate::model::DeviceId;
+    use crate::model::{DeviceType, Generation, Region};
 
     fn ev(day: i64, id: u64) -> Event {
         let mut e = Event::alert(day * 86_400_000, DeviceId(id), AlertCode::device(0x8F35));
