@@ -25,6 +25,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked --quiet cargo-fuzz
 fi
 cargo +nightly fuzz build --sanitizer none -O
+# The inventory target writes each input to a file; it goes in a folder removed at the end
+# (libFuzzer's timed exit leaves the target no chance to remove it).
+scratch_root=/dev/shm
+[ -d "$scratch_root" ] && [ -w "$scratch_root" ] || scratch_root="${TMPDIR:-/tmp}"
+FLEETWATCH_FUZZ_SCRATCH="$(mktemp -d "$scratch_root/fleetwatch-fuzz.XXXXXX")"
+export FLEETWATCH_FUZZ_SCRATCH
+trap 'rm -rf "$FLEETWATCH_FUZZ_SCRATCH"' EXIT
 shopt -s nullglob
 for t in "${targets[@]}"; do
     # The artifacts are this run's: an input that failed before is fixed and kept as a

@@ -9,7 +9,11 @@ use std::sync::OnceLock;
 fn path() -> &'static PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| {
-        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+        // fuzz/run.sh names a scratch folder it removes afterwards: libFuzzer ends a timed
+        // run with `exit`, so nothing here gets the chance to delete the file.
+        let dir = if let Some(dir) = std::env::var_os("FLEETWATCH_FUZZ_SCRATCH") {
+            PathBuf::from(dir)
+        } else if std::path::Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
             std::env::temp_dir()
