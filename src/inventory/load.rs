@@ -1,7 +1,8 @@
 //! Loading an inventory CSV (per-device rows or a count table), in parallel.
 
 use super::names::Names;
-use super::{CountRow, DeviceInfo, DeviceTable, Inventory};
+use super::table::Staged;
+use super::{CountRow, DeviceInfo, Inventory};
 use crate::decode::squash_name;
 use crate::model::time::parse_date;
 use crate::model::{DeviceId, DeviceType, Generation, Region};
@@ -489,10 +490,12 @@ pub fn load_inventory(
         .iter()
         .map(|&(_, part, s, e)| &entries[part][s..e])
         .collect();
-    let (table, repeated) = DeviceTable::build_parallel(&pieces, threads);
+    let staged = Staged::new(&pieces, threads);
     drop(pieces);
-    let bytes = table.len() * std::mem::size_of::<(u64, u64)>();
-    super::table::drop_in_background(entries, bytes);
+    // Freed here, not on a thread of its own: the table's pages, touched next, take these
+    // (see `Staged`).
+    drop(entries);
+    let (table, repeated) = staged.build(threads);
     inv.devices = table;
     inv.repeated_ids = repeated;
     inv.models = std::iter::once(String::new())

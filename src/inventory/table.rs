@@ -19,6 +19,12 @@ fn mix(key: u64) -> u64 {
     (k ^ (k >> 32)).wrapping_mul(0x94D0_49BB_1331_11EB)
 }
 
+/// The home slot of `key` in a table of `cap` slots (multiply-shift: any `cap` will do).
+#[inline]
+fn home_slot(key: u64, cap: usize) -> usize {
+    ((mix(key) as u128 * cap as u128) >> 64) as usize
+}
+
 /// Buffers `DeviceTable::get_batch` reuses from batch to batch.
 #[derive(Debug, Default)]
 pub struct BatchScratch {
@@ -76,37 +82,42 @@ fn probe_insert(slots: &mut [(u64, u64)], mut i: usize, key: u64, value: u64) ->
     None
 }
 
-impl DeviceTable {
-    /// Builds a table from (id, value) pairs; a repeated id keeps its last value. Returns the
-    /// table and the number of repeated ids.
-    pub fn build(entries: &[(u64, u64)]) -> (DeviceTable, usize) {
-        Self::build_parallel(&[entries], 1)
-    }
+/// A table half built: its pairs copied out of the caller's pieces and sorted by bucket of
+/// home slots.
+///
+/// Each thread sorts its share of the pairs into buckets of home slots (a counting sort,
+/// stable), then (`build`) each thread inserts the buckets of one contiguous range of slots, so
+/// the writes sweep memory instead of jumping and no two threads touch the same slot. A pair
+/// whose probe runs past the end of its thread's range is set aside and inserted at the end,
+/// in order; linear probing only needs "no empty slot between home and position", which any
+/// insertion order keeps. A repeated id always falls in one bucket, whose pairs keep their
+/// input order, so the later value wins.
+///
+/// Why two halves: the table is backed by 2 MiB pages, and on a virtual machine whose free
+/// memory goes back to the host, a fresh 2 MiB page costs many times what it costs to zero
+/// (the host backs it again on first touch: `clear_page_erms` under `do_huge_pmd_wp_page`
+/// was a fifth of the reference job's samples on a bad hour). Memory just freed is still
+/// backed. So the caller frees its own copy of the pairs between `new` and `build`, and the
+/// table's first touch takes those pages.
+pub struct Staged {
+    n: usize,
+    cap: usize,
+    buckets: usize,
+    sorted: Vec<Bucketed>,
+}
 
-    /// Builds a table from pieces of (id, value) pairs taken in order, using `threads` threads.
-    ///
-    /// Each thread sorts its share of the pairs into buckets of home slots (a counting sort,
-    /// stable), then each thread inserts the buckets of one contiguous range of slots, so the
-    /// writes sweep memory instead of jumping and no two threads touch the same slot. A pair
-    /// whose probe runs past the end of its thread's range is set aside and inserted at the
-    /// end, in order; linear probing only needs "no empty slot between home and position",
-    /// which any insertion order keeps. A repeated id always falls in one bucket, whose pairs
-    /// keep their input order, so the later value wins.
-    pub fn build_parallel(pieces: &[&[(u64, u64)]], threads: usize) -> (DeviceTable, usize) {
+impl Staged {
+    /// Sorts the pairs of `pieces` (taken in order) by bucket, on `threads` threads.
+    pub fn new(pieces: &[&[(u64, u64)]], threads: usize) -> Staged {
         let n: usize = pieces.iter().map(|p| p.len()).sum();
         let cap = (n * 5 / 4).max(8);
-        let mut t = DeviceTable {
-            slots: vec![(0, 0); cap],
-            len: 0,
-        };
-        advise_huge_pages(&mut t.slots);
         let threads = threads.clamp(1, 64);
         // Enough buckets to share the slots among the threads; few for a small table, whose
         // build would otherwise be mostly walking empty buckets.
         let buckets = (n / 64).max(threads).clamp(1, 4096);
         let bucket_of = |h: usize| h * buckets / cap;
-        let home = |k: u64| ((mix(k) as u128 * cap as u128) >> 64) as usize;
-        // 1. Split the pairs into `threads` runs of consecutive pieces, and bucket each run.
+        let home = |k: u64| home_slot(k, cap);
+        // Split the pairs into `threads` runs of consecutive pieces, and bucket each run.
         let mut runs: Vec<Vec<&[(u64, u64)]>> = vec![Vec::new(); threads];
         let mut taken = 0usize;
         for p in pieces {
@@ -136,7 +147,31 @@ impl DeviceTable {
             }
             (out, start)
         });
-        // 2. The threads insert the buckets of ranges of slots, taking the next range as they
+        Staged {
+            n,
+            cap,
+            buckets,
+            sorted,
+        }
+    }
+
+    /// Inserts the sorted pairs into a new table on `threads` threads. Returns the table and
+    /// the number of repeated ids.
+    pub fn build(self, threads: usize) -> (DeviceTable, usize) {
+        let Staged {
+            n,
+            cap,
+            buckets,
+            sorted,
+        } = self;
+        let threads = threads.clamp(1, 64);
+        let home = |k: u64| home_slot(k, cap);
+        let mut t = DeviceTable {
+            slots: vec![(0, 0); cap],
+            len: 0,
+        };
+        advise_huge_pages(&mut t.slots);
+        // The threads insert the buckets of ranges of slots, taking the next range as they
         // finish one. Several ranges a thread, not one: a range's first touch of its pages
         // costs what the kernel and, on a virtual machine, the host charge for them, which
         // differs from range to range (fresh memory against memory just freed) by 10x.
@@ -200,10 +235,25 @@ impl DeviceTable {
         }
         (t, repeated)
     }
+}
+
+impl DeviceTable {
+    /// Builds a table from (id, value) pairs; a repeated id keeps its last value. Returns the
+    /// table and the number of repeated ids.
+    pub fn build(entries: &[(u64, u64)]) -> (DeviceTable, usize) {
+        Self::build_parallel(&[entries], 1)
+    }
+
+    /// Builds a table from pieces of (id, value) pairs taken in order, using `threads` threads.
+    /// See `Staged` for the two halves, which a caller holding the pairs in memory of its own
+    /// should run apart.
+    pub fn build_parallel(pieces: &[&[(u64, u64)]], threads: usize) -> (DeviceTable, usize) {
+        Staged::new(pieces, threads).build(threads)
+    }
 
     #[inline]
     fn home(&self, key: u64) -> usize {
-        ((mix(key) as u128 * self.slots.len() as u128) >> 64) as usize
+        home_slot(key, self.slots.len())
     }
 
     /// Inserts or replaces; returns true if the key was already present.
