@@ -492,8 +492,8 @@ pub fn load_inventory(
         .collect();
     let staged = Staged::new(&pieces, threads);
     drop(pieces);
-    // Freed here, not on a thread of its own: the table's pages, touched next, take these
-    // (see `Staged`).
+    // Freed before the table is built, not on a thread of its own afterwards: the two never
+    // hold memory at once (see `Staged`).
     drop(entries);
     let (table, repeated) = staged.build(threads);
     inv.devices = table;
