@@ -45,6 +45,26 @@ fn block_masks(b: &[u8; 64], delim: u8) -> (u64, u64, bool) {
     (nl, de, b.contains(&b'"'))
 }
 
+/// The masks of each 64-byte block of `data` (`block_masks`), with the block's start:
+/// `(start, newlines, delimiters, holds a quote)`. The last, short block is padded with zeros
+/// (neither a newline, a delimiter nor a quote).
+pub(crate) fn line_and_field_ends(
+    data: &[u8],
+    delim: u8,
+) -> impl Iterator<Item = (usize, u64, u64, bool)> + '_ {
+    (0..data.len()).step_by(64).map(move |base| {
+        let (nl, de, quote) = match data.get(base..base + 64) {
+            Some(b) => block_masks(b.try_into().expect("64 bytes"), delim),
+            None => {
+                let mut pad = [0u8; 64];
+                pad[..data.len() - base].copy_from_slice(&data[base..]);
+                block_masks(&pad, delim)
+            }
+        };
+        (base, nl, de, quote)
+    })
+}
+
 /// Decodes the rows of a chunk exactly as `csv::decode_general` would, up to the first
 /// 64-byte block that holds a `"`. Returns where the record under way there starts (its
 /// index in `data` and its line number): the rest, from there, is the general loop's. Every
@@ -87,20 +107,7 @@ fn cut_until_quote<'a, R: Cut<'a>>(
     sink: &mut impl Sink,
 ) -> Option<(usize, u64)> {
     let data = rec.at().data;
-    let mut base = 0usize;
-    while base < data.len() {
-        let (nl, de, quote) = match data.get(base..base + 64) {
-            Some(b) => block_masks(b.try_into().expect("64 bytes"), delim),
-            None => {
-                // The last, short block: padded with zeros (neither a newline, a delimiter
-                // nor a quote).
-                let mut pad = [0u8; 64];
-                pad[..data.len() - base].copy_from_slice(&data[base..]);
-                let (nl, de, quote) = block_masks(&pad, delim);
-                let keep = (1u64 << (data.len() - base)) - 1;
-                (nl & keep, de & keep, quote)
-            }
-        };
+    for (base, nl, de, quote) in line_and_field_ends(data, delim) {
         if quote {
             return Some((rec.at().line_start, rec.at().line_no));
         }
@@ -115,7 +122,6 @@ fn cut_until_quote<'a, R: Cut<'a>>(
                 rec.field_end(i);
             }
         }
-        base += 64;
     }
     if rec.at().line_start < data.len() {
         rec.finish(data.len(), sink);

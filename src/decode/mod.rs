@@ -6,6 +6,7 @@
 //! what was wrong, and the raw bytes; the records around it are still decoded.
 
 pub mod csv;
+pub(crate) use csv_plain::line_and_field_ends;
 mod csv_layout;
 mod csv_plain;
 pub mod duis;
