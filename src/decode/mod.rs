@@ -13,7 +13,7 @@ pub mod duis;
 pub mod gbcs;
 pub mod jsonl;
 
-use crate::model::time::{check_window, parse_timestamp};
+use crate::model::time::{check_window, in_window, parse_timestamp};
 use crate::model::{
     AlertCode, DeviceId, DeviceType, Event, Generation, MessageKind, RecordAttrs, Region,
     hash_bytes,
@@ -336,7 +336,9 @@ pub(crate) fn plain_alert(ts: &[u8], id: &[u8], code: &[u8]) -> Option<Event> {
     }
     let code = AlertCode::parse(code)?;
     let ts = parse_timestamp(ts)?;
-    check_window(ts).ok()?;
+    if !in_window(ts) {
+        return None;
+    }
     let device = DeviceId::parse(id)?;
     let kind = if code.is_device() {
         MessageKind::DeviceAlert
