@@ -9,6 +9,10 @@
 //! then for the delimiters of each line: four short `memchr` calls for a 50-byte row. This
 //! finds the same records with one pass; the unit tests hold the two to the same events,
 //! rejects, lines and offsets.
+//!
+//! Two kinds of record ride the block loop (`Cut`): `PlainRecord` for the reference job's
+//! shape (a timestamp, a device id and a code alone: it only notes where the two delimiters
+//! lie) and `Record` for any other layout (every field a row feeds, delimiter by delimiter).
 
 use super::csv_layout::{CsvLayout, assign, emit_row};
 use super::{Field, RawFields, Sink, plain_alert};
