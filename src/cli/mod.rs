@@ -3,6 +3,7 @@
 //! result to a renderer. This module holds what every command shares: the exit statuses, the
 //! inputs an analysis command resolves into an `Engine`, and the closing totals.
 
+pub mod allocator;
 pub mod args;
 pub mod commands;
 pub mod progress;

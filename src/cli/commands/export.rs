@@ -23,6 +23,7 @@ pub struct ExportRun {
 }
 
 pub fn run(cfg: ExportRun) -> Result<Status> {
+    crate::cli::allocator::keep_freed_memory();
     let t0 = Instant::now();
     let s = &cfg.selection;
     let side_inputs: Vec<PathBuf> = s.outcomes.iter().chain(&s.campaign).cloned().collect();

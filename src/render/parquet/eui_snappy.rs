@@ -53,6 +53,245 @@ pub fn compress<'o>(raw: &[u8], values_start: usize, out: &'o mut Vec<u8>) -> &'
     &out[..n]
 }
 
+/// Compresses a PLAIN page of device ids given as numbers, `prefix` (the page's definition
+/// levels) and then each id's record (the length 23 and the canonical text), into `out`, and
+/// returns the block and the page's uncompressed size. The block is the one `compress` makes
+/// of those bytes, byte for byte, but the page is never written out: each record's text is
+/// made in registers and the matches are found by the numbers. A repeat is known by its key
+/// (the maker's prefix, the byte pair, the last pair before the record), so no copy is
+/// compared, and the bytes are not written to be read again. The page's bytes and their
+/// compression took about 350 instructions an id; this takes about a third.
+pub fn compress_ids<'o>(
+    prefix: &[u8],
+    ids: impl ExactSizeIterator<Item = u64>,
+    out: &'o mut Vec<u8>,
+) -> (&'o [u8], usize) {
+    let raw_len = prefix.len() + RECORD * ids.len();
+    let bound = 32 + raw_len + raw_len / 6;
+    if out.len() < bound {
+        out.resize(bound, 0);
+    }
+    let mut e = IdEncoder {
+        out: &mut out[..],
+        o: 0,
+        literal_from: 0,
+        literal_at: 0,
+        at: 0,
+        heads: [Slot::EMPTY; 1024],
+        joins: [Slot::EMPTY; 4096],
+        pairs: [u32::MAX; 1024],
+    };
+    e.varint(raw_len as u64);
+    e.literal(prefix);
+    // The two bytes before a record (`compress` joins the first record to the prefix's last
+    // pair, so this does too).
+    let mut tail = (prefix.len() >= 2)
+        .then(|| u16::from_le_bytes([prefix[prefix.len() - 2], prefix[prefix.len() - 1]]));
+    for id in ids {
+        let r = record_of(id);
+        e.record(&r, tail);
+        tail = Some(u16::from_le_bytes([r[RECORD - 2], r[RECORD - 1]]));
+    }
+    e.literal_to(raw_len);
+    let n = e.o;
+    (&out[..n], raw_len)
+}
+
+/// A device id's PLAIN record: the length and the canonical text.
+#[inline(always)]
+fn record_of(id: u64) -> [u8; RECORD] {
+    let mut r = [0; RECORD];
+    r[..4].copy_from_slice(&LENGTH);
+    r[4..].copy_from_slice(&crate::model::DeviceId(id).to_bytes());
+    r
+}
+
+/// A `heads` or `joins` entry of `IdEncoder`: where the record was and what its bytes were
+/// (the maker's prefix as one word, and for `joins` the pair before the record), so a match
+/// is known without comparing bytes.
+#[derive(Clone, Copy)]
+struct Slot {
+    at: u32,
+    maker: u64,
+    tail: u16,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        at: u32::MAX,
+        maker: 0,
+        tail: 0,
+    };
+}
+
+/// `Encoder` for pages it does not hold: the same choices, from the records' keys. The
+/// pending literal is written into `out` as it comes, after a byte kept for its tag.
+struct IdEncoder<'a> {
+    out: &'a mut [u8],
+    o: usize,
+    /// Where the pending literal starts in the page (`Encoder::literal_from`).
+    literal_from: usize,
+    /// Where its bytes start in `out` (the tag's byte is just before).
+    literal_at: usize,
+    /// The page's bytes so far (the next record starts here).
+    at: usize,
+    heads: [Slot; 1024],
+    joins: [Slot; 4096],
+    pairs: [u32; 1024],
+}
+
+impl IdEncoder<'_> {
+    /// `Encoder::record` for the record `r` at `self.at`, after the bytes `tail`.
+    #[inline(always)]
+    fn record(&mut self, r: &[u8; RECORD], tail: Option<u16>) {
+        let p = self.at;
+        let maker = u64::from_le_bytes(r[4..12].try_into().expect("8 bytes"));
+        let head_key = (maker.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+        let mut done = false;
+        if let Some(tail) = tail
+            && self.literal_from + 2 <= p
+        {
+            let join_key =
+                ((maker ^ tail as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize;
+            let q = self.joins[join_key];
+            self.joins[join_key] = Slot {
+                at: (p - 2) as u32,
+                maker,
+                tail,
+            };
+            if q.maker == maker && q.tail == tail && self.in_reach(q.at, p - 2) {
+                self.copy(q.at as usize, p - 2, HEAD + 2);
+                done = true;
+            }
+        }
+        let q = self.heads[head_key];
+        self.heads[head_key] = Slot {
+            at: p as u32,
+            maker,
+            tail: 0,
+        };
+        if !done {
+            if q.maker == maker && self.in_reach(q.at, p) {
+                self.copy(q.at as usize, p, HEAD);
+            } else {
+                self.pending(&r[..HEAD]);
+            }
+        }
+        self.pending(&r[HEAD..15]);
+        let key = |at: usize| pair_key(r[at + 1], r[at + 2]);
+        let (k6, k9, k12, k15, k18, k21) = (key(6), key(9), key(12), key(15), key(18), key(21));
+        self.pairs[k6] = (p + 6) as u32;
+        self.pairs[k9] = (p + 9) as u32;
+        self.pairs[k12] = (p + 12) as u32;
+        self.pair(k15, p + 15, &r[15..19]);
+        self.pending(&r[19..21]);
+        self.pairs[k18] = (p + 18) as u32;
+        self.pair(k21, p + 21, &r[21..25]);
+        self.pending(&r[25..]);
+        self.at = p + RECORD;
+    }
+
+    /// `-XX-` at `at`: copied from its last place if in reach, else pending; remembered here.
+    #[inline(always)]
+    fn pair(&mut self, key: usize, at: usize, bytes: &[u8]) {
+        let q = self.pairs[key];
+        if self.in_reach(q, at) {
+            self.copy(q as usize, at, 4);
+        } else {
+            self.pending(bytes);
+        }
+        self.pairs[key] = at as u32;
+    }
+
+    /// Whether a copy from `from` can be written at `at` (`Encoder::try_copy`'s conditions
+    /// but the comparison: the keys have made it).
+    #[inline(always)]
+    fn in_reach(&self, from: u32, at: usize) -> bool {
+        let from = from as usize;
+        from < at && at - from <= MAX_OFFSET && at >= self.literal_from
+    }
+
+    /// Writes the pending literal up to `at` and a copy of `len` bytes from `from`.
+    #[inline(always)]
+    fn copy(&mut self, from: usize, at: usize, len: usize) {
+        self.literal_to(at);
+        let offset = at - from;
+        let near = (4..12).contains(&len) && offset < 2048;
+        let short = [
+            1 | (((len.wrapping_sub(4)) as u8) << 2) | (((offset >> 8) as u8) << 5),
+            offset as u8,
+            0,
+        ];
+        let [lo, hi] = (offset as u16).to_le_bytes();
+        let long = [2 | (((len - 1) as u8) << 2), lo, hi];
+        let bytes = if near { short } else { long };
+        self.out[self.o..self.o + 3].copy_from_slice(&bytes);
+        self.o += 3 - near as usize;
+        self.literal_from = at + len;
+        self.at = self.at.max(at + len);
+    }
+
+    /// Appends page bytes to the pending literal (opening one, with a byte for its tag, when
+    /// none is pending).
+    #[inline(always)]
+    fn pending(&mut self, bytes: &[u8]) {
+        if self.literal_from == self.at {
+            self.literal_at = self.o + 1;
+            self.o += 1;
+        }
+        self.out[self.o..self.o + bytes.len()].copy_from_slice(bytes);
+        self.o += bytes.len();
+        self.at += bytes.len();
+    }
+
+    /// Appends bytes that start the page as the pending literal.
+    fn literal(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.pending(bytes);
+        }
+    }
+
+    /// Ends the pending literal at page position `end` (bytes after it are dropped: a copy
+    /// starts there) and writes its tag: one byte up to 60 bytes, else the bytes move up
+    /// for the longer tag.
+    #[inline(always)]
+    fn literal_to(&mut self, end: usize) {
+        if self.at <= self.literal_from {
+            return; // none pending
+        }
+        let len = end - self.literal_from;
+        if len == 0 {
+            // All of it is copied: the tag's byte and the bytes go.
+            self.o = self.literal_at - 1;
+            return;
+        }
+        let n = len - 1;
+        if n < 60 {
+            self.out[self.literal_at - 1] = (n as u8) << 2;
+        } else {
+            let extra = (8 - (n as u64).leading_zeros() as usize / 8).max(1);
+            let from = self.literal_at;
+            self.out
+                .copy_within(from..from + len, from + extra);
+            self.out[from - 1] = ((59 + extra) as u8) << 2;
+            self.out[from..from + extra].copy_from_slice(&n.to_le_bytes()[..extra]);
+            self.literal_at += extra;
+        }
+        self.o = self.literal_at + len;
+        self.literal_from = end;
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.out[self.o] = (v as u8) | 0x80;
+            self.o += 1;
+            v >>= 7;
+        }
+        self.out[self.o] = v as u8;
+        self.o += 1;
+    }
+}
+
 struct Encoder<'a> {
     raw: &'a [u8],
     out: &'a mut [u8],
@@ -278,7 +517,52 @@ mod tests {
         assert_eq!(decompress(compress(&raw, 0, &mut Vec::new())), raw);
     }
 
+    /// The block `compress_ids` makes of `prefix` and `ids`, checked against `compress` of
+    /// the page's bytes.
+    fn same_as_compress(prefix: &[u8], ids: &[u64]) -> Result<(), TestCaseError> {
+        let raw = page(prefix, ids);
+        let want = compress(&raw, prefix.len(), &mut Vec::new()).to_vec();
+        let mut out = vec![7u8; 5]; // a buffer from an earlier page, of any size
+        let (got, raw_len) = compress_ids(prefix, ids.iter().copied(), &mut out);
+        prop_assert_eq!(raw_len, raw.len());
+        prop_assert_eq!(got, &want[..]);
+        Ok(())
+    }
+
+    #[test]
+    fn ids_given_as_numbers_compress_as_their_page_does() {
+        same_as_compress(&[], &[]).unwrap();
+        same_as_compress(&[1, 2, 3, 4, 5], &[]).unwrap();
+        same_as_compress(&[9, 0, 0, 0, 3, 1, 2, 3], &fleet_ids(30_000, 11)).unwrap();
+        // Records without a match for long stretches (literals of every length).
+        let lone: Vec<u64> = (0..300u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        same_as_compress(&[], &lone).unwrap();
+        same_as_compress(&[0x41; 200], &lone).unwrap();
+        // Copies past the two-byte offset's reach (more than 65,535 bytes back).
+        let mut far = fleet_ids(3000, 5);
+        far.extend(lone.iter().cycle().take(3000));
+        far.extend(fleet_ids(3000, 5));
+        same_as_compress(&[1, 0], &far).unwrap();
+    }
+
     proptest! {
+        /// Any ids after any prefix: the same block as `compress` of their page.
+        #[test]
+        fn any_ids_compress_as_their_page_does(
+            prefix in prop::collection::vec(any::<u8>(), 0..80),
+            ids in prop::collection::vec(any::<u64>(), 0..300),
+            makers in prop::collection::vec((0usize..300, 0u64..4, any::<u8>()), 0..300),
+        ) {
+            // Some ids of a few makers, some with the low byte of others (joins and pairs).
+            let mut ids = ids;
+            for (at, m, low) in makers {
+                if let Some(v) = ids.get_mut(at) {
+                    *v = ((0x70_B3D5 + m) << 40) | (*v & 0xFF_FFFF_FF00) | low as u64;
+                }
+            }
+            same_as_compress(&prefix, &ids)?;
+        }
+
         /// Any bytes after any prefix round-trip (copies are written only when equal).
         #[test]
         fn any_bytes_round_trip(raw in prop::collection::vec(any::<u8>(), 0..3000), start in 0usize..100) {

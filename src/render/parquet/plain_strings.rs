@@ -66,11 +66,21 @@ pub fn encode(
             Some(n) => end - start - n.slice(start, end - start).null_count(),
             None => end - start,
         };
+        let nulls = nulls.as_ref();
         return pages.write(
             |start, end| ID_LEN * present(start, end) + 4 * (end - start),
-            |raw, i| {
-                raw.extend_from_slice(&id_record(values[i]));
-                true
+            |raw, start, end, scratch| {
+                let ids = (start..end)
+                    .filter(|&i| nulls.is_none_or(|n| n.is_valid(i)))
+                    .map(|i| values[i]);
+                if compression == Compression::SNAPPY {
+                    // Straight from the numbers to the compressed page.
+                    let ids = Counted(ids, present(start, end));
+                    let (c, raw_len) = eui_snappy::compress_ids(raw, ids, scratch);
+                    return Ok((Bytes::copy_from_slice(c), raw_len));
+                }
+                ids.for_each(|id| raw.extend_from_slice(&id_record(id)));
+                compress(std::mem::take(raw), compression)
             },
         );
     }
@@ -80,16 +90,50 @@ pub fn encode(
         .ok_or_else(|| ParquetError::General("neither text nor device ids".into()))?;
     let offsets = strings.value_offsets();
     let values = strings.value_data();
+    let nulls = pages.nulls.clone();
     pages.write(
         |start, end| (offsets[end] - offsets[start]) as usize + 4 * (end - start),
-        |raw, i| {
-            let v = &values[offsets[i] as usize..offsets[i + 1] as usize];
-            raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            raw.extend_from_slice(v);
-            v.len() == ID_LEN
+        |raw, start, end, scratch| {
+            let values_start = raw.len();
+            let mut ids = true;
+            for i in start..end {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                    continue;
+                }
+                let v = &values[offsets[i] as usize..offsets[i + 1] as usize];
+                raw.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                raw.extend_from_slice(v);
+                ids &= v.len() == ID_LEN;
+            }
+            if compression == Compression::SNAPPY && ids {
+                // A page of nothing but 23-byte strings: the id compressor.
+                let c = eui_snappy::compress(raw, values_start, scratch);
+                return Ok((Bytes::copy_from_slice(c), raw.len()));
+            }
+            compress(std::mem::take(raw), compression)
         },
     )
 }
+
+/// An iterator with its length told (`filter` forgets it).
+struct Counted<I>(I, usize);
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<I::Item> {
+        let v = self.0.next();
+        self.1 = self.1.saturating_sub(v.is_some() as usize);
+        v
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Counted<I> {}
 
 /// Characters of a device id's text.
 const ID_LEN: usize = 23;
@@ -114,13 +158,14 @@ struct Pages {
 }
 
 impl Pages {
-    /// Writes the pages: `bytes_to(start, end)` is the size of rows `start..end` in a page,
-    /// `put(raw, i)` appends row `i` (not null) and says whether it was a device id (a page
-    /// of nothing else goes to the id compressor).
+    /// Writes the pages: `bytes_to(start, end)` is the size of rows `start..end` in a page;
+    /// `page(raw, start, end, scratch)` gets the page's definition levels in `raw` and
+    /// returns the page's bytes with the rest (rows `start..end`, nulls skipped),
+    /// compressed, and their uncompressed size; `raw` and `scratch` are kept for the next.
     fn write(
         self,
         bytes_to: impl Fn(usize, usize) -> usize,
-        mut put: impl FnMut(&mut Vec<u8>, usize) -> bool,
+        mut page: impl FnMut(&mut Vec<u8>, usize, usize, &mut Vec<u8>) -> Result<(Bytes, usize)>,
     ) -> Result<Chunk> {
         let Pages {
             descr,
@@ -159,20 +204,7 @@ impl Pages {
                     });
                     definition_levels(raw, end - start, valid);
                 }
-                let values_start = raw.len();
-                let mut ids = true;
-                for i in start..end {
-                    if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
-                        continue;
-                    }
-                    ids &= put(raw, i);
-                }
-                let (buf, raw_len) = if compression == Compression::SNAPPY && ids {
-                    let c = eui_snappy::compress(raw, values_start, scratch);
-                    (Bytes::copy_from_slice(c), raw.len())
-                } else {
-                    compress(std::mem::take(raw), compression)?
-                };
+                let (buf, raw_len) = page(raw, start, end, scratch)?;
                 let spec = w.write_page(CompressedPage::new(
                     Page::DataPage {
                         buf,
