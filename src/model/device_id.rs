@@ -156,7 +156,7 @@ fn eight_digits(x: u64) -> Option<u32> {
 }
 
 /// Each byte's two hex digits, the first in the low byte (as they lie in memory).
-const HEX_PAIRS: [u16; 256] = {
+pub(crate) const HEX_PAIRS: [u16; 256] = {
     let digits = b"0123456789ABCDEF";
     let mut t = [0u16; 256];
     let mut b = 0;

@@ -4,7 +4,7 @@ mod attrs;
 pub mod clock;
 mod code;
 mod config_error;
-mod device_id;
+pub(crate) mod device_id;
 mod event;
 pub mod firmware;
 mod interner;

@@ -15,6 +15,8 @@
 //! three times as fast; on anything else it compresses worse, which is why only pages of ids
 //! use it.
 
+use crate::model::device_id::HEX_PAIRS;
+
 /// Bytes a record takes: the PLAIN length and the id's 23 characters.
 const RECORD: usize = 27;
 /// The record's length prefix: 23, little-endian.
@@ -82,50 +84,85 @@ pub fn compress_ids<'o>(
         pairs: [u32::MAX; 1024],
     };
     e.varint(raw_len as u64);
-    e.literal(prefix);
+    if !prefix.is_empty() {
+        e.pending(prefix);
+    }
     // The two bytes before a record (`compress` joins the first record to the prefix's last
     // pair, so this does too).
     let mut tail = (prefix.len() >= 2)
-        .then(|| u16::from_le_bytes([prefix[prefix.len() - 2], prefix[prefix.len() - 1]]));
+        .then(|| Tail::of(prefix[prefix.len() - 2..].try_into().expect("2 bytes")));
     for id in ids {
-        let r = record_of(id);
-        e.record(&r, tail);
-        tail = Some(u16::from_le_bytes([r[RECORD - 2], r[RECORD - 1]]));
+        e.record(id, tail);
+        let low = id as u8;
+        tail = Some(Tail {
+            text: HEX_PAIRS[low as usize],
+            byte: Some(low),
+        });
     }
     e.literal_to(raw_len);
     let n = e.o;
     (&out[..n], raw_len)
 }
 
-/// A device id's PLAIN record: the length and the canonical text.
-#[inline(always)]
-fn record_of(id: u64) -> [u8; RECORD] {
-    let mut r = [0; RECORD];
-    r[..4].copy_from_slice(&LENGTH);
-    r[4..].copy_from_slice(&crate::model::DeviceId(id).to_bytes());
-    r
+/// The two bytes before a record: their text, and the byte they spell when they are two hex
+/// digits as ids are written.
+#[derive(Clone, Copy)]
+struct Tail {
+    text: u16,
+    byte: Option<u8>,
 }
 
-/// A `heads` or `joins` entry of `IdEncoder`: where the record was and what its bytes were
-/// (the maker's prefix as one word, and for `joins` the pair before the record), so a match
-/// is known without comparing bytes.
+impl Tail {
+    fn of(text: [u8; 2]) -> Tail {
+        let t = u16::from_le_bytes(text);
+        let byte = hex_value(text[0])
+            .zip(hex_value(text[1]))
+            .map(|(hi, lo)| hi << 4 | lo);
+        Tail { text: t, byte }
+    }
+}
+
+/// A hex digit's value (the digits ids are written with).
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `pair_key` of a byte's two hex digits.
+const PAIR_KEYS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut b = 0;
+    while b < 256 {
+        let [hi, lo] = HEX_PAIRS[b].to_le_bytes();
+        t[b] = ((hi & 0x1f) as u16) << 5 | (lo & 0x1f) as u16;
+        b += 1;
+    }
+    t
+};
+
+/// A `heads` or `joins` entry of `IdEncoder`: where the record (or the pair before it) was,
+/// and its key: the maker (the id's top three bytes), with the byte before for `joins`.
+/// Equal keys are equal bytes, so a match needs no comparison.
 #[derive(Clone, Copy)]
 struct Slot {
     at: u32,
-    maker: u64,
-    tail: u16,
+    key: u32,
 }
 
 impl Slot {
     const EMPTY: Slot = Slot {
         at: u32::MAX,
-        maker: 0,
-        tail: 0,
+        key: 0,
     };
 }
 
-/// `Encoder` for pages it does not hold: the same choices, from the records' keys. The
-/// pending literal is written into `out` as it comes, after a byte kept for its tag.
+/// `Encoder` for pages it does not hold: the same choices, from the ids' numbers. The
+/// tables' slots are chosen from the text as `Encoder` chooses them (so the blocks are the
+/// same) but the text is made in registers, never written and read back. The pending
+/// literal is written into `out` as it comes, after a byte kept for its tag.
 struct IdEncoder<'a> {
     out: &'a mut [u8],
     o: usize,
@@ -141,25 +178,35 @@ struct IdEncoder<'a> {
 }
 
 impl IdEncoder<'_> {
-    /// `Encoder::record` for the record `r` at `self.at`, after the bytes `tail`.
+    /// `Encoder::record` for the record of `id` at `self.at`, after the bytes `tail`.
     #[inline(always)]
-    fn record(&mut self, r: &[u8; RECORD], tail: Option<u16>) {
+    fn record(&mut self, id: u64, tail: Option<Tail>) {
         let p = self.at;
-        let maker = u64::from_le_bytes(r[4..12].try_into().expect("8 bytes"));
-        let head_key = (maker.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+        let b = id.to_be_bytes();
+        let hex = |i: usize| HEX_PAIRS[b[i] as usize];
+        // `AA-BB-CC`, the text `Encoder` hashes, and the number it spells.
+        let maker_text =
+            hex(0) as u64 | 0x2d << 16 | (hex(1) as u64) << 24 | 0x2d << 40 | (hex(2) as u64) << 48;
+        let maker = (id >> 40) as u32;
+        let head_key = (maker_text.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
         let mut done = false;
         if let Some(tail) = tail
             && self.literal_from + 2 <= p
         {
-            let join_key =
-                ((maker ^ tail as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize;
+            let join_key = ((maker_text ^ tail.text as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                >> 52) as usize;
             let q = self.joins[join_key];
+            // Bytes that are no id's digits match nothing later: the slot is left empty.
+            let key = tail.byte.map(|t| (t as u32) << 24 | maker);
             self.joins[join_key] = Slot {
-                at: (p - 2) as u32,
-                maker,
-                tail,
+                at: if key.is_some() {
+                    (p - 2) as u32
+                } else {
+                    u32::MAX
+                },
+                key: key.unwrap_or(0),
             };
-            if q.maker == maker && q.tail == tail && self.in_reach(q.at, p - 2) {
+            if key == Some(q.key) && self.in_reach(q.at, p - 2) {
                 self.copy(q.at as usize, p - 2, HEAD + 2);
                 done = true;
             }
@@ -167,38 +214,38 @@ impl IdEncoder<'_> {
         let q = self.heads[head_key];
         self.heads[head_key] = Slot {
             at: p as u32,
-            maker,
-            tail: 0,
+            key: maker,
         };
         if !done {
-            if q.maker == maker && self.in_reach(q.at, p) {
+            if q.key == maker && self.in_reach(q.at, p) {
                 self.copy(q.at as usize, p, HEAD);
             } else {
-                self.pending(&r[..HEAD]);
+                self.pending(&LENGTH);
+                self.pending(&maker_text.to_le_bytes());
+                self.pending(b"-");
             }
         }
-        self.pending(&r[HEAD..15]);
-        let key = |at: usize| pair_key(r[at + 1], r[at + 2]);
-        let (k6, k9, k12, k15, k18, k21) = (key(6), key(9), key(12), key(15), key(18), key(21));
-        self.pairs[k6] = (p + 6) as u32;
-        self.pairs[k9] = (p + 9) as u32;
-        self.pairs[k12] = (p + 12) as u32;
-        self.pair(k15, p + 15, &r[15..19]);
-        self.pending(&r[19..21]);
-        self.pairs[k18] = (p + 18) as u32;
-        self.pair(k21, p + 21, &r[21..25]);
-        self.pending(&r[25..]);
-        self.at = p + RECORD;
+        self.pending(&hex(3).to_le_bytes());
+        let pair = |i: usize| PAIR_KEYS[b[i] as usize] as usize;
+        self.pairs[pair(1)] = (p + 6) as u32;
+        self.pairs[pair(2)] = (p + 9) as u32;
+        self.pairs[pair(3)] = (p + 12) as u32;
+        self.pair(pair(4), p + 15, hex(4));
+        self.pending(&hex(5).to_le_bytes());
+        self.pairs[pair(5)] = (p + 18) as u32;
+        self.pair(pair(6), p + 21, hex(6));
+        self.pending(&hex(7).to_le_bytes());
     }
 
-    /// `-XX-` at `at`: copied from its last place if in reach, else pending; remembered here.
+    /// `-XX-` at `at` (`digits` the two between): copied from its last place if in reach,
+    /// else pending; remembered here.
     #[inline(always)]
-    fn pair(&mut self, key: usize, at: usize, bytes: &[u8]) {
+    fn pair(&mut self, key: usize, at: usize, digits: u16) {
         let q = self.pairs[key];
         if self.in_reach(q, at) {
             self.copy(q as usize, at, 4);
         } else {
-            self.pending(bytes);
+            self.pending(&(0x2d00_002d | (digits as u32) << 8).to_le_bytes());
         }
         self.pairs[key] = at as u32;
     }
@@ -244,13 +291,6 @@ impl IdEncoder<'_> {
         self.at += bytes.len();
     }
 
-    /// Appends bytes that start the page as the pending literal.
-    fn literal(&mut self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.pending(bytes);
-        }
-    }
-
     /// Ends the pending literal at page position `end` (bytes after it are dropped: a copy
     /// starts there) and writes its tag: one byte up to 60 bytes, else the bytes move up
     /// for the longer tag.
@@ -271,8 +311,7 @@ impl IdEncoder<'_> {
         } else {
             let extra = (8 - (n as u64).leading_zeros() as usize / 8).max(1);
             let from = self.literal_at;
-            self.out
-                .copy_within(from..from + len, from + extra);
+            self.out.copy_within(from..from + len, from + extra);
             self.out[from - 1] = ((59 + extra) as u8) << 2;
             self.out[from..from + extra].copy_from_slice(&n.to_le_bytes()[..extra]);
             self.literal_at += extra;
@@ -535,7 +574,9 @@ mod tests {
         same_as_compress(&[1, 2, 3, 4, 5], &[]).unwrap();
         same_as_compress(&[9, 0, 0, 0, 3, 1, 2, 3], &fleet_ids(30_000, 11)).unwrap();
         // Records without a match for long stretches (literals of every length).
-        let lone: Vec<u64> = (0..300u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        let lone: Vec<u64> = (0..300u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
         same_as_compress(&[], &lone).unwrap();
         same_as_compress(&[0x41; 200], &lone).unwrap();
         // Copies past the two-byte offset's reach (more than 65,535 bytes back).
@@ -543,6 +584,13 @@ mod tests {
         far.extend(lone.iter().cycle().take(3000));
         far.extend(fleet_ids(3000, 5));
         same_as_compress(&[1, 0], &far).unwrap();
+        // A prefix ending in two digits: a later record after the same digits, of the first
+        // record's maker, copies the join from the prefix; other endings match nothing.
+        let m = 0x70B3_D500_0000_0000u64;
+        let joined = [m | 0x1111, m | 0x223A, m | 0x3333, 0, m | 0x5A, m | 0x4444];
+        for prefix in [&b"\x01\x023A"[..], b"3a", b"\x00\x00", b"A"] {
+            same_as_compress(prefix, &joined).unwrap();
+        }
     }
 
     proptest! {
