@@ -27,11 +27,15 @@ pub trait Split: Send + Sync + std::fmt::Debug {
 }
 
 /// Sees every alert a fold accepts (after the filters and duplicate detection), with the
-/// device's inventory attributes when known. Each worker has its own; they merge at the end.
+/// device's inventory attributes when known: `known` is a packed `DeviceInfo`
+/// (`DeviceInfo::unpack`), its firmware the version the device ran at the alert's time. Packed,
+/// it travels in a register: a `DeviceInfo` built on the stack and read back through a
+/// reference made the export's tap wait for the stores to land (a quarter of its time).
+/// Each worker has its own; they merge at the end.
 /// (A duplicate split across two workers' chunks is seen by both: taps that count must
 /// tolerate it, as the OTA funnel does by keeping each device's events once.)
 pub trait Tap: Send {
-    fn alert(&mut self, ev: &Event, code: AlertCode, info: Option<&DeviceInfo>);
+    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>);
     fn merge_from(&mut self, other: Box<dyn Tap>);
     /// The input the alerts that follow come from (an index into the run's input names).
     fn set_source(&mut self, _source: usize) {}
@@ -611,9 +615,12 @@ impl<'a> AlertFold<'a> {
             }
         }
         if self.tap.is_some() {
-            let known = self.known(ev, device, slot);
+            let known = match self.versioned {
+                true => self.known(ev, device, slot).map(DeviceInfo::pack),
+                false => slot,
+            };
             if let Some(tap) = &mut self.tap {
-                tap.alert(ev, code, known.as_ref());
+                tap.alert(ev, code, known);
             }
         }
         self.totals.accepted_alerts += 1;
@@ -1273,7 +1280,7 @@ mod tests {
     struct Count(u64);
 
     impl Tap for Count {
-        fn alert(&mut self, _: &Event, _: AlertCode, _: Option<&DeviceInfo>) {
+        fn alert(&mut self, _: &Event, _: AlertCode, _: Option<u64>) {
             self.0 += 1;
         }
         fn merge_from(&mut self, other: Box<dyn Tap>) {

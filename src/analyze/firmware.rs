@@ -11,7 +11,7 @@ use super::alerts::{AlertQuery, CodeFilter, Tap, TapFactory};
 use super::ota::campaign::Campaigns;
 use super::ota::outcomes::{Outcomes, read_file};
 use super::reader::Reader;
-use crate::inventory::{DeviceInfo, FirmwareChange};
+use crate::inventory::FirmwareChange;
 use crate::model::firmware::Stage;
 use crate::model::{AlertCode, Event, Interner, Reject};
 use crate::source::Input;
@@ -117,7 +117,7 @@ struct VersionTap {
 }
 
 impl Tap for VersionTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<&DeviceInfo>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>) {
         let (Some(device), Some(fw)) = (ev.device, ev.firmware) else {
             return;
         };

@@ -36,17 +36,23 @@ struct Row {
     ts: i64,
     device: u64,
     message_id: u64,
+    /// The device as a packed `DeviceInfo`: the inventory's, or what the record says of
+    /// itself when the inventory lacks it.
+    info: u64,
     code: AlertCode,
     count: u32,
     source: u32,
-    model: u16,
-    firmware: u16,
-    device_type: DeviceType,
-    generation: Generation,
     /// Whether the record names a device (`device` is then meaningful).
     has_device: bool,
-    /// Whether the inventory knows the device (`model` and `firmware` are then meaningful).
+    /// Whether the inventory knows the device (the model and firmware are then meaningful).
     known: bool,
+}
+
+impl Row {
+    #[inline]
+    fn info(&self) -> DeviceInfo {
+        DeviceInfo::unpack(self.info)
+    }
 }
 
 /// Rows in a block.
@@ -273,15 +279,18 @@ impl EventSink {
             timestamps(rows.iter().map(|r| r.ts)),
             device_numbers(rows.iter().map(|r| r.has_device.then_some(r.device))),
             dictionary(code_keys.into_iter().map(Some), &code_names).map_err(arrow)?,
-            dictionary(rows.iter().map(|r| Some(r.device_type as i32)), &types).map_err(arrow)?,
-            dictionary(rows.iter().map(|r| Some(r.generation as i32)), &gens).map_err(arrow)?,
+            dictionary(rows.iter().map(|r| Some(r.info().device_type as i32)), &types)
+                .map_err(arrow)?,
+            dictionary(rows.iter().map(|r| Some(r.info().generation as i32)), &gens)
+                .map_err(arrow)?,
             dictionary(
-                rows.iter().map(|r| named(r.known, r.model, &models)),
+                rows.iter().map(|r| named(r.known, r.info().model, &models)),
                 &models,
             )
             .map_err(arrow)?,
             dictionary(
-                rows.iter().map(|r| named(r.known, r.firmware, &firmwares)),
+                rows.iter()
+                    .map(|r| named(r.known, r.info().firmware, &firmwares)),
                 &firmwares,
             )
             .map_err(arrow)?,
@@ -366,31 +375,20 @@ impl EventTap {
 }
 
 impl Tap for EventTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, info: Option<&DeviceInfo>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>) {
         let day = self.sink.clock.day(ev.ts);
-        let region = info
-            .map(|i| i.region)
-            .or(ev.attrs.region)
-            .unwrap_or(Region::Unknown);
+        let info = known.unwrap_or_else(|| DeviceInfo::from_record(&ev.attrs).pack());
+        let region = DeviceInfo::unpack(info).region;
         let row = Row {
             ts: ev.ts,
             device: ev.device.map(|d| d.0).unwrap_or(0),
             message_id: ev.message_id,
+            info,
             code,
             count: ev.count,
             source: self.source,
-            model: info.map(|i| i.model).unwrap_or(0),
-            firmware: info.map(|i| i.firmware).unwrap_or(0),
-            device_type: info
-                .map(|i| i.device_type)
-                .or(ev.attrs.device_type)
-                .unwrap_or(DeviceType::Unknown),
-            generation: info
-                .map(|i| i.generation)
-                .or(ev.attrs.generation)
-                .unwrap_or(Generation::Unknown),
             has_device: ev.device.is_some(),
-            known: info.is_some(),
+            known: known.is_some(),
         };
         let rows = self.parts.entry((day, region)).or_default();
         rows.push(row, &mut self.spare);
@@ -434,13 +432,10 @@ mod tests {
             ts,
             device: 0,
             message_id: 0,
+            info: 0,
             code: AlertCode::device(0x8F35),
             count: 1,
             source: 0,
-            model: 0,
-            firmware: 0,
-            device_type: DeviceType::Unknown,
-            generation: Generation::Unknown,
             has_device: false,
             known: false,
         }

@@ -32,7 +32,6 @@
 use crate::analyze::alerts::{AlertQuery, CodeFilter, Tap, TapFactory};
 use crate::analyze::reader::Reader;
 use crate::analyze::stats::percentile;
-use crate::inventory::DeviceInfo;
 use crate::model::firmware::Stage;
 use crate::model::time::day_of;
 use crate::model::{AlertCode, Day, Event};
@@ -314,7 +313,7 @@ pub struct EffectTap {
 }
 
 impl Tap for EffectTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<&DeviceInfo>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>) {
         let Some(device) = ev.device else { return };
         if code.device_code().and_then(Stage::from_code).is_some() {
             return;

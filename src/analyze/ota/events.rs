@@ -7,7 +7,6 @@
 
 use crate::analyze::alerts::{AlertQuery, AlertReport, CodeFilter, Tap, TapFactory};
 use crate::analyze::reader::Reader;
-use crate::inventory::DeviceInfo;
 use crate::model::Interner;
 use crate::model::firmware::{Stage, response_reason, version_octets};
 use crate::model::{AlertCode, Event, Millis};
@@ -55,7 +54,7 @@ pub struct FirmwareTap {
 }
 
 impl Tap for FirmwareTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<&DeviceInfo>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>) {
         let Some(device) = ev.device else { return };
         let Some((stage, ok)) = code.device_code().and_then(Stage::from_code) else {
             return;

@@ -135,13 +135,13 @@ impl CapTap {
 }
 
 impl Tap for CapTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, info: Option<&DeviceInfo>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>) {
         if self.exclude.as_ref().is_some_and(|f| f.matches(code)) {
             self.excluded += ev.count as u64;
             return;
         }
-        let i = info
-            .copied()
+        let i = known
+            .map(DeviceInfo::unpack)
             .unwrap_or_else(|| DeviceInfo::from_record(&ev.attrs));
         let dims = &self.dims;
         let mut key = GroupKey {

@@ -94,14 +94,14 @@ struct HubTap {
 }
 
 impl Tap for HubTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, info: Option<&DeviceInfo>) {
-        let (Some(d), Some(i)) = (ev.device, info) else {
+    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>) {
+        let (Some(d), Some(i)) = (ev.device, known.map(DeviceInfo::unpack)) else {
             return;
         };
         let Some(&hub) = self.hubs.of_device.get(&d.0) else {
             return;
         };
-        let key = attributes(i, Some(code)).project(&self.by);
+        let key = attributes(&i, Some(code)).project(&self.by);
         *self.counts.entry((key, day_of(ev.ts), hub)).or_default() += ev.count as f64;
     }
 

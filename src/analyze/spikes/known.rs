@@ -12,7 +12,6 @@ use crate::analyze::ota::campaign::Campaigns;
 use crate::analyze::ota::outcomes::Outcomes;
 use crate::analyze::reader::Reader;
 use crate::catalogue;
-use crate::inventory::DeviceInfo;
 use crate::model::{AlertCode, Clock, Day, Event};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -81,7 +80,7 @@ struct RunTap {
 }
 
 impl Tap for RunTap {
-    fn alert(&mut self, ev: &Event, _code: AlertCode, _info: Option<&DeviceInfo>) {
+    fn alert(&mut self, ev: &Event, _code: AlertCode, _known: Option<u64>) {
         let Some(&c) = ev.device.and_then(|d| self.targets.get(&d.0)) else {
             return;
         };
