@@ -182,7 +182,9 @@ impl Pages {
                 descr.name()
             )));
         }
-        let mut sink = TrackedWrite::new(Vec::new());
+        // Room for the pages as ids compress (about 15 of 27 bytes), so the chunk is not
+        // copied again and again as it grows.
+        let mut sink = TrackedWrite::new(Vec::with_capacity(bytes_to(0, rows) * 3 / 5 + 4096));
         let mut data = Vec::new();
         let mut levels: Vec<u32> = Vec::new();
         SCRATCH.with_borrow_mut(|(raw, scratch)| -> Result<()> {
