@@ -69,7 +69,8 @@ pub fn compress_ids<'o>(
     out: &'o mut Vec<u8>,
 ) -> (&'o [u8], usize) {
     let raw_len = prefix.len() + RECORD * ids.len();
-    let bound = 32 + raw_len + raw_len / 6;
+    // `compress`'s bound, and room for a record's writes past the last (`IdEncoder::record`).
+    let bound = 32 + raw_len + raw_len / 6 + ROOM;
     if out.len() < bound {
         out.resize(bound, 0);
     }
@@ -85,7 +86,10 @@ pub fn compress_ids<'o>(
     };
     e.varint(raw_len as u64);
     if !prefix.is_empty() {
-        e.pending(prefix);
+        e.open();
+        e.out[e.o..e.o + prefix.len()].copy_from_slice(prefix);
+        e.o += prefix.len();
+        e.at += prefix.len();
     }
     // The two bytes before a record (`compress` joins the first record to the prefix's last
     // pair, so this does too).
@@ -129,6 +133,14 @@ fn hex_value(c: u8) -> Option<u8> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     }
+}
+
+/// Whether a copy from `from` (`u32::MAX`: none) can be written at `at`: `Encoder::try_copy`'s
+/// conditions but the comparison (the keys have made it) and the pending literal's start
+/// (a record's copies always start after it).
+#[inline(always)]
+fn in_reach(from: u32, at: usize) -> bool {
+    at.wrapping_sub(from as usize) <= MAX_OFFSET
 }
 
 /// `pair_key` of a byte's two hex digits.
@@ -177,16 +189,30 @@ struct IdEncoder<'a> {
     pairs: [u32; 1024],
 }
 
+/// Bytes of `out` free when a record starts: more than a record writes (27 bytes of literal,
+/// or three copies and three short literals). `record` checks it once, so its writes need no
+/// check each (they were a third of its instructions).
+const ROOM: usize = 64;
+
 impl IdEncoder<'_> {
     /// `Encoder::record` for the record of `id` at `self.at`, after the bytes `tail`.
     #[inline(always)]
     fn record(&mut self, id: u64, tail: Option<Tail>) {
+        assert!(self.o + ROOM <= self.out.len(), "room for a record");
         let p = self.at;
         let b = id.to_be_bytes();
-        let hex = |i: usize| HEX_PAIRS[b[i] as usize];
+        let hex = |i: usize| HEX_PAIRS[b[i] as usize].to_le_bytes();
         // `AA-BB-CC`, the text `Encoder` hashes, and the number it spells.
-        let maker_text =
-            hex(0) as u64 | 0x2d << 16 | (hex(1) as u64) << 24 | 0x2d << 40 | (hex(2) as u64) << 48;
+        let maker_text = u64::from_le_bytes([
+            hex(0)[0],
+            hex(0)[1],
+            b'-',
+            hex(1)[0],
+            hex(1)[1],
+            b'-',
+            hex(2)[0],
+            hex(2)[1],
+        ]);
         let maker = (id >> 40) as u32;
         let head_key = (maker_text.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
         let mut done = false;
@@ -206,7 +232,7 @@ impl IdEncoder<'_> {
                 },
                 key: key.unwrap_or(0),
             };
-            if key == Some(q.key) && self.in_reach(q.at, p - 2) {
+            if key == Some(q.key) && in_reach(q.at, p - 2) {
                 self.copy(q.at as usize, p - 2, HEAD + 2);
                 done = true;
             }
@@ -217,45 +243,38 @@ impl IdEncoder<'_> {
             key: maker,
         };
         if !done {
-            if q.key == maker && self.in_reach(q.at, p) {
+            if q.key == maker && in_reach(q.at, p) {
                 self.copy(q.at as usize, p, HEAD);
             } else {
-                self.pending(&LENGTH);
-                self.pending(&maker_text.to_le_bytes());
-                self.pending(b"-");
+                let mut head = [b'-'; HEAD];
+                head[..4].copy_from_slice(&LENGTH);
+                head[4..12].copy_from_slice(&maker_text.to_le_bytes());
+                self.pending(head);
             }
         }
-        self.pending(&hex(3).to_le_bytes());
+        self.pending(hex(3));
         let pair = |i: usize| PAIR_KEYS[b[i] as usize] as usize;
         self.pairs[pair(1)] = (p + 6) as u32;
         self.pairs[pair(2)] = (p + 9) as u32;
         self.pairs[pair(3)] = (p + 12) as u32;
         self.pair(pair(4), p + 15, hex(4));
-        self.pending(&hex(5).to_le_bytes());
+        self.pending(hex(5));
         self.pairs[pair(5)] = (p + 18) as u32;
         self.pair(pair(6), p + 21, hex(6));
-        self.pending(&hex(7).to_le_bytes());
+        self.pending(hex(7));
     }
 
     /// `-XX-` at `at` (`digits` the two between): copied from its last place if in reach,
     /// else pending; remembered here.
     #[inline(always)]
-    fn pair(&mut self, key: usize, at: usize, digits: u16) {
+    fn pair(&mut self, key: usize, at: usize, [a, b]: [u8; 2]) {
         let q = self.pairs[key];
-        if self.in_reach(q, at) {
+        if in_reach(q, at) {
             self.copy(q as usize, at, 4);
         } else {
-            self.pending(&(0x2d00_002d | (digits as u32) << 8).to_le_bytes());
+            self.pending([b'-', a, b, b'-']);
         }
         self.pairs[key] = at as u32;
-    }
-
-    /// Whether a copy from `from` can be written at `at` (`Encoder::try_copy`'s conditions
-    /// but the comparison: the keys have made it).
-    #[inline(always)]
-    fn in_reach(&self, from: u32, at: usize) -> bool {
-        let from = from as usize;
-        from < at && at - from <= MAX_OFFSET && at >= self.literal_from
     }
 
     /// Writes the pending literal up to `at` and a copy of `len` bytes from `from`.
@@ -271,24 +290,43 @@ impl IdEncoder<'_> {
         ];
         let [lo, hi] = (offset as u16).to_le_bytes();
         let long = [2 | (((len - 1) as u8) << 2), lo, hi];
-        let bytes = if near { short } else { long };
-        self.out[self.o..self.o + 3].copy_from_slice(&bytes);
-        self.o += 3 - near as usize;
+        self.put(if near { short } else { long });
+        self.o -= near as usize;
         self.literal_from = at + len;
         self.at = self.at.max(at + len);
     }
 
-    /// Appends page bytes to the pending literal (opening one, with a byte for its tag, when
-    /// none is pending).
+    /// Appends page bytes to the pending literal (opening one when none is pending).
     #[inline(always)]
-    fn pending(&mut self, bytes: &[u8]) {
+    fn pending<const N: usize>(&mut self, bytes: [u8; N]) {
         if self.literal_from == self.at {
-            self.literal_at = self.o + 1;
-            self.o += 1;
+            self.open();
         }
-        self.out[self.o..self.o + bytes.len()].copy_from_slice(bytes);
-        self.o += bytes.len();
-        self.at += bytes.len();
+        self.put(bytes);
+        self.at += N;
+    }
+
+    /// Opens a literal: a byte kept for its tag.
+    #[inline(always)]
+    fn open(&mut self) {
+        self.literal_at = self.o + 1;
+        self.o += 1;
+    }
+
+    /// Writes `bytes` at `o`, without a bounds check of its own.
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, bytes: [u8; N]) {
+        debug_assert!(self.o + N <= self.out.len());
+        // SAFETY: `record` checked that `ROOM` bytes were free when it started, and a record
+        // writes fewer (`ROOM`'s doc); `literal_to` only moves `o` back.
+        unsafe {
+            self.out
+                .as_mut_ptr()
+                .add(self.o)
+                .cast::<[u8; N]>()
+                .write_unaligned(bytes);
+        }
+        self.o += N;
     }
 
     /// Ends the pending literal at page position `end` (bytes after it are dropped: a copy
