@@ -254,16 +254,25 @@ impl EventSink {
             what: "the events",
             cause,
         };
-        // Codes: a small dictionary of the codes in these rows.
+        // Codes: a small dictionary of the codes in these rows. A code's key is found in a
+        // small direct-mapped table first (a row's code, hashed, was 2% of an export).
         let mut codes: FxHashMap<AlertCode, i32> = FxHashMap::default();
         let mut code_names: Vec<String> = Vec::new();
+        let mut recent = [(u32::MAX, 0i32); 256];
         let code_keys: Vec<i32> = rows
             .iter()
             .map(|r| {
-                *codes.entry(r.code).or_insert_with(|| {
+                let c = r.code.0;
+                let slot = &mut recent[((c ^ c >> 8 ^ c >> 16) & 255) as usize];
+                if slot.0 == c {
+                    return slot.1;
+                }
+                let key = *codes.entry(r.code).or_insert_with(|| {
                     code_names.push(r.code.to_string());
                     code_names.len() as i32 - 1
-                })
+                });
+                *slot = (c, key);
+                key
             })
             .collect();
         let code_names: Vec<&str> = code_names.iter().map(String::as_str).collect();

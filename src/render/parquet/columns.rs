@@ -103,14 +103,14 @@ pub fn dictionary(
     let (n, _) = keys.size_hint();
     let mut k: Vec<i32> = Vec::with_capacity(n);
     let mut nulls = NullBufferBuilder::new(n);
-    // Any key out of `0..values.len()`, as an unsigned number, is at least `values.len()`
-    // (`None` when every key is null).
-    let mut largest: Option<u32> = None;
+    // Any key out of `0..values.len()`, as an unsigned number, is at least `values.len()`.
+    let (mut largest, mut present) = (0u32, 0usize);
     for key in keys {
         match key {
             Some(v) => {
                 k.push(v);
-                largest = largest.max(Some(v as u32));
+                largest = largest.max(v as u32);
+                present += 1;
                 nulls.append_non_null();
             }
             None => {
@@ -119,10 +119,10 @@ pub fn dictionary(
             }
         }
     }
-    if let Some(k) = largest.filter(|&k| k as usize >= values.len()) {
+    if present > 0 && largest as usize >= values.len() {
         return Err(arrow_schema::ArrowError::InvalidArgumentError(format!(
             "dictionary key {} out of range for {} values",
-            k as i32,
+            largest as i32,
             values.len()
         )));
     }

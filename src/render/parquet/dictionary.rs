@@ -3,13 +3,14 @@
 //! parquet-rs's Arrow writer dictionary-encodes a `Dictionary(Int32, Utf8)` array by hashing
 //! every row's string into an interner of its own, although the Arrow dictionary already
 //! holds each value once: for the events' six dictionary columns that was 12% of an export's
-//! CPU. Here the keys are renumbered through a small table (the values used, in the Arrow
-//! dictionary's order) and written as they are: a dictionary page (PLAIN values) and one
-//! data page (definition levels, then the RLE/bit-packed keys), compressed as the writer
-//! properties say, spliced into the row group with `append_column`. Readers see what the
-//! Arrow writer would have written (for columns without statistics), with the dictionary in
-//! the Arrow order rather than the order of first use, and one data page per chunk instead
-//! of one per 20,000 rows.
+//! CPU. Here the keys are written as they are: a dictionary page (PLAIN values) and one data
+//! page (definition levels, then the RLE/bit-packed keys), compressed as the writer
+//! properties say, spliced into the row group with `append_column`. A small dictionary
+//! without nulls to skip is written whole, the keys in one pass (`encode_whole`); any other
+//! is cut to the values used, renumbered through a small table in the Arrow dictionary's
+//! order. Readers see what the Arrow writer would have written (for columns without
+//! statistics), with the dictionary in the Arrow order rather than the order of first use,
+//! and one data page per chunk instead of one per 20,000 rows.
 
 use super::pages::{Chunk, Written, compress, definition_levels};
 use super::rle::{bit_width, rle_hybrid};
@@ -61,10 +62,13 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
         )));
     }
 
-    // Renumber the keys: the values used, in the Arrow dictionary's order, get ids 0, 1, ...
-    // (two passes over the keys, no hashing; a key out of range is an error).
     let keys = d.keys().values();
     let present = nulls.as_ref().filter(|n| n.null_count() > 0);
+    if present.is_none() && is_small(values) {
+        return encode_whole(keys, values, descr, compression);
+    }
+    // Renumber the keys: the values used, in the Arrow dictionary's order, get ids 0, 1, ...
+    // (two passes over the keys, no hashing; a key out of range is an error).
     let mut remap = vec![0u32; values.len()];
     for (i, &k) in keys.iter().enumerate() {
         if present.is_some_and(|n| n.is_null(i)) {
@@ -99,12 +103,7 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
         }
     }
 
-    let mut dict = Vec::new();
-    for &k in &used {
-        let v = values.value(k).as_bytes();
-        dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        dict.extend_from_slice(v);
-    }
+    let dict = dictionary_page(used.iter().map(|&k| values.value(k)));
     let mut data = Vec::with_capacity(ids.len() / 2 + 16);
     if nullable {
         definition_levels(&mut data, rows, levels.as_deref());
@@ -112,6 +111,59 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
     let width = bit_width(used.len().saturating_sub(1) as u32);
     data.push(width);
     rle_hybrid(&mut data, &ids, width);
+    write_chunk(dict, used.len(), data, rows, descr, compression)
+}
+
+/// Whether a dictionary is small enough to be written whole into every chunk: a few
+/// hundred bytes a file, against two passes over the keys to leave out the values unused.
+fn is_small(values: &StringArray) -> bool {
+    values.len() <= 64 && values.value_data().len() <= 1024
+}
+
+/// A chunk without nulls of a small dictionary (`is_small`): every value in the dictionary
+/// page and the keys written as they are (an Arrow dictionary's keys are valid indices),
+/// in one pass.
+fn encode_whole(
+    keys: &[i32],
+    values: &StringArray,
+    descr: ColumnDescPtr,
+    compression: Compression,
+) -> Result<Chunk> {
+    let rows = keys.len();
+    let dict = dictionary_page(values.iter().map(Option::unwrap_or_default));
+    // SAFETY: `i32` and `u32` have the same size and alignment, and every bit pattern is a
+    // `u32`; the keys are valid indices, so none is negative.
+    let ids: &[u32] = unsafe { std::slice::from_raw_parts(keys.as_ptr().cast::<u32>(), rows) };
+    let mut data = Vec::with_capacity(rows / 2 + 16);
+    if descr.max_def_level() > 0 {
+        definition_levels(&mut data, rows, None);
+    }
+    let width = bit_width(values.len().saturating_sub(1) as u32);
+    data.push(width);
+    rle_hybrid(&mut data, ids, width);
+    write_chunk(dict, values.len(), data, rows, descr, compression)
+}
+
+/// PLAIN dictionary page values: each string's length and bytes.
+fn dictionary_page<'a>(values: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut dict = Vec::new();
+    for v in values {
+        dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        dict.extend_from_slice(v.as_bytes());
+    }
+    dict
+}
+
+/// The chunk of a dictionary page of `entries` values (`dict`) and one data page (`data`:
+/// levels, bit width, keys) of `rows` rows.
+fn write_chunk(
+    dict: Vec<u8>,
+    entries: usize,
+    data: Vec<u8>,
+    rows: usize,
+    descr: ColumnDescPtr,
+    compression: Compression,
+) -> Result<Chunk> {
 
     let mut sink = TrackedWrite::new(Vec::new());
     let (dict_spec, data_spec) = {
@@ -120,7 +172,7 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
         let dict_spec = w.write_page(CompressedPage::new(
             Page::DictionaryPage {
                 buf,
-                num_values: used.len() as u32,
+                num_values: entries as u32,
                 encoding: Encoding::PLAIN,
                 is_sorted: false,
             },
