@@ -135,6 +135,13 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
+/// A copy element with a two-byte offset: `len` (1-64) bytes from `offset` (1-65,535) back.
+#[inline(always)]
+fn long_copy(offset: usize, len: usize) -> [u8; 3] {
+    let [lo, hi] = (offset as u16).to_le_bytes();
+    [2 | (((len - 1) as u8) << 2), lo, hi]
+}
+
 /// Whether a copy from `from` (`u32::MAX`: none) can be written at `at`: `Encoder::try_copy`'s
 /// conditions but the comparison (the keys have made it) and the pending literal's start
 /// (a record's copies always start after it).
@@ -195,7 +202,8 @@ struct IdEncoder<'a> {
 const ROOM: usize = 64;
 
 impl IdEncoder<'_> {
-    /// `Encoder::record` for the record of `id` at `self.at`, after the bytes `tail`.
+    /// `Encoder::record` for the record of `id` at `self.at`, after the bytes `tail`: the
+    /// tables first (read and updated in `Encoder`'s order), then the bytes.
     #[inline(always)]
     fn record(&mut self, id: u64, tail: Option<Tail>) {
         assert!(self.o + ROOM <= self.out.len(), "room for a record");
@@ -214,8 +222,8 @@ impl IdEncoder<'_> {
             hex(2)[1],
         ]);
         let maker = (id >> 40) as u32;
-        let head_key = (maker_text.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
-        let mut done = false;
+        // The join: the pair before the record and its head, from an earlier one.
+        let mut join = None;
         if let Some(tail) = tail
             && self.literal_from + 2 <= p
         {
@@ -232,20 +240,60 @@ impl IdEncoder<'_> {
                 },
                 key: key.unwrap_or(0),
             };
-            if key == Some(q.key) && in_reach(q.at, p - 2) {
-                self.copy(q.at as usize, p - 2, HEAD + 2);
-                done = true;
-            }
+            join = (key == Some(q.key) && in_reach(q.at, p - 2)).then_some(q.at as usize);
         }
+        let head_key = (maker_text.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
         let q = self.heads[head_key];
         self.heads[head_key] = Slot {
             at: p as u32,
             key: maker,
         };
-        if !done {
-            if q.key == maker && in_reach(q.at, p) {
-                self.copy(q.at as usize, p, HEAD);
-            } else {
+        let head = (q.key == maker && in_reach(q.at, p)).then_some(q.at as usize);
+        let pair = |i: usize| PAIR_KEYS[b[i] as usize] as usize;
+        self.pairs[pair(1)] = (p + 6) as u32;
+        self.pairs[pair(2)] = (p + 9) as u32;
+        self.pairs[pair(3)] = (p + 12) as u32;
+        let e = self.pairs[pair(4)];
+        self.pairs[pair(4)] = (p + 15) as u32;
+        self.pairs[pair(5)] = (p + 18) as u32;
+        let g = self.pairs[pair(6)];
+        self.pairs[pair(6)] = (p + 21) as u32;
+        let (e, g) = (
+            in_reach(e, p + 15).then_some(e as usize),
+            in_reach(g, p + 21).then_some(g as usize),
+        );
+
+        // The usual record: the last record's pair alone pending, and every copy found.
+        if self.literal_from + 2 == p
+            && let (Some(e), Some(g)) = (e, g)
+            && (join.is_some() || head.is_some())
+        {
+            // The pending pair's tag and bytes lie just before `o`.
+            match join {
+                Some(q) => {
+                    self.o -= 3;
+                    self.put(long_copy(p - 2 - q, HEAD + 2));
+                }
+                None => {
+                    self.out[self.o - 3] = 1 << 2;
+                    self.put(long_copy(p - head.unwrap_or(0), HEAD));
+                }
+            }
+            self.put([1 << 2, hex(3)[0], hex(3)[1]]);
+            self.copy4(p + 15 - e);
+            self.put([1 << 2, hex(5)[0], hex(5)[1]]);
+            self.copy4(p + 21 - g);
+            self.put([1 << 2, hex(7)[0], hex(7)[1]]);
+            self.literal_at = self.o - 2;
+            self.literal_from = p + RECORD - 2;
+            self.at = p + RECORD;
+            return;
+        }
+
+        match (join, head) {
+            (Some(q), _) => self.copy(q, p - 2, HEAD + 2),
+            (None, Some(q)) => self.copy(q, p, HEAD),
+            (None, None) => {
                 let mut head = [b'-'; HEAD];
                 head[..4].copy_from_slice(&LENGTH);
                 head[4..12].copy_from_slice(&maker_text.to_le_bytes());
@@ -253,28 +301,29 @@ impl IdEncoder<'_> {
             }
         }
         self.pending(hex(3));
-        let pair = |i: usize| PAIR_KEYS[b[i] as usize] as usize;
-        self.pairs[pair(1)] = (p + 6) as u32;
-        self.pairs[pair(2)] = (p + 9) as u32;
-        self.pairs[pair(3)] = (p + 12) as u32;
-        self.pair(pair(4), p + 15, hex(4));
+        self.pair(e, p + 15, hex(4));
         self.pending(hex(5));
-        self.pairs[pair(5)] = (p + 18) as u32;
-        self.pair(pair(6), p + 21, hex(6));
+        self.pair(g, p + 21, hex(6));
         self.pending(hex(7));
     }
 
-    /// `-XX-` at `at` (`digits` the two between): copied from its last place if in reach,
-    /// else pending; remembered here.
+    /// `-XX-` at `at` (`digits` the two between): copied from `from` if there is one in
+    /// reach, else pending.
     #[inline(always)]
-    fn pair(&mut self, key: usize, at: usize, [a, b]: [u8; 2]) {
-        let q = self.pairs[key];
-        if in_reach(q, at) {
-            self.copy(q as usize, at, 4);
-        } else {
-            self.pending([b'-', a, b, b'-']);
+    fn pair(&mut self, from: Option<usize>, at: usize, [a, b]: [u8; 2]) {
+        match from {
+            Some(q) => self.copy(q, at, 4),
+            None => self.pending([b'-', a, b, b'-']),
         }
-        self.pairs[key] = at as u32;
+    }
+
+    /// A copy of 4 bytes from `offset` back, after a literal already closed.
+    #[inline(always)]
+    fn copy4(&mut self, offset: usize) {
+        let near = offset < 2048;
+        let short = [1 | (((offset >> 8) as u8) << 5), offset as u8, 0];
+        self.put(if near { short } else { long_copy(offset, 4) });
+        self.o -= near as usize;
     }
 
     /// Writes the pending literal up to `at` and a copy of `len` bytes from `from`.
@@ -288,9 +337,7 @@ impl IdEncoder<'_> {
             offset as u8,
             0,
         ];
-        let [lo, hi] = (offset as u16).to_le_bytes();
-        let long = [2 | (((len - 1) as u8) << 2), lo, hi];
-        self.put(if near { short } else { long });
+        self.put(if near { short } else { long_copy(offset, len) });
         self.o -= near as usize;
         self.literal_from = at + len;
         self.at = self.at.max(at + len);
