@@ -5,7 +5,7 @@ use super::columns::{device_id_field, device_numbers, dictionary, dictionary_typ
 use super::{Dataset, ParquetError, writer_properties};
 use crate::inventory::{DeviceFilter, DeviceInfo, Inventory};
 use crate::model::{DeviceType, Generation, Interner, Region};
-use arrow_array::{ArrayRef, Date32Array, RecordBatch};
+use arrow_array::{ArrayRef, Date32Array, RecordBatch, UInt64Array, new_null_array};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -131,7 +131,7 @@ fn batch(
     let cohorts: Vec<&str> = side
         .map(|s| s.cohorts.names.iter().map(String::as_str).collect())
         .unwrap_or_default();
-    let cols: Vec<ArrayRef> = vec![
+    let mut cols: Vec<ArrayRef> = vec![
         device_numbers(devices.iter().map(|(id, _)| Some(*id))),
         dictionary(
             devices.iter().map(|(_, i)| Some(i.device_type as i32)),
@@ -157,17 +157,28 @@ fn batch(
         Arc::new(Date32Array::from(
             devices.iter().map(|(_, i)| i.installed).collect::<Vec<_>>(),
         )),
-        dictionary(
-            devices.iter().map(|(id, _)| {
-                side_of(*id)
-                    .map(|s| s.0)
-                    .filter(|&c| c != 0)
-                    .map(|c| c as i32)
-            }),
-            &cohorts,
-        )
-        .map_err(arrow)?,
-        device_numbers(devices.iter().map(|(id, _)| side_of(*id).and_then(|s| s.1))),
     ];
+    if side.is_some() {
+        cols.push(
+            dictionary(
+                devices.iter().map(|(id, _)| {
+                    side_of(*id)
+                        .map(|s| s.0)
+                        .filter(|&c| c != 0)
+                        .map(|c| c as i32)
+                }),
+                &cohorts,
+            )
+            .map_err(arrow)?,
+        );
+        cols.push(device_numbers(
+            devices.iter().map(|(id, _)| side_of(*id).and_then(|s| s.1)),
+        ));
+    } else {
+        // Without the inventory's side columns, both are null throughout: made whole, not
+        // a row at a time.
+        cols.push(new_null_array(&dictionary_type(), devices.len()));
+        cols.push(Arc::new(UInt64Array::new_null(devices.len())));
+    }
     RecordBatch::try_new(schema(), cols).map_err(arrow)
 }
