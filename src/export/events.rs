@@ -109,44 +109,82 @@ impl Rows {
         self.len += other.len;
     }
 
-    /// Calls `f` with the rows in runs of `n` (the last may be shorter), each one slice: a
-    /// run within one block as it lies, a run across blocks copied into `joined`. Stops when
-    /// `f` returns false.
-    fn runs(&self, n: usize, joined: &mut Vec<Row>, mut f: impl FnMut(&[Row]) -> bool) {
+    /// Calls `f` with the rows in runs of `n` (the last may be shorter), each as the pieces
+    /// of blocks it lies in (not copied: a file's rows copied into one slice were a twentieth
+    /// of an export's memory traffic). Stops when `f` returns false.
+    fn runs(&self, n: usize, mut f: impl FnMut(Run<'_>) -> bool) {
         let n = n.max(1);
-        joined.clear();
+        let mut pieces: Vec<&[Row]> = Vec::new();
+        let mut len = 0;
         for b in self.blocks() {
             let mut rest = b;
             while !rest.is_empty() {
-                if joined.is_empty() && rest.len() >= n {
-                    let (run, tail) = rest.split_at(n);
-                    if !f(run) {
-                        return;
-                    }
-                    rest = tail;
-                    continue;
-                }
-                let take = rest.len().min(n - joined.len());
-                joined.extend_from_slice(&rest[..take]);
+                let take = rest.len().min(n - len);
+                pieces.push(&rest[..take]);
+                len += take;
                 rest = &rest[take..];
-                if joined.len() == n {
-                    if !f(joined) {
+                if len == n {
+                    if !f(Run { pieces: &pieces, len }) {
                         return;
                     }
-                    joined.clear();
+                    pieces.clear();
+                    len = 0;
                 }
             }
         }
-        if !joined.is_empty() {
-            f(joined);
+        if len > 0 {
+            f(Run { pieces: &pieces, len });
         }
     }
 }
 
-thread_local! {
-    /// A file's rows when they lie in several blocks, kept from file to file.
-    static JOINED: std::cell::RefCell<Vec<Row>> = const { std::cell::RefCell::new(Vec::new()) };
+/// A file's rows: pieces of blocks, in order.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    pieces: &'a [&'a [Row]],
+    len: usize,
 }
+
+impl<'a> Run<'a> {
+    fn iter(&self) -> RunIter<'a> {
+        RunIter {
+            rest: self.pieces,
+            piece: [].iter(),
+            left: self.len,
+        }
+    }
+}
+
+/// The rows of a `Run`, with their number known (the column builders size their buffers by
+/// it).
+struct RunIter<'a> {
+    rest: &'a [&'a [Row]],
+    piece: std::slice::Iter<'a, Row>,
+    left: usize,
+}
+
+impl<'a> Iterator for RunIter<'a> {
+    type Item = &'a Row;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a Row> {
+        loop {
+            if let Some(r) = self.piece.next() {
+                self.left -= 1;
+                return Some(r);
+            }
+            let (first, rest) = self.rest.split_first()?;
+            self.piece = first.iter();
+            self.rest = rest;
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for RunIter<'_> {}
 
 /// What every worker's tap shares: the dataset, the names behind the compact values, how
 /// big a file gets.
@@ -235,21 +273,19 @@ impl EventSink {
             partition_dir("day", &format_day(day)),
             partition_dir("region", region.name()),
         ];
-        JOINED.with_borrow_mut(|joined| {
-            rows.runs(self.row_group, joined, |part| {
-                let r = self
-                    .batch(part)
-                    .and_then(|b| self.dataset.write(&dirs, &[b], &self.props));
-                if let Err(e) = r {
-                    self.dataset.fail(e);
-                    return false;
-                }
-                true
-            })
+        rows.runs(self.row_group, |part| {
+            let r = self
+                .batch(part)
+                .and_then(|b| self.dataset.write(&dirs, &[b], &self.props));
+            if let Err(e) = r {
+                self.dataset.fail(e);
+                return false;
+            }
+            true
         });
     }
 
-    fn batch(&self, rows: &[Row]) -> Result<RecordBatch, ParquetError> {
+    fn batch(&self, rows: Run<'_>) -> Result<RecordBatch, ParquetError> {
         let arrow = |cause| ParquetError::Arrow {
             what: "the events",
             cause,
@@ -504,12 +540,20 @@ mod tests {
             3 * BLOCK,
             10 * BLOCK,
         ] {
-            let mut joined = Vec::new();
             let mut got = Vec::new();
             let mut lens = Vec::new();
-            rows.runs(n, &mut joined, |run| {
-                lens.push(run.len());
-                got.extend(run.iter().map(|r| r.ts));
+            rows.runs(n, |run| {
+                lens.push(run.len);
+                // The rows' number is told exactly all the way.
+                let mut it = run.iter();
+                let mut seen = 0;
+                assert_eq!(it.len(), run.len);
+                while let Some(r) = it.next() {
+                    got.push(r.ts);
+                    seen += 1;
+                    assert_eq!(it.len(), run.len - seen);
+                }
+                assert_eq!(seen, run.len);
                 true
             });
             assert_eq!(got, want, "runs of {n}");
@@ -521,7 +565,7 @@ mod tests {
         }
         // A run stops when asked to.
         let mut calls = 0;
-        rows.runs(10, &mut Vec::new(), |_| {
+        rows.runs(10, |_| {
             calls += 1;
             calls < 3
         });
