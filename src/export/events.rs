@@ -19,7 +19,8 @@ use crate::inventory::DeviceInfo;
 use crate::model::time::format_day;
 use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
 use crate::render::parquet::columns::{
-    device_id_field, device_numbers, dictionary, dictionary_type, field, timestamp_type, timestamps,
+    device_id_field, device_numbers, dictionary, dictionary_of_keys, dictionary_type, field,
+    timestamp_type, timestamps,
 };
 use crate::render::parquet::{Dataset, ParquetError, partition_dir, writer_properties};
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
@@ -124,7 +125,10 @@ impl Rows {
                 len += take;
                 rest = &rest[take..];
                 if len == n {
-                    if !f(Run { pieces: &pieces, len }) {
+                    if !f(Run {
+                        pieces: &pieces,
+                        len,
+                    }) {
                         return;
                     }
                     pieces.clear();
@@ -133,7 +137,10 @@ impl Rows {
             }
         }
         if len > 0 {
-            f(Run { pieces: &pieces, len });
+            f(Run {
+                pieces: &pieces,
+                len,
+            });
         }
     }
 }
@@ -323,11 +330,17 @@ impl EventSink {
         let cols: Vec<ArrayRef> = vec![
             timestamps(rows.iter().map(|r| r.ts)),
             device_numbers(rows.iter().map(|r| r.has_device.then_some(r.device))),
-            dictionary(code_keys.into_iter().map(Some), &code_names).map_err(arrow)?,
-            dictionary(rows.iter().map(|r| Some(r.info().device_type as i32)), &types)
-                .map_err(arrow)?,
-            dictionary(rows.iter().map(|r| Some(r.info().generation as i32)), &gens)
-                .map_err(arrow)?,
+            dictionary_of_keys(code_keys, &code_names).map_err(arrow)?,
+            dictionary_of_keys(
+                rows.iter().map(|r| r.info().device_type as i32).collect(),
+                &types,
+            )
+            .map_err(arrow)?,
+            dictionary_of_keys(
+                rows.iter().map(|r| r.info().generation as i32).collect(),
+                &gens,
+            )
+            .map_err(arrow)?,
             dictionary(
                 rows.iter().map(|r| named(r.known, r.info().model, &models)),
                 &models,
@@ -344,14 +357,19 @@ impl EventSink {
                     .map(|r| r.count.min(i32::MAX as u32) as i32)
                     .collect::<Vec<_>>(),
             )),
-            Arc::new(Int64Array::from(
+            // Message ids: none at all in CSV and most JSON feeds (a null column made whole).
+            match rows.iter().any(|r| r.message_id != 0) {
+                true => Arc::new(Int64Array::from(
+                    rows.iter()
+                        .map(|r| (r.message_id != 0).then_some(r.message_id as i64))
+                        .collect::<Vec<_>>(),
+                )),
+                false => Arc::new(Int64Array::new_null(rows.len)),
+            },
+            dictionary_of_keys(
                 rows.iter()
-                    .map(|r| (r.message_id != 0).then_some(r.message_id as i64))
-                    .collect::<Vec<_>>(),
-            )),
-            dictionary(
-                rows.iter()
-                    .map(|r| Some(r.source.min(sources.len().saturating_sub(1) as u32) as i32)),
+                    .map(|r| r.source.min(sources.len().saturating_sub(1) as u32) as i32)
+                    .collect(),
                 &sources,
             )
             .map_err(arrow)?,

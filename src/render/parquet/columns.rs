@@ -134,6 +134,30 @@ pub fn dictionary(
     }))
 }
 
+/// A dictionary array without nulls: `keys` index `values`. The keys are checked in one pass
+/// over the vector (a key out of range is an error) and kept as they are, without the null
+/// bookkeeping a row of `dictionary` costs.
+pub fn dictionary_of_keys(
+    keys: Vec<i32>,
+    values: &[&str],
+) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    // As unsigned numbers, keys out of `0..values.len()` are at least `values.len()`.
+    let largest = keys.iter().fold(0u32, |m, &k| m.max(k as u32));
+    if !keys.is_empty() && largest as usize >= values.len() {
+        return Err(arrow_schema::ArrowError::InvalidArgumentError(format!(
+            "dictionary key {} out of range for {} values",
+            largest as i32,
+            values.len()
+        )));
+    }
+    let keys = Int32Array::new(ScalarBuffer::from(keys), None);
+    let values: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
+    // SAFETY: every key was checked above to index `values`.
+    Ok(Arc::new(unsafe {
+        DictionaryArray::<Int32Type>::new_unchecked(keys, values)
+    }))
+}
+
 /// A dictionary array of any strings: the distinct values are collected as they come.
 pub fn dictionary_of<'a>(
     strings: impl Iterator<Item = Option<&'a str>>,
@@ -177,6 +201,14 @@ mod tests {
         assert!(dictionary([Some(-1), Some(1)].into_iter(), &v).is_err());
         assert!(dictionary([None, None].into_iter(), &[]).is_ok());
         assert!(dictionary([Some(0)].into_iter(), &[]).is_err());
+        assert!(dictionary_of_keys(vec![0, 1, 1], &v).is_ok());
+        assert!(dictionary_of_keys(vec![0, 2], &v).is_err());
+        assert!(dictionary_of_keys(vec![-1], &v).is_err());
+        assert!(dictionary_of_keys(vec![], &[]).is_ok());
+        let a = dictionary_of_keys(vec![1, 0], &v).unwrap();
+        let d = a.as_dictionary::<Int32Type>();
+        assert_eq!(d.keys().values().to_vec(), [1, 0]);
+        assert_eq!(d.null_count(), 0);
     }
 
     #[test]

@@ -164,7 +164,6 @@ fn write_chunk(
     descr: ColumnDescPtr,
     compression: Compression,
 ) -> Result<Chunk> {
-
     let mut sink = TrackedWrite::new(Vec::new());
     let (dict_spec, data_spec) = {
         let mut w = SerializedPageWriter::new(&mut sink);

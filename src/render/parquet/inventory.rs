@@ -1,7 +1,9 @@
 //! The device table as Parquet (`inventory/part-0.parquet`): one row per device, in row
 //! groups of a million devices, with the columns a Spark job needs for installed bases.
 
-use super::columns::{device_id_field, device_numbers, dictionary, dictionary_type, field};
+use super::columns::{
+    device_id_field, device_numbers, dictionary, dictionary_of_keys, dictionary_type, field,
+};
 use super::{Dataset, ParquetError, writer_properties};
 use crate::inventory::{DeviceFilter, DeviceInfo, Inventory};
 use crate::model::{DeviceType, Generation, Interner, Region};
@@ -133,14 +135,18 @@ fn batch(
         .unwrap_or_default();
     let mut cols: Vec<ArrayRef> = vec![
         device_numbers(devices.iter().map(|(id, _)| Some(*id))),
-        dictionary(
-            devices.iter().map(|(_, i)| Some(i.device_type as i32)),
+        dictionary_of_keys(
+            devices.iter().map(|(_, i)| i.device_type as i32).collect(),
             &types,
         )
         .map_err(arrow)?,
-        dictionary(devices.iter().map(|(_, i)| Some(i.region as i32)), &regions).map_err(arrow)?,
-        dictionary(
-            devices.iter().map(|(_, i)| Some(i.generation as i32)),
+        dictionary_of_keys(
+            devices.iter().map(|(_, i)| i.region as i32).collect(),
+            &regions,
+        )
+        .map_err(arrow)?,
+        dictionary_of_keys(
+            devices.iter().map(|(_, i)| i.generation as i32).collect(),
             &gens,
         )
         .map_err(arrow)?,
