@@ -164,6 +164,7 @@ impl<'a> Run<'a> {
 
 /// The rows of a `Run`, with their number known (the column builders size their buffers by
 /// it).
+#[derive(Clone)]
 struct RunIter<'a> {
     rest: &'a [&'a [Row]],
     piece: std::slice::Iter<'a, Row>,

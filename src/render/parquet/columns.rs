@@ -92,14 +92,18 @@ pub fn ids_as_text(numbers: &UInt64Array) -> ArrayRef {
     device_ids(numbers.iter())
 }
 
-/// A dictionary array: `keys` index `values` (`None` is null). The keys go straight into
-/// their buffer and a null bitmap made only if there is a null (not through a vector of
-/// options, twice the size, copied again). A key out of range is an error; they are checked
-/// as they are written (`DictionaryArray::try_new` read them all again: 1% of an export).
+/// A dictionary array: `keys` index `values` (`None` is null). Keys without a null (the
+/// usual case: a first pass looks) go to `dictionary_of_keys`; otherwise they go straight
+/// into their buffer and a null bitmap (not through a vector of options, twice the size,
+/// copied again). A key out of range is an error; they are checked as they are written
+/// (`DictionaryArray::try_new` read them all again: 1% of an export).
 pub fn dictionary(
-    keys: impl Iterator<Item = Option<i32>>,
+    keys: impl Iterator<Item = Option<i32>> + Clone,
     values: &[&str],
 ) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    if keys.clone().all(|k| k.is_some()) {
+        return dictionary_of_keys(keys.map(|k| k.unwrap_or(0)).collect(), values);
+    }
     let (n, _) = keys.size_hint();
     let mut k: Vec<i32> = Vec::with_capacity(n);
     let mut nulls = NullBufferBuilder::new(n);
