@@ -111,8 +111,8 @@ impl Rows {
     }
 
     /// Calls `f` with the rows in runs of `n` (the last may be shorter), each as the pieces
-    /// of blocks it lies in (not copied: a file's rows copied into one slice were a twentieth
-    /// of an export's memory traffic). Stops when `f` returns false.
+    /// of blocks it lies in. Not copied: the rows of a file longer than a block were copied
+    /// into one slice first, 48 bytes a row. Stops when `f` returns false.
     fn runs(&self, n: usize, mut f: impl FnMut(Run<'_>) -> bool) {
         let n = n.max(1);
         let mut pieces: Vec<&[Row]> = Vec::new();

