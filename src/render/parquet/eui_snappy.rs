@@ -136,6 +136,17 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
+/// Writes `v` as a varint (the block's length) at `out[o..]`; returns where it ends.
+fn varint(out: &mut [u8], mut o: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        out[o] = (v as u8) | 0x80;
+        o += 1;
+        v >>= 7;
+    }
+    out[o] = v as u8;
+    o + 1
+}
+
 /// A copy element with a two-byte offset: `len` (1-64) bytes from `offset` (1-65,535) back.
 #[inline(always)]
 fn long_copy(offset: usize, len: usize) -> [u8; 3] {
@@ -406,14 +417,8 @@ impl IdEncoder<'_> {
         self.literal_from = end;
     }
 
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.out[self.o] = (v as u8) | 0x80;
-            self.o += 1;
-            v >>= 7;
-        }
-        self.out[self.o] = v as u8;
-        self.o += 1;
+    fn varint(&mut self, v: u64) {
+        self.o = varint(self.out, self.o, v);
     }
 }
 
@@ -526,21 +531,13 @@ impl Encoder<'_> {
             offset as u8,
             0,
         ];
-        let [lo, hi] = (offset as u16).to_le_bytes();
-        let long = [2 | (((len - 1) as u8) << 2), lo, hi];
-        let bytes = if near { short } else { long };
+        let bytes = if near { short } else { long_copy(offset, len) };
         self.out[self.o..self.o + 3].copy_from_slice(&bytes);
         self.o += 3 - near as usize;
     }
 
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.out[self.o] = (v as u8) | 0x80;
-            self.o += 1;
-            v >>= 7;
-        }
-        self.out[self.o] = v as u8;
-        self.o += 1;
+    fn varint(&mut self, v: u64) {
+        self.o = varint(self.out, self.o, v);
     }
 }
 
