@@ -147,6 +147,22 @@ fn varint(out: &mut [u8], mut o: usize, mut v: u64) -> usize {
     o + 1
 }
 
+/// A copy element of `len` (4-64) bytes from `offset` (1-65,535) back, and its length: two
+/// bytes when it is short and near, three otherwise. Which one is a coin toss on id pages (a
+/// `-XX-` is near seven times in ten), so both are computed and three bytes stored either
+/// way, without a branch to mispredict; the writer moves on by the length.
+#[inline(always)]
+fn copy_element(offset: usize, len: usize) -> ([u8; 3], usize) {
+    let near = (4..12).contains(&len) && offset < 2048;
+    let short = [
+        1 | (((len.wrapping_sub(4)) as u8) << 2) | (((offset >> 8) as u8) << 5),
+        offset as u8,
+        0,
+    ];
+    let bytes = if near { short } else { long_copy(offset, len) };
+    (bytes, 3 - near as usize)
+}
+
 /// A copy element with a two-byte offset: `len` (1-64) bytes from `offset` (1-65,535) back.
 #[inline(always)]
 fn long_copy(offset: usize, len: usize) -> [u8; 3] {
@@ -332,25 +348,22 @@ impl IdEncoder<'_> {
     /// A copy of 4 bytes from `offset` back, after a literal already closed.
     #[inline(always)]
     fn copy4(&mut self, offset: usize) {
-        let near = offset < 2048;
-        let short = [1 | (((offset >> 8) as u8) << 5), offset as u8, 0];
-        self.put(if near { short } else { long_copy(offset, 4) });
-        self.o -= near as usize;
+        self.element(offset, 4);
+    }
+
+    /// Writes a copy element (`copy_element`).
+    #[inline(always)]
+    fn element(&mut self, offset: usize, len: usize) {
+        let (bytes, n) = copy_element(offset, len);
+        self.put(bytes);
+        self.o -= 3 - n;
     }
 
     /// Writes the pending literal up to `at` and a copy of `len` bytes from `from`.
     #[inline(always)]
     fn copy(&mut self, from: usize, at: usize, len: usize) {
         self.literal_to(at);
-        let offset = at - from;
-        let near = (4..12).contains(&len) && offset < 2048;
-        let short = [
-            1 | (((len.wrapping_sub(4)) as u8) << 2) | (((offset >> 8) as u8) << 5),
-            offset as u8,
-            0,
-        ];
-        self.put(if near { short } else { long_copy(offset, len) });
-        self.o -= near as usize;
+        self.element(at - from, len);
         self.literal_from = at + len;
         self.at = self.at.max(at + len);
     }
@@ -519,21 +532,12 @@ impl Encoder<'_> {
         self.literal_from = end;
     }
 
-    /// A copy element of `len` (4-64) bytes from `offset` back (1-65,535): two bytes when it
-    /// is short and near, three otherwise. Which one is a coin toss on id pages (a `-XX-` is
-    /// near seven times in ten), so both are computed and three bytes stored either way,
-    /// without a branch to mispredict; the cursor moves by two or three.
+    /// Writes a copy element (`copy_element`).
     #[inline(always)]
     fn copy(&mut self, offset: usize, len: usize) {
-        let near = (4..12).contains(&len) && offset < 2048;
-        let short = [
-            1 | (((len.wrapping_sub(4)) as u8) << 2) | (((offset >> 8) as u8) << 5),
-            offset as u8,
-            0,
-        ];
-        let bytes = if near { short } else { long_copy(offset, len) };
+        let (bytes, n) = copy_element(offset, len);
         self.out[self.o..self.o + 3].copy_from_slice(&bytes);
-        self.o += 3 - near as usize;
+        self.o += n;
     }
 
     fn varint(&mut self, v: u64) {
