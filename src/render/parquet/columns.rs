@@ -123,19 +123,8 @@ pub fn dictionary(
             }
         }
     }
-    if present > 0 && largest as usize >= values.len() {
-        return Err(arrow_schema::ArrowError::InvalidArgumentError(format!(
-            "dictionary key {} out of range for {} values",
-            largest as i32,
-            values.len()
-        )));
-    }
     let keys = Int32Array::new(ScalarBuffer::from(k), nulls.finish());
-    let values: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
-    // SAFETY: every key that is not null was checked above to index `values`.
-    Ok(Arc::new(unsafe {
-        DictionaryArray::<Int32Type>::new_unchecked(keys, values)
-    }))
+    checked_dictionary(keys, (present > 0).then_some(largest), values)
 }
 
 /// A dictionary array without nulls: `keys` index `values`. The keys are checked in one pass
@@ -147,16 +136,28 @@ pub fn dictionary_of_keys(
 ) -> Result<ArrayRef, arrow_schema::ArrowError> {
     // As unsigned numbers, keys out of `0..values.len()` are at least `values.len()`.
     let largest = keys.iter().fold(0u32, |m, &k| m.max(k as u32));
-    if !keys.is_empty() && largest as usize >= values.len() {
+    let present = !keys.is_empty();
+    let keys = Int32Array::new(ScalarBuffer::from(keys), None);
+    checked_dictionary(keys, present.then_some(largest), values)
+}
+
+/// The dictionary array of `keys` and `values`, given the largest key not null as an
+/// unsigned number (`None`: every key is null). A key out of `0..values.len()` (a negative
+/// one is a large unsigned number) is an error, as `DictionaryArray::try_new` has it.
+fn checked_dictionary(
+    keys: Int32Array,
+    largest: Option<u32>,
+    values: &[&str],
+) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    if let Some(k) = largest.filter(|&k| k as usize >= values.len()) {
         return Err(arrow_schema::ArrowError::InvalidArgumentError(format!(
             "dictionary key {} out of range for {} values",
-            largest as i32,
+            k as i32,
             values.len()
         )));
     }
-    let keys = Int32Array::new(ScalarBuffer::from(keys), None);
     let values: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
-    // SAFETY: every key was checked above to index `values`.
+    // SAFETY: every key that is not null was checked above to index `values`.
     Ok(Arc::new(unsafe {
         DictionaryArray::<Int32Type>::new_unchecked(keys, values)
     }))
