@@ -427,9 +427,13 @@ impl EventTap {
 
     /// Writes the largest partition (to keep the worker under its row budget).
     fn spill(&mut self) {
-        let Some(i) = (0..self.parts.len()).max_by_key(|&i| self.parts[i].1.len) else {
-            return;
-        };
+        if let Some(i) = (0..self.parts.len()).max_by_key(|&i| self.parts[i].1.len) {
+            self.write_part(i);
+        }
+    }
+
+    /// Writes the rows of the partition at `i` in `parts`, and keeps their blocks.
+    fn write_part(&mut self, i: usize) {
         let (key, rows) = &mut self.parts[i];
         let (key, rows) = (*key, std::mem::take(rows));
         self.buffered -= rows.len;
@@ -480,10 +484,7 @@ impl Tap for EventTap {
         rows.push(row, &mut self.spare);
         self.buffered += 1;
         if rows.len >= self.sink.row_group {
-            let rows = std::mem::take(rows);
-            self.buffered -= rows.len;
-            self.sink.write((day, region), &rows);
-            rows.recycle(&mut self.spare);
+            self.write_part(i);
         } else if self.buffered >= self.sink.buffer_rows {
             self.spill();
         }
