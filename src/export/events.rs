@@ -19,11 +19,12 @@ use crate::inventory::DeviceInfo;
 use crate::model::time::format_day;
 use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
 use crate::render::parquet::columns::{
-    device_id_field, device_numbers, dictionary, dictionary_of_keys, dictionary_type, field,
-    timestamp_type, timestamps,
+    device_id_field, device_numbers_of, dictionary_of_keys, dictionary_type, dictionary_with_nulls,
+    field, timestamp_micros, timestamp_type,
 };
 use crate::render::parquet::{Dataset, ParquetError, partition_dir, writer_properties};
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
+use arrow_buffer::{NullBuffer, NullBufferBuilder};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use parquet::basic::Encoding;
 use parquet::file::properties::WriterProperties;
@@ -298,84 +299,148 @@ impl EventSink {
             what: "the events",
             cause,
         };
-        // Codes: a small dictionary of the codes in these rows. A code's key is found in a
-        // small direct-mapped table first (a row's code, hashed, was 2% of an export).
-        let mut codes: FxHashMap<AlertCode, i32> = FxHashMap::default();
-        let mut code_names: Vec<String> = Vec::new();
-        let mut recent = [(u32::MAX, 0i32); 256];
-        let code_keys: Vec<i32> = rows
-            .iter()
-            .map(|r| {
-                let c = r.code.0;
-                let slot = &mut recent[((c ^ c >> 8 ^ c >> 16) & 255) as usize];
-                if slot.0 == c {
-                    return slot.1;
-                }
-                let key = *codes.entry(r.code).or_insert_with(|| {
-                    code_names.push(r.code.to_string());
-                    code_names.len() as i32 - 1
-                });
-                *slot = (c, key);
-                key
-            })
-            .collect();
-        let code_names: Vec<&str> = code_names.iter().map(String::as_str).collect();
+        let last_source = self.sources.len().saturating_sub(1) as u32;
+        let c = Columns::gather(rows, last_source, |i| {
+            let named = |list: &[String]| list.get(i).is_some_and(|s| !s.is_empty());
+            (named(&self.models), named(&self.firmwares))
+        });
+        let code_names: Vec<&str> = c.code_names.iter().map(String::as_str).collect();
         let types: Vec<&str> = DeviceType::ALL.iter().map(|t| t.name()).collect();
         let gens: Vec<&str> = Generation::ALL.iter().map(|t| t.name()).collect();
         let models: Vec<&str> = self.models.iter().map(String::as_str).collect();
         let firmwares: Vec<&str> = self.firmwares.iter().map(String::as_str).collect();
         let sources: Vec<&str> = self.sources.iter().map(String::as_str).collect();
-        let named = |known: bool, i: u16, list: &[&str]| {
-            (known && list.get(i as usize).is_some_and(|s| !s.is_empty())).then_some(i as i32)
-        };
         let cols: Vec<ArrayRef> = vec![
-            timestamps(rows.iter().map(|r| r.ts)),
-            device_numbers(rows.iter().map(|r| r.has_device.then_some(r.device))),
-            dictionary_of_keys(code_keys, &code_names).map_err(arrow)?,
-            dictionary_of_keys(
-                rows.iter().map(|r| r.info().device_type as i32).collect(),
-                &types,
-            )
-            .map_err(arrow)?,
-            dictionary_of_keys(
-                rows.iter().map(|r| r.info().generation as i32).collect(),
-                &gens,
-            )
-            .map_err(arrow)?,
-            dictionary(
-                rows.iter().map(|r| named(r.known, r.info().model, &models)),
-                &models,
-            )
-            .map_err(arrow)?,
-            dictionary(
-                rows.iter()
-                    .map(|r| named(r.known, r.info().firmware, &firmwares)),
-                &firmwares,
-            )
-            .map_err(arrow)?,
-            Arc::new(Int32Array::from(
-                rows.iter()
-                    .map(|r| r.count.min(i32::MAX as u32) as i32)
-                    .collect::<Vec<_>>(),
-            )),
+            timestamp_micros(c.ts),
+            device_numbers_of(c.devices, c.device_nulls),
+            dictionary_of_keys(c.codes, &code_names).map_err(arrow)?,
+            dictionary_of_keys(c.types, &types).map_err(arrow)?,
+            dictionary_of_keys(c.gens, &gens).map_err(arrow)?,
+            dictionary_with_nulls(c.models, c.model_nulls, &models).map_err(arrow)?,
+            dictionary_with_nulls(c.firmwares, c.firmware_nulls, &firmwares).map_err(arrow)?,
+            Arc::new(Int32Array::from(c.counts)),
             // Message ids: none at all in CSV and most JSON feeds (a null column made whole).
-            match rows.iter().any(|r| r.message_id != 0) {
-                true => Arc::new(Int64Array::from(
-                    rows.iter()
-                        .map(|r| (r.message_id != 0).then_some(r.message_id as i64))
-                        .collect::<Vec<_>>(),
-                )),
-                false => Arc::new(Int64Array::new_null(rows.len)),
+            match c.message_ids {
+                Some(ids) => Arc::new(Int64Array::from(ids)),
+                None => Arc::new(Int64Array::new_null(rows.len)),
             },
-            dictionary_of_keys(
-                rows.iter()
-                    .map(|r| r.source.min(sources.len().saturating_sub(1) as u32) as i32)
-                    .collect(),
-                &sources,
-            )
-            .map_err(arrow)?,
+            dictionary_of_keys(c.sources, &sources).map_err(arrow)?,
         ];
         RecordBatch::try_new(self.schema.clone(), cols).map_err(arrow)
+    }
+}
+
+/// A file's columns, gathered from its rows in one pass: each column a pass of its own
+/// read the file's 48-byte rows ten times over (6 MB a file, more than the cache holds).
+struct Columns {
+    ts: Vec<i64>,
+    devices: Vec<u64>,
+    device_nulls: Option<NullBuffer>,
+    codes: Vec<i32>,
+    /// The codes' names, in the order their keys were given.
+    code_names: Vec<String>,
+    types: Vec<i32>,
+    gens: Vec<i32>,
+    models: Vec<i32>,
+    model_nulls: Option<NullBuffer>,
+    firmwares: Vec<i32>,
+    firmware_nulls: Option<NullBuffer>,
+    counts: Vec<i32>,
+    /// `None` when no row has a message id.
+    message_ids: Option<Vec<Option<i64>>>,
+    sources: Vec<i32>,
+}
+
+impl Columns {
+    /// `named(i)`: whether the model and the firmware numbered `i` have names (a row's are
+    /// null otherwise, or when the inventory does not know its device); a source past
+    /// `last_source` is taken as that one.
+    fn gather(rows: Run<'_>, last_source: u32, named: impl Fn(usize) -> (bool, bool)) -> Columns {
+        let n = rows.len;
+        let mut c = Columns {
+            ts: Vec::with_capacity(n),
+            devices: Vec::with_capacity(n),
+            device_nulls: None,
+            codes: Vec::with_capacity(n),
+            code_names: Vec::new(),
+            types: Vec::with_capacity(n),
+            gens: Vec::with_capacity(n),
+            models: Vec::with_capacity(n),
+            model_nulls: None,
+            firmwares: Vec::with_capacity(n),
+            firmware_nulls: None,
+            counts: Vec::with_capacity(n),
+            message_ids: None,
+            sources: Vec::with_capacity(n),
+        };
+        // Null bitmaps are made only once a null comes (`NullBufferBuilder` is lazy).
+        let mut device_nulls = NullBufferBuilder::new(n);
+        let mut model_nulls = NullBufferBuilder::new(n);
+        let mut firmware_nulls = NullBufferBuilder::new(n);
+        // Codes: a small dictionary of the codes in these rows. A code's key is found in a
+        // small direct-mapped table first (a row's code, hashed, was 2% of an export).
+        let mut code_keys: FxHashMap<AlertCode, i32> = FxHashMap::default();
+        let mut recent = [(u32::MAX, 0i32); 256];
+        // Whether the models and firmwares numbered below 256 are named, looked up once.
+        let mut named_small = [(false, false); 256];
+        for (i, slot) in named_small.iter_mut().enumerate() {
+            *slot = named(i);
+        }
+        let named_of = |i: u16| match named_small.get(i as usize) {
+            Some(&k) => k,
+            None => named(i as usize),
+        };
+        let mut any_message = false;
+        for piece in rows.pieces {
+            for r in piece.iter() {
+                c.ts.push(r.ts.saturating_mul(1000));
+                c.devices.push(if r.has_device { r.device } else { 0 });
+                device_nulls.append(r.has_device);
+                let code = r.code.0;
+                let slot = &mut recent[((code ^ code >> 8 ^ code >> 16) & 255) as usize];
+                let key = if slot.0 == code {
+                    slot.1
+                } else {
+                    let names = &mut c.code_names;
+                    let key = *code_keys.entry(r.code).or_insert_with(|| {
+                        names.push(r.code.to_string());
+                        names.len() as i32 - 1
+                    });
+                    *slot = (code, key);
+                    key
+                };
+                c.codes.push(key);
+                let info = r.info();
+                c.types.push(info.device_type as i32);
+                c.gens.push(info.generation as i32);
+                let (has_model, has_firmware) = match r.known {
+                    true => (named_of(info.model).0, named_of(info.firmware).1),
+                    false => (false, false),
+                };
+                c.models.push(if has_model { info.model as i32 } else { 0 });
+                model_nulls.append(has_model);
+                c.firmwares.push(if has_firmware {
+                    info.firmware as i32
+                } else {
+                    0
+                });
+                firmware_nulls.append(has_firmware);
+                c.counts.push(r.count.min(i32::MAX as u32) as i32);
+                any_message |= r.message_id != 0;
+                c.sources.push(r.source.min(last_source) as i32);
+            }
+        }
+        if any_message {
+            c.message_ids = Some(
+                rows.iter()
+                    .map(|r| (r.message_id != 0).then_some(r.message_id as i64))
+                    .collect(),
+            );
+        }
+        c.device_nulls = device_nulls.finish();
+        c.model_nulls = model_nulls.finish();
+        c.firmware_nulls = firmware_nulls.finish();
+        c
     }
 }
 
@@ -590,6 +655,95 @@ mod tests {
             calls < 3
         });
         assert_eq!(calls, 3);
+    }
+
+    /// One pass gathers what a pass a column gave: a row without a device is null there,
+    /// a device the inventory lacks or a model or firmware without a name is null there,
+    /// codes are keyed in the order they come, message ids are null when absent and the
+    /// column is left out when no row has one, a source past the last is the last.
+    #[test]
+    fn columns_are_gathered_in_one_pass_as_each_column_would_be() {
+        let info = |model: u16, firmware: u16| {
+            DeviceInfo {
+                region: Region::North,
+                device_type: DeviceType::ALL[2],
+                generation: Generation::ALL[1],
+                model,
+                firmware,
+                installed: None,
+            }
+            .pack()
+        };
+        let mut rows = Vec::new();
+        for i in 0..700i64 {
+            rows.push(Row {
+                ts: 1_704_067_200_000 + i,
+                device: 0x00DB_0000_0000_0000 + i as u64,
+                message_id: if i % 5 == 0 { 0 } else { 9_000 + i as u64 },
+                info: info((i % 3) as u16, (i % 4) as u16),
+                code: AlertCode::device([0x8F35, 0x81B8, 0x8F0A][(i % 7 % 3) as usize]),
+                count: 1 + (i % 2) as u32,
+                source: (i % 4) as u32,
+                has_device: i % 11 != 0,
+                known: i % 13 != 0,
+            });
+        }
+        // Model 2 and firmware 3 have no name (empty); 0 is the empty name, as in the
+        // inventory's lists.
+        let named = |i: usize| (i == 1, i == 1 || i == 2);
+        let blocks: Vec<&[Row]> = rows.chunks(300).collect();
+        let run = Run {
+            pieces: &blocks,
+            len: rows.len(),
+        };
+        let c = Columns::gather(run, 2, named);
+        let nulls = |n: &Option<NullBuffer>| -> Vec<bool> {
+            (0..rows.len())
+                .map(|i| n.as_ref().is_none_or(|n| n.is_valid(i)))
+                .collect()
+        };
+        let (devices, models, firmwares) = (
+            nulls(&c.device_nulls),
+            nulls(&c.model_nulls),
+            nulls(&c.firmware_nulls),
+        );
+        let messages = c.message_ids.as_ref().expect("some rows have message ids");
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(c.ts[i], r.ts * 1000);
+            assert_eq!(devices[i], r.has_device, "row {i}");
+            if r.has_device {
+                assert_eq!(c.devices[i], r.device);
+            }
+            assert_eq!(c.code_names[c.codes[i] as usize], r.code.to_string());
+            assert_eq!(c.types[i], DeviceType::ALL[2] as i32);
+            assert_eq!(c.gens[i], Generation::ALL[1] as i32);
+            let (model, firmware) = (r.info().model, r.info().firmware);
+            assert_eq!(models[i], r.known && model == 1, "row {i}");
+            assert_eq!(firmwares[i], r.known && (firmware == 1 || firmware == 2));
+            if models[i] {
+                assert_eq!(c.models[i], model as i32);
+            }
+            if firmwares[i] {
+                assert_eq!(c.firmwares[i], firmware as i32);
+            }
+            assert_eq!(c.counts[i], r.count as i32);
+            assert_eq!(
+                messages[i],
+                (r.message_id != 0).then_some(r.message_id as i64)
+            );
+            assert_eq!(c.sources[i], r.source.min(2) as i32);
+        }
+        assert_eq!(c.code_names, ["8F35", "81B8", "8F0A"]);
+        // No message id anywhere: no column gathered (a null one is made whole).
+        for r in &mut rows {
+            r.message_id = 0;
+        }
+        let blocks: Vec<&[Row]> = vec![&rows];
+        let run = Run {
+            pieces: &blocks,
+            len: rows.len(),
+        };
+        assert!(Columns::gather(run, 2, named).message_ids.is_none());
     }
 
     /// Blocks written out are used again: a worker's row memory does not grow with the

@@ -6,7 +6,7 @@ use arrow_array::types::Int32Type;
 use arrow_array::{
     ArrayRef, DictionaryArray, Int32Array, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
-use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{Buffer, NullBuffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, TimeUnit};
 use std::sync::Arc;
 
@@ -28,6 +28,11 @@ pub fn field(name: &str, t: DataType, nullable: bool) -> Field {
 pub fn timestamps(ms: impl Iterator<Item = i64>) -> ArrayRef {
     let v: Vec<i64> = ms.map(|t| t.saturating_mul(1000)).collect();
     Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
+}
+
+/// UTC microseconds gathered already.
+pub fn timestamp_micros(us: Vec<i64>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(us).with_timezone("UTC"))
 }
 
 /// Device ids (`None`: no device) as canonical hyphenated EUI-64 text, written into one
@@ -87,6 +92,11 @@ pub fn device_numbers(ids: impl ExactSizeIterator<Item = Option<u64>>) -> ArrayR
     Arc::new(UInt64Array::new(ScalarBuffer::from(values), nulls.finish()))
 }
 
+/// Device ids as numbers gathered already, `nulls` marking the rows without one.
+pub fn device_numbers_of(ids: Vec<u64>, nulls: Option<NullBuffer>) -> ArrayRef {
+    Arc::new(UInt64Array::new(ScalarBuffer::from(ids), nulls))
+}
+
 /// Device ids given as numbers, as their text (what a reader of the file gets).
 pub fn ids_as_text(numbers: &UInt64Array) -> ArrayRef {
     device_ids(numbers.iter())
@@ -139,6 +149,26 @@ pub fn dictionary_of_keys(
     let present = !keys.is_empty();
     let keys = Int32Array::new(ScalarBuffer::from(keys), None);
     checked_dictionary(keys, present.then_some(largest), values)
+}
+
+/// A dictionary array of keys gathered already, `nulls` marking the null ones (whose keys
+/// are not looked at). A key not null out of range is an error.
+pub fn dictionary_with_nulls(
+    keys: Vec<i32>,
+    nulls: Option<NullBuffer>,
+    values: &[&str],
+) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    let Some(nulls) = nulls else {
+        return dictionary_of_keys(keys, values);
+    };
+    let largest = keys
+        .iter()
+        .zip(nulls.iter())
+        .filter(|(_, valid)| *valid)
+        .map(|(&k, _)| k as u32)
+        .max();
+    let keys = Int32Array::new(ScalarBuffer::from(keys), Some(nulls));
+    checked_dictionary(keys, largest, values)
 }
 
 /// The dictionary array of `keys` and `values`, given the largest key not null as an
@@ -210,6 +240,13 @@ mod tests {
         assert!(dictionary_of_keys(vec![0, 2], &v).is_err());
         assert!(dictionary_of_keys(vec![-1], &v).is_err());
         assert!(dictionary_of_keys(vec![], &[]).is_ok());
+        // Gathered keys with their nulls: a null's key is not looked at.
+        let nulls = |v: &[bool]| Some(NullBuffer::from(v.to_vec()));
+        let a = dictionary_with_nulls(vec![0, 7, 1], nulls(&[true, false, true]), &v).unwrap();
+        assert_eq!(a.null_count(), 1);
+        assert!(dictionary_with_nulls(vec![0, 7], nulls(&[true, true]), &v).is_err());
+        assert!(dictionary_with_nulls(vec![0, 7], None, &v).is_err());
+        assert!(dictionary_with_nulls(vec![3], nulls(&[false]), &[]).is_ok());
         let a = dictionary_of_keys(vec![1, 0], &v).unwrap();
         let d = a.as_dictionary::<Int32Type>();
         assert_eq!(d.keys().values().to_vec(), [1, 0]);
