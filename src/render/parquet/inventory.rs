@@ -2,14 +2,17 @@
 //! groups of a million devices, with the columns a Spark job needs for installed bases.
 
 use super::columns::{
-    device_id_field, device_numbers, dictionary, dictionary_of_keys, dictionary_type, field,
+    device_id_field, device_numbers_of, dictionary_of_keys, dictionary_type, dictionary_with_nulls,
+    field,
 };
 use super::{Dataset, ParquetError, writer_properties};
 use crate::inventory::{DeviceFilter, DeviceInfo, Inventory};
 use crate::model::{DeviceType, Generation, Interner, Region};
 use arrow_array::{ArrayRef, Date32Array, RecordBatch, UInt64Array, new_null_array};
+use arrow_buffer::NullBufferBuilder;
 use arrow_schema::{DataType, Schema, SchemaRef};
 use rustc_hash::FxHashMap;
+use std::mem::take;
 use std::sync::Arc;
 
 /// Columns of the inventory file the device table does not keep: each device's SMETS1
@@ -89,102 +92,177 @@ pub fn write_inventory(
     )]))
     .build();
     let mut file = dataset.create(&[], Some("part-0.parquet"), schema(), &props)?;
-    let mut chunk: Vec<(u64, DeviceInfo)> = Vec::with_capacity(ROW_GROUP.min(inv.devices.len()));
+    let names = Names::of(inv, side);
+    let has_side = side.is_some();
+    let mut chunk = Columns::with_capacity(ROW_GROUP.min(inv.devices.len()), has_side);
     let mut total = 0;
     for (id, packed) in inv.devices.iter() {
         let info = DeviceInfo::unpack(packed);
         if !devices.is_all() && !devices.matches(&info) {
             continue;
         }
-        chunk.push((id, info));
+        chunk.push(id, &info, &names, side);
         if chunk.len() == ROW_GROUP {
-            file.write(&batch(inv, side, &chunk)?)?;
-            total += chunk.len() as u64;
-            chunk.clear();
+            let full = std::mem::replace(&mut chunk, Columns::with_capacity(ROW_GROUP, has_side));
+            total += full.len() as u64;
+            file.write(&full.batch(&names, has_side)?)?;
         }
     }
-    if !chunk.is_empty() || total == 0 {
-        file.write(&batch(inv, side, &chunk)?)?;
+    if chunk.len() > 0 || total == 0 {
         total += chunk.len() as u64;
+        file.write(&chunk.batch(&names, has_side)?)?;
     }
     dataset.close(file)?;
     Ok(total)
 }
 
-fn batch(
-    inv: &Inventory,
-    side: Option<&SideColumns>,
-    devices: &[(u64, DeviceInfo)],
-) -> Result<RecordBatch, ParquetError> {
-    let arrow = |cause| ParquetError::Arrow {
-        what: "the inventory",
-        cause,
-    };
-    let names = |all: &[&'static str]| all.to_vec();
-    let regions = names(&Region::ALL.iter().map(|r| r.name()).collect::<Vec<_>>());
-    let types = names(&DeviceType::ALL.iter().map(|r| r.name()).collect::<Vec<_>>());
-    let gens = names(&Generation::ALL.iter().map(|r| r.name()).collect::<Vec<_>>());
-    let models: Vec<&str> = inv.models.iter().map(String::as_str).collect();
-    let firmwares: Vec<&str> = inv.firmwares.iter().map(String::as_str).collect();
-    let named = |i: u16, list: &[&str]| {
-        (list.get(i as usize).is_some_and(|s| !s.is_empty())).then_some(i as i32)
-    };
-    let side_of = |id: u64| side.and_then(|s| s.of_device.get(&id)).copied();
-    let cohorts: Vec<&str> = side
-        .map(|s| s.cohorts.names.iter().map(String::as_str).collect())
-        .unwrap_or_default();
-    let mut cols: Vec<ArrayRef> = vec![
-        device_numbers(devices.iter().map(|(id, _)| Some(*id))),
-        dictionary_of_keys(
-            devices.iter().map(|(_, i)| i.device_type as i32).collect(),
-            &types,
-        )
-        .map_err(arrow)?,
-        dictionary_of_keys(
-            devices.iter().map(|(_, i)| i.region as i32).collect(),
-            &regions,
-        )
-        .map_err(arrow)?,
-        dictionary_of_keys(
-            devices.iter().map(|(_, i)| i.generation as i32).collect(),
-            &gens,
-        )
-        .map_err(arrow)?,
-        dictionary(
-            devices.iter().map(|(_, i)| named(i.model, &models)),
-            &models,
-        )
-        .map_err(arrow)?,
-        dictionary(
-            devices.iter().map(|(_, i)| named(i.firmware, &firmwares)),
-            &firmwares,
-        )
-        .map_err(arrow)?,
-        Arc::new(Date32Array::from(
-            devices.iter().map(|(_, i)| i.installed).collect::<Vec<_>>(),
-        )),
-    ];
-    if side.is_some() {
-        cols.push(
-            dictionary(
-                devices.iter().map(|(id, _)| {
-                    side_of(*id)
-                        .map(|s| s.0)
-                        .filter(|&c| c != 0)
-                        .map(|c| c as i32)
-                }),
-                &cohorts,
+/// The names behind the device table's numbers, and which of them are named.
+struct Names<'a> {
+    regions: Vec<&'static str>,
+    types: Vec<&'static str>,
+    gens: Vec<&'static str>,
+    models: Vec<&'a str>,
+    firmwares: Vec<&'a str>,
+    cohorts: Vec<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn of(inv: &'a Inventory, side: Option<&'a SideColumns>) -> Names<'a> {
+        Names {
+            regions: Region::ALL.iter().map(|r| r.name()).collect(),
+            types: DeviceType::ALL.iter().map(|r| r.name()).collect(),
+            gens: Generation::ALL.iter().map(|r| r.name()).collect(),
+            models: inv.models.iter().map(String::as_str).collect(),
+            firmwares: inv.firmwares.iter().map(String::as_str).collect(),
+            cohorts: side
+                .map(|s| s.cohorts.names.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Whether `list` names `i` (the empty name is none).
+fn named(i: u16, list: &[&str]) -> bool {
+    list.get(i as usize).is_some_and(|s| !s.is_empty())
+}
+
+/// A row group's columns, gathered device by device in one pass (a pass a column read the
+/// devices seven times over).
+struct Columns {
+    ids: Vec<u64>,
+    types: Vec<i32>,
+    regions: Vec<i32>,
+    gens: Vec<i32>,
+    models: Vec<i32>,
+    model_nulls: NullBufferBuilder,
+    firmwares: Vec<i32>,
+    firmware_nulls: NullBufferBuilder,
+    installed: Vec<i32>,
+    installed_nulls: NullBufferBuilder,
+    cohorts: Vec<i32>,
+    cohort_nulls: NullBufferBuilder,
+    hubs: Vec<u64>,
+    hub_nulls: NullBufferBuilder,
+}
+
+impl Columns {
+    /// Room for `n` devices (the side columns' only when the inventory has them).
+    fn with_capacity(n: usize, side: bool) -> Columns {
+        let m = if side { n } else { 0 };
+        Columns {
+            ids: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            regions: Vec::with_capacity(n),
+            gens: Vec::with_capacity(n),
+            models: Vec::with_capacity(n),
+            model_nulls: NullBufferBuilder::new(n),
+            firmwares: Vec::with_capacity(n),
+            firmware_nulls: NullBufferBuilder::new(n),
+            installed: Vec::with_capacity(n),
+            installed_nulls: NullBufferBuilder::new(n),
+            cohorts: Vec::with_capacity(m),
+            cohort_nulls: NullBufferBuilder::new(n),
+            hubs: Vec::with_capacity(m),
+            hub_nulls: NullBufferBuilder::new(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    #[inline]
+    fn push(&mut self, id: u64, i: &DeviceInfo, names: &Names, side: Option<&SideColumns>) {
+        self.ids.push(id);
+        self.types.push(i.device_type as i32);
+        self.regions.push(i.region as i32);
+        self.gens.push(i.generation as i32);
+        let model = named(i.model, &names.models);
+        self.models.push(if model { i.model as i32 } else { 0 });
+        self.model_nulls.append(model);
+        let firmware = named(i.firmware, &names.firmwares);
+        self.firmwares
+            .push(if firmware { i.firmware as i32 } else { 0 });
+        self.firmware_nulls.append(firmware);
+        self.installed.push(i.installed.unwrap_or(0));
+        self.installed_nulls.append(i.installed.is_some());
+        if let Some(side) = side {
+            let (cohort, hub) = side.of_device.get(&id).copied().unwrap_or((0, None));
+            self.cohorts.push(cohort as i32);
+            self.cohort_nulls.append(cohort != 0);
+            self.hubs.push(hub.unwrap_or(0));
+            self.hub_nulls.append(hub.is_some());
+        }
+    }
+
+    /// The batch of the devices gathered.
+    fn batch(mut self, names: &Names, side: bool) -> Result<RecordBatch, ParquetError> {
+        let arrow = |cause| ParquetError::Arrow {
+            what: "the inventory",
+            cause,
+        };
+        let n = self.len();
+        let mut cols: Vec<ArrayRef> = vec![
+            device_numbers_of(take(&mut self.ids), None),
+            dictionary_of_keys(take(&mut self.types), &names.types).map_err(arrow)?,
+            dictionary_of_keys(take(&mut self.regions), &names.regions).map_err(arrow)?,
+            dictionary_of_keys(take(&mut self.gens), &names.gens).map_err(arrow)?,
+            dictionary_with_nulls(
+                take(&mut self.models),
+                self.model_nulls.finish(),
+                &names.models,
             )
             .map_err(arrow)?,
-        );
-        cols.push(device_numbers(
-            devices.iter().map(|(id, _)| side_of(*id).and_then(|s| s.1)),
-        ));
-    } else {
-        // Without the inventory's side columns, both are null throughout: made whole, not
-        // a row at a time.
-        cols.push(new_null_array(&dictionary_type(), devices.len()));
-        cols.push(Arc::new(UInt64Array::new_null(devices.len())));
+            dictionary_with_nulls(
+                take(&mut self.firmwares),
+                self.firmware_nulls.finish(),
+                &names.firmwares,
+            )
+            .map_err(arrow)?,
+            Arc::new(Date32Array::new(
+                take(&mut self.installed).into(),
+                self.installed_nulls.finish(),
+            )),
+        ];
+        if side {
+            cols.push(
+                dictionary_with_nulls(
+                    take(&mut self.cohorts),
+                    self.cohort_nulls.finish(),
+                    &names.cohorts,
+                )
+                .map_err(arrow)?,
+            );
+            cols.push(device_numbers_of(
+                take(&mut self.hubs),
+                self.hub_nulls.finish(),
+            ));
+        } else {
+            // Without the inventory's side columns, both are null throughout: made whole, not
+            // a row at a time.
+            cols.push(new_null_array(&dictionary_type(), n));
+            cols.push(Arc::new(UInt64Array::new_null(n)));
+        }
+        RecordBatch::try_new(schema(), cols).map_err(arrow)
     }
-    RecordBatch::try_new(schema(), cols).map_err(arrow)
 }
