@@ -14,7 +14,7 @@
 use super::ParquetError;
 use super::columns::{ids_as_text, is_ids_as_numbers};
 use super::pages::Chunk;
-use super::{dictionary, plain_strings};
+use super::{dictionary, int_dictionary, plain_strings};
 use arrow_array::{Array, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
@@ -110,9 +110,10 @@ struct Written {
 /// One file being written (see `Dataset::create`).
 ///
 /// Columns are encoded one by one: string dictionaries by `dictionary::encode` (their keys
-/// as they are), plain strings without statistics (device ids) by `plain_strings::encode`,
-/// every other column by parquet-rs's Arrow column writer; what `ArrowWriter` does, without
-/// hashing every dictionary value again or searching id pages for repeats.
+/// as they are), 32-bit integers and dates by `int_dictionary::encode`, plain strings without
+/// statistics (device ids) by `plain_strings::encode`, every other column by parquet-rs's
+/// Arrow column writer; what `ArrowWriter` does, without hashing every dictionary value again
+/// or searching id pages for repeats.
 pub struct PartFile {
     w: SerializedFileWriter<std::io::BufWriter<std::fs::File>>,
     columns: ArrowRowGroupWriterFactory,
@@ -199,9 +200,10 @@ pub fn file_schema(batch: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, batch.metadata().clone()))
 }
 
-/// The chunk of a column one of the hand-written encoders takes, if one does: a string
-/// dictionary with dictionary encoding on, or a plain string column with it off, either
-/// without statistics, in a codec they write.
+/// The chunk of a column one of the hand-written encoders takes, if one does, in a codec
+/// they write: 32-bit integers or dates with dictionary encoding on (statistics per chunk at
+/// most), or, without statistics, a string dictionary with dictionary encoding on or a plain
+/// string column with it off.
 fn hand_written(
     field: &Field,
     array: &dyn Array,
@@ -210,10 +212,19 @@ fn hand_written(
 ) -> parquet::errors::Result<Option<Chunk>> {
     let path = descr.path();
     let compression = props.compression(path);
+    let dictionary_enabled = props.dictionary_enabled(path);
+    // Integers and dates close together, statistics kept at most per chunk (which the
+    // hand-written chunk records).
+    if dictionary_enabled
+        && props.statistics_enabled(path) != EnabledStatistics::Page
+        && int_dictionary::supported(array, compression)
+    {
+        let statistics = props.statistics_enabled(path) == EnabledStatistics::Chunk;
+        return int_dictionary::encode(array, descr.clone(), compression, statistics);
+    }
     if props.statistics_enabled(path) != EnabledStatistics::None {
         return Ok(None);
     }
-    let dictionary_enabled = props.dictionary_enabled(path);
     // Text in the file: strings, or device ids given as numbers.
     let text = field.data_type() == &DataType::Utf8 || is_ids_as_numbers(field);
     match field.data_type() {

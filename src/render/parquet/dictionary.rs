@@ -20,6 +20,7 @@ use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::errors::{ParquetError, Result};
+use parquet::file::statistics::Statistics;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
@@ -68,15 +69,18 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
         return encode_whole(keys, values, descr, compression);
     }
     // Renumber the keys: the values used, in the Arrow dictionary's order, get ids 0, 1, ...
-    // (two passes over the keys, no hashing; a key out of range is an error).
+    // (two passes over the keys, no hashing; a key out of range is an error). The keys of
+    // rows not null are found a word of the null buffer at a time.
     let mut remap = vec![0u32; values.len()];
-    for (i, &k) in keys.iter().enumerate() {
-        if present.is_some_and(|n| n.is_null(i)) {
-            continue;
-        }
+    let mut mark = |k: i32| -> Result<()> {
         *remap
             .get_mut(k as usize)
             .ok_or_else(|| ParquetError::General(format!("dictionary key {k} out of range")))? = 1;
+        Ok(())
+    };
+    match present {
+        None => keys.iter().try_for_each(|&k| mark(k))?,
+        Some(n) => n.valid_indices().try_for_each(|i| mark(keys[i]))?,
     }
     let mut used: Vec<usize> = Vec::new();
     for (k, slot) in remap.iter_mut().enumerate() {
@@ -91,15 +95,8 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
     match present {
         None => ids.extend(keys.iter().map(|&k| remap[k as usize])),
         Some(n) => {
-            let mut l = Vec::with_capacity(rows);
-            for (i, &k) in keys.iter().enumerate() {
-                let valid = n.is_valid(i);
-                l.push(valid as u32);
-                if valid {
-                    ids.push(remap[k as usize]);
-                }
-            }
-            levels = Some(l);
+            ids.extend(n.valid_indices().map(|i| remap[keys[i] as usize]));
+            levels = Some(n.iter().map(|valid| valid as u32).collect());
         }
     }
 
@@ -111,7 +108,7 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
     let width = bit_width(used.len().saturating_sub(1) as u32);
     data.push(width);
     rle_hybrid(&mut data, &ids, width);
-    write_chunk(dict, used.len(), data, rows, descr, compression)
+    write_chunk(dict, used.len(), data, rows, descr, compression, None)
 }
 
 /// Whether a dictionary is small enough to be written whole into every chunk: a few
@@ -141,7 +138,7 @@ fn encode_whole(
     let width = bit_width(values.len().saturating_sub(1) as u32);
     data.push(width);
     rle_hybrid(&mut data, ids, width);
-    write_chunk(dict, values.len(), data, rows, descr, compression)
+    write_chunk(dict, values.len(), data, rows, descr, compression, None)
 }
 
 /// PLAIN dictionary page values: each string's length and bytes.
@@ -155,14 +152,15 @@ fn dictionary_page<'a>(values: impl Iterator<Item = &'a str>) -> Vec<u8> {
 }
 
 /// The chunk of a dictionary page of `entries` values (`dict`) and one data page (`data`:
-/// levels, bit width, keys) of `rows` rows.
-fn write_chunk(
+/// levels, bit width, keys) of `rows` rows, with the chunk's `statistics` if it keeps them.
+pub(super) fn write_chunk(
     dict: Vec<u8>,
     entries: usize,
     data: Vec<u8>,
     rows: usize,
     descr: ColumnDescPtr,
     compression: Compression,
+    statistics: Option<Statistics>,
 ) -> Result<Chunk> {
     let mut sink = TrackedWrite::new(Vec::new());
     let (dict_spec, data_spec) = {
@@ -200,6 +198,7 @@ fn write_chunk(
         dictionary: Some(dict_spec),
         data_encoding: Encoding::RLE_DICTIONARY,
         data: vec![(data_spec, 0)],
+        statistics,
     }
     .into_chunk(Bytes::from(sink.into_inner()?))
 }

@@ -10,7 +10,8 @@
 //! - `columns`: Arrow arrays built from fleetwatch's compact values. Device ids travel in
 //!   batches as numbers (`columns::device_id_field`) and are text in the files
 //!   (`dataset::file_schema`).
-//! - `dictionary`: string dictionary columns written from their Arrow keys as they are.
+//! - `dictionary`: string dictionary columns written from their Arrow keys as they are;
+//!   `int_dictionary`: integer and date columns dictionary-encoded without hashing.
 //! - `plain_strings`, `eui_snappy`: plain string columns (device ids), ids compressed by a
 //!   Snappy compressor that knows their layout.
 //! - `pages`: what those hand-written column chunks share; `rle`: the RLE/bit-packing hybrid
@@ -25,6 +26,7 @@ pub mod columns;
 pub mod dataset;
 pub mod dictionary;
 pub mod eui_snappy;
+pub mod int_dictionary;
 pub mod inventory;
 pub mod pages;
 pub mod plain_strings;

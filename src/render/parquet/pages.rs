@@ -9,6 +9,7 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
+use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 /// An encoded column chunk: its bytes and the metadata `append_column` needs.
@@ -57,11 +58,13 @@ pub struct Written {
     pub data_encoding: Encoding,
     /// Data pages: where each was written and its first row.
     pub data: Vec<(PageWriteSpec, usize)>,
+    /// The chunk's statistics, for the columns that keep them.
+    pub statistics: Option<Statistics>,
 }
 
 impl Written {
-    /// The chunk's metadata, page encoding stats and offset index, as parquet-rs records them
-    /// (no statistics: hand-written chunks are those of columns without them).
+    /// The chunk's metadata (its statistics if given), page encoding stats and offset index,
+    /// as parquet-rs records them.
     pub fn into_chunk(self, bytes: Bytes) -> Result<Chunk> {
         let Some(first) = self.data.first() else {
             return Err(ParquetError::General("a column chunk without pages".into()));
@@ -85,7 +88,7 @@ impl Written {
             .chain(self.data.iter().map(|(spec, _)| spec));
         let compressed: usize = pages.clone().map(|s| s.compressed_size).sum();
         let uncompressed: usize = pages.map(|s| s.uncompressed_size).sum();
-        let metadata = ColumnChunkMetaData::builder(self.descr)
+        let mut metadata = ColumnChunkMetaData::builder(self.descr)
             .set_compression(self.compression)
             .set_encodings_mask(EncodingMask::new_from_encodings(self.encodings.iter()))
             .set_page_encoding_stats(stats)
@@ -93,8 +96,11 @@ impl Written {
             .set_total_uncompressed_size(uncompressed as i64)
             .set_num_values(self.rows as i64)
             .set_dictionary_page_offset(self.dictionary.as_ref().map(|d| d.offset as i64))
-            .set_data_page_offset(first.0.offset as i64)
-            .build()?;
+            .set_data_page_offset(first.0.offset as i64);
+        if let Some(s) = self.statistics {
+            metadata = metadata.set_statistics(s);
+        }
+        let metadata = metadata.build()?;
         let page_locations = self
             .data
             .iter()

@@ -232,6 +232,7 @@ impl Pages {
             dictionary: None,
             data_encoding: Encoding::PLAIN,
             data,
+            statistics: None,
         }
         .into_chunk(Bytes::from(sink.into_inner()?))
     }
