@@ -14,11 +14,12 @@
 use super::ParquetError;
 use super::columns::{ids_as_text, is_ids_as_numbers};
 use super::pages::Chunk;
-use super::{dictionary, int_dictionary, plain_strings};
+use super::{delta, dictionary, int_dictionary, plain_strings};
 use arrow_array::{Array, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::basic::Encoding;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnDescPtr;
@@ -110,7 +111,8 @@ struct Written {
 /// One file being written (see `Dataset::create`).
 ///
 /// Columns are encoded one by one: string dictionaries by `dictionary::encode` (their keys
-/// as they are), 32-bit integers and dates by `int_dictionary::encode`, plain strings without
+/// as they are), 32-bit integers and dates by `int_dictionary::encode`, DELTA_BINARY_PACKED
+/// times by `delta::encode`, plain strings without
 /// statistics (device ids) by `plain_strings::encode`, every other column by parquet-rs's
 /// Arrow column writer; what `ArrowWriter` does, without hashing every dictionary value again
 /// or searching id pages for repeats.
@@ -201,9 +203,10 @@ pub fn file_schema(batch: &SchemaRef) -> SchemaRef {
 }
 
 /// The chunk of a column one of the hand-written encoders takes, if one does, in a codec
-/// they write: 32-bit integers or dates with dictionary encoding on (statistics per chunk at
-/// most), or, without statistics, a string dictionary with dictionary encoding on or a plain
-/// string column with it off.
+/// they write: 32-bit integers or dates with dictionary encoding on, or 64-bit integers or
+/// times asking for DELTA_BINARY_PACKED (statistics per chunk at most); or, without
+/// statistics, a string dictionary with dictionary encoding on or a plain string column with
+/// it off.
 fn hand_written(
     field: &Field,
     array: &dyn Array,
@@ -221,6 +224,15 @@ fn hand_written(
     {
         let statistics = props.statistics_enabled(path) == EnabledStatistics::Chunk;
         return int_dictionary::encode(array, descr.clone(), compression, statistics);
+    }
+    // 64-bit integers or times whose column asks for DELTA_BINARY_PACKED.
+    if !dictionary_enabled
+        && props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
+        && props.statistics_enabled(path) != EnabledStatistics::Page
+        && delta::supported(array, compression)
+    {
+        let statistics = props.statistics_enabled(path) == EnabledStatistics::Chunk;
+        return delta::encode(array, descr.clone(), compression, statistics);
     }
     if props.statistics_enabled(path) != EnabledStatistics::None {
         return Ok(None);

@@ -11,7 +11,8 @@
 //!   batches as numbers (`columns::device_id_field`) and are text in the files
 //!   (`dataset::file_schema`).
 //! - `dictionary`: string dictionary columns written from their Arrow keys as they are;
-//!   `int_dictionary`: integer and date columns dictionary-encoded without hashing.
+//!   `int_dictionary`: integer and date columns dictionary-encoded without hashing;
+//!   `delta`: DELTA_BINARY_PACKED times.
 //! - `plain_strings`, `eui_snappy`: plain string columns (device ids), ids compressed by a
 //!   Snappy compressor that knows their layout.
 //! - `pages`: what those hand-written column chunks share; `rle`: the RLE/bit-packing hybrid
@@ -24,6 +25,7 @@
 
 pub mod columns;
 pub mod dataset;
+pub mod delta;
 pub mod dictionary;
 pub mod eui_snappy;
 pub mod int_dictionary;

@@ -10,7 +10,8 @@ pub fn bit_width(max: u32) -> u8 {
     (32 - max.leading_zeros()) as u8
 }
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as an unsigned LEB128 varint (Parquet's run headers and delta headers).
+pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
