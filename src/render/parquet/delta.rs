@@ -7,7 +7,7 @@
 //! in a register. The layout is parquet-rs's (blocks of 4 miniblocks of 64 values), so any
 //! reader reads it as it reads theirs; the chunk keeps the statistics they record.
 
-use super::pages::{Chunk, Written, compress, definition_levels};
+use super::pages::{Chunk, Written, compress, data_page, definition_levels, writable};
 use super::rle::varint;
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
@@ -15,7 +15,7 @@ use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::page::PageWriter;
 use parquet::errors::Result;
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
@@ -32,9 +32,8 @@ pub fn supported(array: &dyn Array, compression: Compression) -> bool {
     matches!(
         array.data_type(),
         DataType::Int64 | DataType::Timestamp(TimeUnit::Microsecond, _)
-    ) && !array.is_empty()
+    ) && writable(array, compression)
         && array.logical_null_count() == 0
-        && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
 }
 
 /// The values of a `supported` array.
@@ -73,17 +72,7 @@ pub fn encode(
     let mut sink = TrackedWrite::new(Vec::with_capacity(buf.len() + 64));
     let spec = {
         let mut w = SerializedPageWriter::new(&mut sink);
-        let spec = w.write_page(CompressedPage::new(
-            Page::DataPage {
-                buf,
-                num_values: rows as u32,
-                encoding: Encoding::DELTA_BINARY_PACKED,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            },
-            raw,
-        ))?;
+        let spec = w.write_page(data_page(buf, rows, Encoding::DELTA_BINARY_PACKED, raw))?;
         w.close()?;
         spec
     };

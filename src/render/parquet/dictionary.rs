@@ -12,7 +12,7 @@
 //! statistics), with the dictionary in the Arrow order rather than the order of first use,
 //! and one data page per chunk instead of one per 20,000 rows.
 
-use super::pages::{Chunk, Written, compress, definition_levels};
+use super::pages::{Chunk, Written, compress, data_page, definition_levels, writable};
 use super::rle::{bit_width, rle_hybrid};
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, DictionaryArray, StringArray};
@@ -35,9 +35,8 @@ pub fn supported(array: &dyn Array, compression: Compression, dict_limit: usize)
     let Some(values) = d.values().as_any().downcast_ref::<StringArray>() else {
         return false;
     };
-    !array.is_empty()
+    writable(array, compression)
         && values.len() <= 1 << 16 // keys of 16 bits at most (see `bit_packed`)
-        && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
         && values.value_data().len() + 4 * values.len() <= dict_limit
 }
 
@@ -176,17 +175,7 @@ pub(super) fn write_chunk(
             raw,
         ))?;
         let (buf, raw) = compress(data, compression)?;
-        let data_spec = w.write_page(CompressedPage::new(
-            Page::DataPage {
-                buf,
-                num_values: rows as u32,
-                encoding: Encoding::RLE_DICTIONARY,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            },
-            raw,
-        ))?;
+        let data_spec = w.write_page(data_page(buf, rows, Encoding::RLE_DICTIONARY, raw))?;
         w.close()?;
         (dict_spec, data_spec)
     };

@@ -10,7 +10,7 @@
 //! wider than `MAX_SPREAD` go through parquet-rs as before.
 
 use super::dictionary::write_chunk;
-use super::pages::{Chunk, definition_levels};
+use super::pages::{Chunk, definition_levels, writable};
 use super::rle::{bit_width, rle_hybrid};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
@@ -28,9 +28,7 @@ pub const MAX_SPREAD: i64 = 1 << 16;
 /// Whether `array` can be written here: a non-empty `Int32` or `Date32` array, compressed
 /// with Snappy or not at all.
 pub fn supported(array: &dyn Array, compression: Compression) -> bool {
-    matches!(array.data_type(), DataType::Int32 | DataType::Date32)
-        && !array.is_empty()
-        && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
+    matches!(array.data_type(), DataType::Int32 | DataType::Date32) && writable(array, compression)
 }
 
 /// Encodes an `Int32` or `Date32` array as the column chunk `descr`: a dictionary page of

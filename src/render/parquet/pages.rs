@@ -1,10 +1,12 @@
-//! What the hand-written column chunks share (`dictionary`, `plain_strings`): page compression,
-//! definition levels, and the chunk's metadata and offset index for `append_column`.
+//! What the hand-written column chunks share (`dictionary`, `int_dictionary`, `delta`,
+//! `plain_strings`): the codecs they write, page compression, V1 data pages, definition
+//! levels, and the chunk's metadata and offset index for `append_column`.
 
 use super::rle::{rle_hybrid, rle_run};
+use arrow_array::Array;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
-use parquet::column::page::PageWriteSpec;
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
@@ -16,6 +18,28 @@ use parquet::schema::types::ColumnDescPtr;
 pub struct Chunk {
     pub bytes: Bytes,
     pub close: ColumnCloseResult,
+}
+
+/// Whether a hand-written encoder can write `array` with `compression`: it has rows, and
+/// the codec is Snappy or none (those `compress` knows).
+pub fn writable(array: &dyn Array, compression: Compression) -> bool {
+    !array.is_empty() && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
+}
+
+/// A V1 data page of `rows` values in `encoding` (levels RLE), compressed into `buf` from
+/// `raw` bytes.
+pub fn data_page(buf: Bytes, rows: usize, encoding: Encoding, raw: usize) -> CompressedPage {
+    CompressedPage::new(
+        Page::DataPage {
+            buf,
+            num_values: rows as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        },
+        raw,
+    )
 }
 
 /// A page's bytes compressed with the general compressor, and its uncompressed size.

@@ -10,13 +10,13 @@
 //! compressed with Snappy either way.
 
 use super::eui_snappy;
-use super::pages::{Chunk, Written, compress, definition_levels};
+use super::pages::{Chunk, Written, compress, data_page, definition_levels, writable};
 use crate::model::DeviceId;
 use arrow_array::{Array, StringArray, UInt64Array};
 use arrow_buffer::NullBuffer;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::page::PageWriter;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
@@ -33,9 +33,7 @@ thread_local! {
 /// (`columns::device_numbers`), compressed with Snappy or not at all.
 pub fn supported(array: &dyn Array, compression: Compression) -> bool {
     let any = array.as_any();
-    (any.is::<StringArray>() || any.is::<UInt64Array>())
-        && !array.is_empty()
-        && matches!(compression, Compression::SNAPPY | Compression::UNCOMPRESSED)
+    (any.is::<StringArray>() || any.is::<UInt64Array>()) && writable(array, compression)
 }
 
 /// Encodes a `Utf8` array, or device ids given as numbers, as the column chunk `descr` in
@@ -208,17 +206,7 @@ impl Pages {
                     definition_levels(raw, end - start, valid);
                 }
                 let (buf, raw_len) = page(raw, start, end, scratch)?;
-                let spec = w.write_page(CompressedPage::new(
-                    Page::DataPage {
-                        buf,
-                        num_values: (end - start) as u32,
-                        encoding: Encoding::PLAIN,
-                        def_level_encoding: Encoding::RLE,
-                        rep_level_encoding: Encoding::RLE,
-                        statistics: None,
-                    },
-                    raw_len,
-                ))?;
+                let spec = w.write_page(data_page(buf, end - start, Encoding::PLAIN, raw_len))?;
                 data.push((spec, start));
                 start = end;
             }
