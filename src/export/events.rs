@@ -20,7 +20,7 @@ use crate::model::time::format_day;
 use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
 use crate::render::parquet::columns::{
     device_id_field, device_numbers_of, dictionary_of_keys, dictionary_type, dictionary_with_nulls,
-    field, timestamp_micros, timestamp_type,
+    field, is_named, timestamp_micros, timestamp_type,
 };
 use crate::render::parquet::{Dataset, ParquetError, partition_dir, writer_properties};
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
@@ -301,8 +301,7 @@ impl EventSink {
         };
         let last_source = self.sources.len().saturating_sub(1) as u32;
         let c = Columns::gather(rows, last_source, |i| {
-            let named = |list: &[String]| list.get(i).is_some_and(|s| !s.is_empty());
-            (named(&self.models), named(&self.firmwares))
+            (is_named(&self.models, i), is_named(&self.firmwares, i))
         });
         let code_names: Vec<&str> = c.code_names.iter().map(String::as_str).collect();
         let types: Vec<&str> = DeviceType::ALL.iter().map(|t| t.name()).collect();

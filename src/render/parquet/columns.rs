@@ -24,10 +24,10 @@ pub fn field(name: &str, t: DataType, nullable: bool) -> Field {
     Field::new(name, t, nullable)
 }
 
-/// Millisecond times as UTC microseconds.
-pub fn timestamps(ms: impl Iterator<Item = i64>) -> ArrayRef {
-    let v: Vec<i64> = ms.map(|t| t.saturating_mul(1000)).collect();
-    Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
+/// Whether `names` names the model or firmware numbered `i`: it is in the list and not
+/// empty (an empty name is none, written as null).
+pub fn is_named<S: AsRef<str>>(names: &[S], i: usize) -> bool {
+    names.get(i).is_some_and(|s| !s.as_ref().is_empty())
 }
 
 /// UTC microseconds gathered already.
@@ -89,7 +89,7 @@ pub fn device_numbers(ids: impl ExactSizeIterator<Item = Option<u64>>) -> ArrayR
         values.push(id.unwrap_or(0));
         nulls.append(id.is_some());
     }
-    Arc::new(UInt64Array::new(ScalarBuffer::from(values), nulls.finish()))
+    device_numbers_of(values, nulls.finish())
 }
 
 /// Device ids as numbers gathered already, `nulls` marking the rows without one.
@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(d.values().len(), 2);
         let keys: Vec<Option<i32>> = d.keys().iter().collect();
         assert_eq!(keys, [Some(0), Some(1), None, Some(0)]);
-        let t = timestamps([1_704_067_200_000i64].into_iter());
+        let t = timestamp_micros(vec![1_704_067_200_000_000]);
         assert_eq!(t.data_type(), &timestamp_type());
     }
 }

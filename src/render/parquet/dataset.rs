@@ -216,25 +216,23 @@ fn hand_written(
     let path = descr.path();
     let compression = props.compression(path);
     let dictionary_enabled = props.dictionary_enabled(path);
-    // Integers and dates close together, statistics kept at most per chunk (which the
-    // hand-written chunk records).
-    if dictionary_enabled
-        && props.statistics_enabled(path) != EnabledStatistics::Page
-        && int_dictionary::supported(array, compression)
-    {
-        let statistics = props.statistics_enabled(path) == EnabledStatistics::Chunk;
-        return int_dictionary::encode(array, descr.clone(), compression, statistics);
+    let statistics = props.statistics_enabled(path);
+    // The integer encoders record statistics per chunk at most.
+    if statistics != EnabledStatistics::Page {
+        let chunk_statistics = statistics == EnabledStatistics::Chunk;
+        // Integers and dates close together.
+        if dictionary_enabled && int_dictionary::supported(array, compression) {
+            return int_dictionary::encode(array, descr.clone(), compression, chunk_statistics);
+        }
+        // 64-bit integers or times whose column asks for DELTA_BINARY_PACKED.
+        if !dictionary_enabled
+            && props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
+            && delta::supported(array, compression)
+        {
+            return delta::encode(array, descr.clone(), compression, chunk_statistics);
+        }
     }
-    // 64-bit integers or times whose column asks for DELTA_BINARY_PACKED.
-    if !dictionary_enabled
-        && props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
-        && props.statistics_enabled(path) != EnabledStatistics::Page
-        && delta::supported(array, compression)
-    {
-        let statistics = props.statistics_enabled(path) == EnabledStatistics::Chunk;
-        return delta::encode(array, descr.clone(), compression, statistics);
-    }
-    if props.statistics_enabled(path) != EnabledStatistics::None {
+    if statistics != EnabledStatistics::None {
         return Ok(None);
     }
     // Text in the file: strings, or device ids given as numbers.

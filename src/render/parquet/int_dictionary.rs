@@ -10,7 +10,7 @@
 //! wider than `MAX_SPREAD` go through parquet-rs as before.
 
 use super::dictionary::write_chunk;
-use super::pages::{Chunk, definition_levels, writable};
+use super::pages::{Chunk, chunk_statistics, definition_levels, writable};
 use super::rle::{bit_width, rle_hybrid};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
@@ -18,7 +18,6 @@ use arrow_array::types::{Date32Type, Int32Type};
 use arrow_schema::DataType;
 use parquet::basic::Compression;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 
 /// Values spread wider than this (largest minus smallest) are left to parquet-rs: the table
@@ -112,20 +111,7 @@ pub fn encode(
     data.push(width);
     rle_hybrid(&mut data, &keys, width);
     let null_count = nulls.as_ref().map_or(0, |n| n.null_count()) as u64;
-    // As parquet-rs records an integer chunk's statistics: signed, both the old and the
-    // new minimum and maximum fields.
-    let statistics = statistics.then(|| {
-        Statistics::from(
-            ValueStatistics::<i32>::new(
-                range.map(|r| r.0),
-                range.map(|r| r.1),
-                None,
-                Some(null_count),
-                false,
-            )
-            .with_backwards_compatible_min_max(true),
-        )
-    });
+    let statistics = statistics.then(|| chunk_statistics(range, null_count, &descr));
     write_chunk(
         dict,
         entries as usize,

@@ -3,7 +3,7 @@
 
 use super::columns::{
     device_id_field, device_numbers_of, dictionary_of_keys, dictionary_type, dictionary_with_nulls,
-    field,
+    field, is_named,
 };
 use super::{Dataset, ParquetError, writer_properties};
 use crate::inventory::{DeviceFilter, DeviceInfo, Inventory};
@@ -141,11 +141,6 @@ impl<'a> Names<'a> {
     }
 }
 
-/// Whether `list` names `i` (the empty name is none).
-fn named(i: u16, list: &[&str]) -> bool {
-    list.get(i as usize).is_some_and(|s| !s.is_empty())
-}
-
 /// A row group's columns, gathered device by device in one pass (a pass a column read the
 /// devices seven times over).
 struct Columns {
@@ -197,10 +192,10 @@ impl Columns {
         self.types.push(i.device_type as i32);
         self.regions.push(i.region as i32);
         self.gens.push(i.generation as i32);
-        let model = named(i.model, &names.models);
+        let model = is_named(&names.models, i.model as usize);
         self.models.push(if model { i.model as i32 } else { 0 });
         self.model_nulls.append(model);
-        let firmware = named(i.firmware, &names.firmwares);
+        let firmware = is_named(&names.firmwares, i.firmware as usize);
         self.firmwares
             .push(if firmware { i.firmware as i32 } else { 0 });
         self.firmware_nulls.append(firmware);

@@ -11,7 +11,7 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
-use parquet::file::statistics::Statistics;
+use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 
 /// An encoded column chunk: its bytes and the metadata `append_column` needs.
@@ -39,6 +39,24 @@ pub fn data_page(buf: Bytes, rows: usize, encoding: Encoding, raw: usize) -> Com
             statistics: None,
         },
         raw,
+    )
+}
+
+/// A hand-written integer chunk's statistics as parquet-rs records them: the minimum and
+/// maximum of the values present (`None` when every value is null), the null count, and both
+/// the old and the new minimum and maximum fields (their order the column's).
+pub fn chunk_statistics<T>(
+    range: Option<(T, T)>,
+    null_count: u64,
+    descr: &ColumnDescPtr,
+) -> Statistics
+where
+    Statistics: From<ValueStatistics<T>>,
+{
+    let (min, max) = range.unzip();
+    Statistics::from(
+        ValueStatistics::new(min, max, None, Some(null_count), false)
+            .with_backwards_compatible_min_max(descr.sort_order().is_signed()),
     )
 }
 
