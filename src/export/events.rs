@@ -22,7 +22,7 @@ use crate::render::parquet::columns::{
     device_id_field, device_numbers_of, dictionary_of_keys, dictionary_type, dictionary_with_nulls,
     field, is_named, timestamp_micros, timestamp_type,
 };
-use crate::render::parquet::{Dataset, ParquetError, partition_dir, writer_properties};
+use crate::render::parquet::{Dataset, FileLayout, ParquetError, partition_dir, writer_properties};
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
 use arrow_buffer::{NullBuffer, NullBufferBuilder};
 use arrow_schema::{DataType, Schema, SchemaRef};
@@ -203,8 +203,7 @@ pub struct EventSink {
     models: Vec<String>,
     firmwares: Vec<String>,
     sources: Vec<String>,
-    schema: SchemaRef,
-    props: WriterProperties,
+    layout: FileLayout,
     row_group: usize,
     buffer_rows: usize,
 }
@@ -259,18 +258,19 @@ impl EventSink {
         sources: Vec<String>,
         row_group: usize,
         buffer_rows: usize,
-    ) -> EventSink {
-        EventSink {
+    ) -> Result<EventSink, ParquetError> {
+        let layout = FileLayout::new(schema(), &props(row_group))
+            .map_err(|cause| ParquetError::parquet(dataset.root(), cause))?;
+        Ok(EventSink {
             dataset,
             clock,
             models,
             firmwares,
             sources,
-            schema: schema(),
-            props: props(row_group),
+            layout,
             row_group: row_group.max(1),
             buffer_rows: buffer_rows.max(row_group),
-        }
+        })
     }
 
     /// Writes rows of one partition as files of at most `row_group` rows.
@@ -285,7 +285,7 @@ impl EventSink {
         rows.runs(self.row_group, |part| {
             let r = self
                 .batch(part)
-                .and_then(|b| self.dataset.write(&dirs, &[b], &self.props));
+                .and_then(|b| self.dataset.write_with(&dirs, &[b], &self.layout));
             if let Err(e) = r {
                 self.dataset.fail(e);
                 return false;
@@ -325,7 +325,7 @@ impl EventSink {
             },
             dictionary_of_keys(c.sources, &sources).map_err(arrow)?,
         ];
-        RecordBatch::try_new(self.schema.clone(), cols).map_err(arrow)
+        RecordBatch::try_new(self.layout.schema().clone(), cols).map_err(arrow)
     }
 }
 

@@ -154,7 +154,7 @@ pub fn export(
         names.to_vec(),
         cfg.row_group,
         cfg.buffer_rows,
-    ));
+    )?);
     let s = sink.clone();
     let query = AlertQuery {
         by: DAILY_BY.to_vec(),

@@ -5,7 +5,7 @@ use super::columns::{
     device_id_field, device_numbers_of, dictionary_of_keys, dictionary_type, dictionary_with_nulls,
     field, is_named,
 };
-use super::{Dataset, ParquetError, writer_properties};
+use super::{Dataset, FileLayout, ParquetError, writer_properties};
 use crate::inventory::{DeviceFilter, DeviceInfo, Inventory};
 use crate::model::{DeviceType, Generation, Interner, Region};
 use arrow_array::{ArrayRef, Date32Array, RecordBatch, UInt64Array, new_null_array};
@@ -91,7 +91,9 @@ pub fn write_inventory(
         identity.to_string(),
     )]))
     .build();
-    let mut file = dataset.create(&[], Some("part-0.parquet"), schema(), &props)?;
+    let layout = FileLayout::new(schema(), &props)
+        .map_err(|cause| ParquetError::parquet(dataset.root(), cause))?;
+    let mut file = dataset.create(&[], Some("part-0.parquet"), &layout)?;
     let names = Names::of(inv, side);
     let has_side = side.is_some();
     let mut chunk = Columns::with_capacity(ROW_GROUP.min(inv.devices.len()), has_side);

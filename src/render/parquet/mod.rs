@@ -35,7 +35,7 @@ pub mod plain_strings;
 pub mod rle;
 pub mod table;
 
-pub use dataset::{Dataset, DatasetSummary, PartFile, RunId};
+pub use dataset::{Dataset, DatasetSummary, FileLayout, PartFile, RunId};
 
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};

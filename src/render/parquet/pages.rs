@@ -61,18 +61,62 @@ where
 }
 
 /// A page's bytes compressed with the general compressor, and its uncompressed size.
+///
+/// Pages that Snappy would not shrink (bit-packed dictionary keys of many values: they are
+/// close to random bits) are stored as one Snappy literal, which any reader decompresses like
+/// any block: a sample of the page is compressed first, and when it shrinks by less than
+/// `WORTH`, the whole page is not searched for matches it does not have. Such pages are
+/// a sixth of an export's bytes and gained under 0.5% from the search.
 pub fn compress(raw: Vec<u8>, compression: Compression) -> Result<(Bytes, usize)> {
     let n = raw.len();
+    let snappy = |raw: &[u8]| {
+        snap::raw::Encoder::new()
+            .compress_vec(raw)
+            .map_err(|e| ParquetError::External(Box::new(e)))
+    };
     match compression {
         Compression::UNCOMPRESSED => Ok((Bytes::from(raw), n)),
-        Compression::SNAPPY => {
-            let c = snap::raw::Encoder::new()
-                .compress_vec(&raw)
-                .map_err(|e| ParquetError::External(Box::new(e)))?;
-            Ok((Bytes::from(c), n))
+        Compression::SNAPPY if n >= 2 * SAMPLE => {
+            let sample = snappy(&raw[..SAMPLE])?;
+            if sample.len() * WORTH.1 > SAMPLE * WORTH.0 {
+                return Ok((Bytes::from(snappy_literal(&raw)), n));
+            }
+            Ok((Bytes::from(snappy(&raw)?), n))
         }
+        Compression::SNAPPY => Ok((Bytes::from(snappy(&raw)?), n)),
         c => Err(ParquetError::NYI(format!("{c} for hand-written chunks"))),
     }
+}
+
+/// Bytes of a page compressed to judge whether the rest is worth compressing.
+const SAMPLE: usize = 4096;
+
+/// A sample must shrink to at most this fraction of its size (`WORTH.0 / WORTH.1`, 98%) for
+/// its page to be compressed.
+const WORTH: (usize, usize) = (98, 100);
+
+/// `raw` as a Snappy block of one literal: the length as a varint, the literal's tag (its
+/// length less one in the bytes after it), the bytes as they are.
+pub fn snappy_literal(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 16);
+    let mut v = raw.len() as u64;
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+    if let Some(last) = raw.len().checked_sub(1) {
+        if last < 60 {
+            out.push((last as u8) << 2);
+        } else {
+            // 60-63: the length less one follows in 1-4 bytes.
+            let bytes = (usize::BITS - last.leading_zeros()).div_ceil(8) as usize;
+            out.push(((59 + bytes) as u8) << 2);
+            out.extend_from_slice(&(last as u32).to_le_bytes()[..bytes]);
+        }
+        out.extend_from_slice(raw);
+    }
+    out
 }
 
 /// Appends a V1 data page's definition levels for `valid` (a flag a row; `None`: every row
@@ -167,5 +211,75 @@ impl Written {
             },
             bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decompress(c: &[u8]) -> Vec<u8> {
+        snap::raw::Decoder::new().decompress_vec(c).unwrap()
+    }
+
+    /// Bytes no compressor shrinks: a xorshift stream.
+    fn noise(n: usize, mut x: u64) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_literal_block_reads_back_at_every_tag_size() {
+        // Around each tag form: inline (< 60), then 1, 2, 3 and 4 bytes of length.
+        for n in [
+            0,
+            1,
+            59,
+            60,
+            61,
+            256,
+            257,
+            65_536,
+            65_537,
+            1 << 24,
+            (1 << 24) + 1,
+        ] {
+            let raw = noise(n, n as u64 + 1);
+            let block = snappy_literal(&raw);
+            assert_eq!(decompress(&block), raw, "{n} bytes");
+            assert!(
+                block.len() <= n + 10,
+                "{n} bytes: {} in the block",
+                block.len()
+            );
+        }
+    }
+
+    #[test]
+    fn only_pages_that_shrink_are_searched() {
+        let random = noise(100_000, 7);
+        let (c, raw) = compress(random.clone(), Compression::SNAPPY).unwrap();
+        assert_eq!(raw, random.len());
+        assert_eq!(c.as_ref(), snappy_literal(&random), "stored as one literal");
+        assert_eq!(decompress(&c), random);
+
+        // Keys of four values, two bits each: Snappy finds the repeats.
+        let keys: Vec<u8> = (0..100_000u32)
+            .map(|i| [0x1b, 0xe4][(i / 64 % 2) as usize])
+            .collect();
+        let (c, _) = compress(keys.clone(), Compression::SNAPPY).unwrap();
+        assert!(c.len() < keys.len() / 10, "{} bytes", c.len());
+        assert_eq!(decompress(&c), keys);
+
+        // A short page is compressed without a sample.
+        let short = noise(SAMPLE, 3);
+        let (c, _) = compress(short.clone(), Compression::SNAPPY).unwrap();
+        assert_eq!(decompress(&c), short);
     }
 }

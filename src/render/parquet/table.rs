@@ -3,7 +3,7 @@
 //! measures are the columns, named as in the CSV output.
 
 use super::columns::{dictionary_of, dictionary_type, field, timestamp_type};
-use super::{Dataset, ParquetError, partition_dir, writer_properties};
+use super::{Dataset, FileLayout, ParquetError, partition_dir, writer_properties};
 use crate::analyze::alerts::{AlertReport, AlertRow, Dim};
 use crate::inventory::Inventory;
 use crate::model::Day;
@@ -40,6 +40,7 @@ pub fn write_report(
         parts.entry((day, region)).or_default().push(row);
     }
     let props = writer_properties(&["hour", "device_id"], &[], 1 << 20);
+    let mut layout = None;
     for ((day, region), rows) in &parts {
         let mut dirs = Vec::new();
         if by_day {
@@ -55,7 +56,14 @@ pub fn write_report(
             ));
         }
         let batch = report_batch(r, inv, rows)?;
-        dataset.write(&dirs, &[batch], &props)?;
+        // Every partition's batch has the same columns: one layout for all the files.
+        if layout.is_none() {
+            let made = FileLayout::new(batch.schema(), &props)
+                .map_err(|cause| ParquetError::parquet(dataset.root(), cause))?;
+            layout = Some(made);
+        }
+        let layout = layout.as_ref().expect("made for the first partition");
+        dataset.write_with(&dirs, &[batch], layout)?;
     }
     Ok(r.rows.len() as u64)
 }
