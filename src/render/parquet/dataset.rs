@@ -14,7 +14,7 @@
 use super::ParquetError;
 use super::columns::{ids_as_text, is_ids_as_numbers};
 use super::pages::Chunk;
-use super::{delta, dictionary, int_dictionary, plain_strings};
+use super::{dictionary, direct, int_dictionary, int64, plain_strings};
 use arrow_array::{Array, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
@@ -22,7 +22,7 @@ use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata}
 use parquet::basic::Encoding;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::{ColumnDescPtr, TypePtr};
+use parquet::schema::types::{ColumnDescPtr, SchemaDescPtr, SchemaDescriptor, TypePtr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,20 +108,18 @@ struct Written {
     rows: u64,
 }
 
-/// One file being written (see `Dataset::create`).
+/// One file being written by parquet-rs's file writer (see `Dataset::create`).
 ///
-/// Columns are encoded one by one: string dictionaries by `dictionary::encode` (their keys
-/// as they are), 32-bit integers and dates by `int_dictionary::encode`, DELTA_BINARY_PACKED
-/// times by `delta::encode`, plain strings without
-/// statistics (device ids) by `plain_strings::encode`, every other column by parquet-rs's
-/// Arrow column writer; what `ArrowWriter` does, without hashing every dictionary value again
-/// or searching id pages for repeats.
+/// Columns are encoded one by one (`encode_columns`): string dictionaries by
+/// `dictionary::encode` (their keys as they are), 32-bit integers and dates by
+/// `int_dictionary::encode`, 64-bit integers and times by `int64::encode`, plain strings
+/// without statistics (device ids) by `plain_strings::encode`, every other column by
+/// parquet-rs's Arrow column writer; what `ArrowWriter` does, without hashing every dictionary
+/// value again or searching id pages for repeats.
 pub struct PartFile {
     w: SerializedFileWriter<std::io::BufWriter<std::fs::File>>,
     columns: ArrowRowGroupWriterFactory,
-    /// The batches' schema, and the file's (`file_schema`).
-    schema: SchemaRef,
-    file_schema: SchemaRef,
+    layout: FileLayout,
     row_groups: usize,
     tmp: PathBuf,
     dest: PathBuf,
@@ -131,32 +129,44 @@ pub struct PartFile {
 impl PartFile {
     /// Writes a batch as one row group.
     pub fn write(&mut self, b: &RecordBatch) -> Result<(), ParquetError> {
+        let chunks =
+            encode_columns(&self.layout, b).map_err(|c| ParquetError::parquet(&self.tmp, c))?;
+        self.write_chunks(b, chunks)
+    }
+
+    /// Writes a batch as one row group, the columns in `chunks` as they were encoded.
+    fn write_chunks(
+        &mut self,
+        b: &RecordBatch,
+        chunks: Vec<Option<Chunk>>,
+    ) -> Result<(), ParquetError> {
         let tmp = self.tmp.clone();
-        self.write_row_group(b)
+        self.write_row_group(b, chunks)
             .map_err(|cause| ParquetError::parquet(&tmp, cause))?;
         self.rows += b.num_rows() as u64;
         Ok(())
     }
 
-    fn write_row_group(&mut self, b: &RecordBatch) -> parquet::errors::Result<()> {
-        if b.schema().fields() != self.schema.fields() {
-            return Err(parquet::errors::ParquetError::General(
-                "the batch's schema is not the file's".into(),
-            ));
-        }
+    fn write_row_group(
+        &mut self,
+        b: &RecordBatch,
+        chunks: Vec<Option<Chunk>>,
+    ) -> parquet::errors::Result<()> {
         // One writer a leaf column, in order (a nested field has several).
         let mut writers = self
             .columns
             .create_column_writers(self.row_groups)?
             .into_iter();
         self.row_groups += 1;
-        let props = self.w.properties().clone();
-        let descrs: Vec<_> = self.w.schema_descr().columns().to_vec();
-        let flat = descrs.len() == self.schema.fields().len();
         let mut rg = self.w.next_row_group()?;
-        let fields = self.schema.fields().iter().zip(self.file_schema.fields());
-        for (i, ((field, file_field), array)) in fields.zip(b.columns()).enumerate() {
-            if flat && let Some(chunk) = hand_written(field, array.as_ref(), &descrs[i], &props)? {
+        let fields = self
+            .layout
+            .schema
+            .fields()
+            .iter()
+            .zip(self.layout.file_schema.fields());
+        for ((field, file_field), (array, chunk)) in fields.zip(b.columns().iter().zip(chunks)) {
+            if let Some(chunk) = chunk {
                 rg.append_column(&chunk.bytes, chunk.close)?;
                 writers.next(); // this column's Arrow writer is not needed
                 continue;
@@ -185,6 +195,29 @@ impl PartFile {
     }
 }
 
+/// Each column of `b` as a chunk one of the hand-written encoders wrote (`hand_written`), or
+/// `None` where none takes it (parquet-rs's column writer does then).
+pub(super) fn encode_columns(
+    layout: &FileLayout,
+    b: &RecordBatch,
+) -> parquet::errors::Result<Vec<Option<Chunk>>> {
+    if b.schema().fields() != layout.schema.fields() {
+        return Err(parquet::errors::ParquetError::General(
+            "the batch's schema is not the file's".into(),
+        ));
+    }
+    let descrs = layout.descr.columns();
+    // Nested fields have several leaf columns: parquet-rs writes those.
+    if descrs.len() != b.num_columns() {
+        return Ok(b.columns().iter().map(|_| None).collect());
+    }
+    let fields = layout.schema.fields().iter().zip(b.columns());
+    fields
+        .zip(descrs)
+        .map(|((field, array), descr)| hand_written(field, array.as_ref(), descr, &layout.props))
+        .collect()
+}
+
 /// The schema of a file whose batches have `batch`: device ids given as numbers
 /// (`columns::device_id_field`) are `Utf8` text in the file, without the batch's marker.
 pub fn file_schema(batch: &SchemaRef) -> SchemaRef {
@@ -206,10 +239,12 @@ pub fn file_schema(batch: &SchemaRef) -> SchemaRef {
 /// and the writer settings with the Arrow schema in their metadata (as `ArrowWriter` stores
 /// it, for readers that want the Arrow types back). Made once per kind of file: converted
 /// and encoded again for every file, it was 30 ms of an export.
+#[derive(Clone)]
 pub struct FileLayout {
     schema: SchemaRef,
     file_schema: SchemaRef,
     parquet: TypePtr,
+    descr: SchemaDescPtr,
     props: Arc<WriterProperties>,
 }
 
@@ -226,6 +261,7 @@ impl FileLayout {
         Ok(FileLayout {
             schema,
             file_schema,
+            descr: Arc::new(SchemaDescriptor::new(parquet.clone())),
             parquet,
             props: Arc::new(props),
         })
@@ -235,11 +271,16 @@ impl FileLayout {
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
     }
+
+    /// The files' Parquet schema.
+    pub fn parquet(&self) -> &TypePtr {
+        &self.parquet
+    }
 }
 
 /// The chunk of a column one of the hand-written encoders takes, if one does, in a codec
 /// they write: 32-bit integers or dates with dictionary encoding on, or 64-bit integers or
-/// times asking for DELTA_BINARY_PACKED (statistics per chunk at most); or, without
+/// times with it off, DELTA_BINARY_PACKED or PLAIN (statistics per chunk at most); or, without
 /// statistics, a string dictionary with dictionary encoding on or a plain string column with
 /// it off.
 fn hand_written(
@@ -259,12 +300,20 @@ fn hand_written(
         if dictionary_enabled && int_dictionary::supported(array, compression) {
             return int_dictionary::encode(array, descr.clone(), compression, chunk_statistics);
         }
-        // 64-bit integers or times whose column asks for DELTA_BINARY_PACKED.
-        if !dictionary_enabled
-            && props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
-            && delta::supported(array, compression)
-        {
-            return delta::encode(array, descr.clone(), compression, chunk_statistics);
+        // 64-bit integers and times: DELTA_BINARY_PACKED when the column asks for it, PLAIN
+        // otherwise.
+        let encoding = props.encoding(path).unwrap_or(Encoding::PLAIN);
+        if !dictionary_enabled && int64::supported(array, compression, encoding) {
+            let chunk = int64::encode(
+                array,
+                descr.clone(),
+                compression,
+                chunk_statistics,
+                encoding,
+            )?;
+            if chunk.is_some() {
+                return Ok(chunk);
+            }
         }
     }
     if statistics != EnabledStatistics::None {
@@ -351,13 +400,34 @@ impl Dataset {
         batches: &[RecordBatch],
         layout: &FileLayout,
     ) -> Result<(), ParquetError> {
-        if batches.is_empty() {
+        let [batch] = batches else {
+            if batches.is_empty() {
+                return Ok(());
+            }
+            let mut f = self.create(dirs, None, layout)?;
+            for b in batches {
+                f.write(b)?;
+            }
+            return self.close(f);
+        };
+        // One row group: when every column was hand-written, the file is written directly.
+        let (tmp, dest) = self.place(dirs, None)?;
+        let chunks =
+            encode_columns(layout, batch).map_err(|cause| ParquetError::parquet(&tmp, cause))?;
+        if chunks.iter().all(Option::is_some) {
+            let chunks = chunks.into_iter().flatten().collect();
+            let file = std::fs::File::create(&tmp).map_err(ParquetError::io(&tmp, "create"))?;
+            direct::write_file(file, &layout.descr, &layout.props, batch.num_rows(), chunks)
+                .map_err(|cause| ParquetError::parquet(&tmp, cause))?;
+            let rows = batch.num_rows() as u64;
+            self.written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Written { tmp, dest, rows });
             return Ok(());
         }
-        let mut f = self.create(dirs, None, layout)?;
-        for b in batches {
-            f.write(b)?;
-        }
+        let mut f = self.open(tmp, dest, layout)?;
+        f.write_chunks(batch, chunks)?;
         self.close(f)
     }
 
@@ -369,6 +439,17 @@ impl Dataset {
         name: Option<&str>,
         layout: &FileLayout,
     ) -> Result<PartFile, ParquetError> {
+        let (tmp, dest) = self.place(dirs, name)?;
+        self.open(tmp, dest, layout)
+    }
+
+    /// The temporary and the final path of a new file in the partition directory `dirs`
+    /// (made if missing): `name`, or the next `part-<run>-<n>.parquet`.
+    fn place(
+        &self,
+        dirs: &[String],
+        name: Option<&str>,
+    ) -> Result<(PathBuf, PathBuf), ParquetError> {
         let name = match name {
             Some(n) => n.to_string(),
             None => {
@@ -381,6 +462,16 @@ impl Dataset {
         std::fs::create_dir_all(&dir).map_err(ParquetError::io(&dir, "create the directory"))?;
         let dest = dir.join(&name);
         let tmp = dir.join(format!(".{name}.{}.tmp", self.run));
+        Ok((tmp, dest))
+    }
+
+    /// A file at `tmp` written by parquet-rs's file writer.
+    fn open(
+        &self,
+        tmp: PathBuf,
+        dest: PathBuf,
+        layout: &FileLayout,
+    ) -> Result<PartFile, ParquetError> {
         let file = std::fs::File::create(&tmp).map_err(ParquetError::io(&tmp, "create"))?;
         // Small: column chunks larger than the buffer go straight to the file, and a buffer of
         // a megabyte a file was faulted in afresh for every file.
@@ -391,8 +482,7 @@ impl Dataset {
         Ok(PartFile {
             w,
             columns,
-            schema: layout.schema.clone(),
-            file_schema: layout.file_schema.clone(),
+            layout: layout.clone(),
             row_groups: 0,
             tmp,
             dest,

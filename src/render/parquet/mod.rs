@@ -12,7 +12,7 @@
 //!   (`dataset::file_schema`).
 //! - `dictionary`: string dictionary columns written from their Arrow keys as they are;
 //!   `int_dictionary`: integer and date columns dictionary-encoded without hashing;
-//!   `delta`: DELTA_BINARY_PACKED times.
+//!   `int64`: 64-bit integers and times, DELTA_BINARY_PACKED or PLAIN.
 //! - `plain_strings`, `eui_snappy`: plain string columns (device ids), ids compressed by a
 //!   Snappy compressor that knows their layout.
 //! - `pages`: what those hand-written column chunks share; `rle`: the RLE/bit-packing hybrid
@@ -25,9 +25,10 @@
 
 pub mod columns;
 pub mod dataset;
-pub mod delta;
 pub mod dictionary;
+pub mod direct;
 pub mod eui_snappy;
+pub mod int64;
 pub mod int_dictionary;
 pub mod inventory;
 pub mod pages;

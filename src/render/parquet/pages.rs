@@ -1,4 +1,4 @@
-//! What the hand-written column chunks share (`dictionary`, `int_dictionary`, `delta`,
+//! What the hand-written column chunks share (`dictionary`, `int_dictionary`, `int64`,
 //! `plain_strings`): the codecs they write, page compression, V1 data pages, definition
 //! levels, and the chunk's metadata and offset index for `append_column`.
 
@@ -6,12 +6,13 @@ use super::rle::{rle_hybrid, rle_run};
 use arrow_array::Array;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
-use parquet::column::page::{CompressedPage, Page, PageWriteSpec};
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
 use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
 /// An encoded column chunk: its bytes and the metadata `append_column` needs.
@@ -130,6 +131,38 @@ pub fn definition_levels(out: &mut Vec<u8>, rows: usize, valid: Option<&[u32]>) 
     }
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// A chunk of one data page of `rows` values in `encoding` (levels and values in `data`,
+/// compressed here), with its `statistics`.
+pub fn one_page_chunk(
+    descr: ColumnDescPtr,
+    compression: Compression,
+    rows: usize,
+    data: Vec<u8>,
+    encoding: Encoding,
+    statistics: Option<Statistics>,
+) -> Result<Chunk> {
+    let raw = data.len();
+    let (buf, _) = compress(data, compression)?;
+    let mut sink = TrackedWrite::new(Vec::with_capacity(buf.len() + 64));
+    let spec = {
+        let mut w = SerializedPageWriter::new(&mut sink);
+        let spec = w.write_page(data_page(buf, rows, encoding, raw))?;
+        w.close()?;
+        spec
+    };
+    Written {
+        descr,
+        compression,
+        rows,
+        encodings: vec![encoding, Encoding::RLE],
+        dictionary: None,
+        data_encoding: encoding,
+        data: vec![(spec, 0)],
+        statistics,
+    }
+    .into_chunk(Bytes::from(sink.into_inner()?))
 }
 
 /// The pages of a chunk as written, to describe it.

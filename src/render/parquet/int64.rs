@@ -1,25 +1,24 @@
-//! DELTA_BINARY_PACKED column chunks of 64-bit integers (the events' times), written here.
+//! Column chunks of 64-bit integers and times, written here: DELTA_BINARY_PACKED (the
+//! events' times) or PLAIN (message ids), nulls as definition levels.
 //!
 //! parquet-rs's Arrow writer took 3.4% of an export for the `ts` column alone: it keeps the
 //! minimum and maximum a batch of 1,024 values at a time, copies the values into its encoder,
 //! and packs each delta with a loop of its own. Here the chunk is one data page: the minimum
 //! and maximum read off the whole column, then the deltas of each block of 256 values packed
-//! 64 at a time in a register. The layout is parquet-rs's (blocks of 4 miniblocks of 64 values), so any
-//! reader reads it as it reads theirs; the chunk keeps the statistics they record.
+//! 64 at a time in a register. The layout is parquet-rs's (blocks of 4 miniblocks of 64
+//! values), so any reader reads it as it reads theirs; the chunk keeps the statistics they
+//! record. Message ids are PLAIN (they do not follow each other): written here too, every
+//! column of an events file is hand-written, and the file can be written without parquet-rs's
+//! file writer (`dataset::write_direct`).
 
-use super::pages::{
-    Chunk, Written, chunk_statistics, compress, data_page, definition_levels, writable,
-};
+use super::pages::{Chunk, chunk_statistics, definition_levels, one_page_chunk, writable};
 use super::rle::varint;
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 use arrow_schema::{DataType, TimeUnit};
-use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::PageWriter;
 use parquet::errors::Result;
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
 /// Values a miniblock holds, and miniblocks a block (parquet-rs's layout for INT64).
@@ -27,17 +26,17 @@ const MINI: usize = 64;
 const MINIS: usize = 4;
 const BLOCK: usize = MINI * MINIS;
 
-/// Whether `array` can be written here: a non-empty `Int64` or microsecond `Timestamp` array
-/// without nulls, compressed with Snappy or not at all.
-pub fn supported(array: &dyn Array, compression: Compression) -> bool {
+/// Whether `array` can be written here in `encoding`: a non-empty `Int64` or microsecond
+/// `Timestamp` array, DELTA_BINARY_PACKED or PLAIN, compressed with Snappy or not at all.
+pub fn supported(array: &dyn Array, compression: Compression, encoding: Encoding) -> bool {
     matches!(
         array.data_type(),
         DataType::Int64 | DataType::Timestamp(TimeUnit::Microsecond, _)
-    ) && writable(array, compression)
-        && array.logical_null_count() == 0
+    ) && matches!(encoding, Encoding::DELTA_BINARY_PACKED | Encoding::PLAIN)
+        && writable(array, compression)
 }
 
-/// The values of a `supported` array.
+/// The values of a `supported` array (a null's is any number).
 fn values(array: &dyn Array) -> Option<&[i64]> {
     match array.data_type() {
         DataType::Int64 => array
@@ -50,53 +49,62 @@ fn values(array: &dyn Array) -> Option<&[i64]> {
     }
 }
 
-/// Encodes a `supported` array as the column chunk `descr`, DELTA_BINARY_PACKED in one data
-/// page, with the chunk's minimum, maximum and null count when `statistics`. `None` when the
-/// array is not `supported` (parquet-rs writes it).
+/// Encodes a `supported` array as the column chunk `descr` in `encoding`, in one data page,
+/// with the chunk's minimum, maximum and null count when `statistics`. `None` when the array
+/// is not `supported`, or has nulls its column cannot hold (parquet-rs writes it then).
 pub fn encode(
     array: &dyn Array,
     descr: ColumnDescPtr,
     compression: Compression,
     statistics: bool,
+    encoding: Encoding,
 ) -> Result<Option<Chunk>> {
-    let Some(values) = values(array).filter(|_| supported(array, compression)) else {
+    let Some(all) = values(array).filter(|_| supported(array, compression, encoding)) else {
         return Ok(None);
     };
-    let rows = values.len();
-    let mut data = Vec::with_capacity(rows * 2 + 64);
-    if descr.max_def_level() > 0 {
-        definition_levels(&mut data, rows, None);
+    let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);
+    let optional = descr.max_def_level() > 0;
+    if nulls.is_some() && !optional {
+        return Ok(None);
     }
-    delta_binary_packed(&mut data, values);
-    let raw = data.len();
-    let (buf, _) = compress(data, compression)?;
-    let mut sink = TrackedWrite::new(Vec::with_capacity(buf.len() + 64));
-    let spec = {
-        let mut w = SerializedPageWriter::new(&mut sink);
-        let spec = w.write_page(data_page(buf, rows, Encoding::DELTA_BINARY_PACKED, raw))?;
-        w.close()?;
-        spec
+    let rows = all.len();
+    // The values present: all of them, or those the null bitmap marks valid.
+    let present: Vec<i64>;
+    let values = match &nulls {
+        Some(n) => {
+            present = all
+                .iter()
+                .zip(n.iter())
+                .filter(|(_, v)| *v)
+                .map(|(&x, _)| x)
+                .collect();
+            &present[..]
+        }
+        None => all,
     };
+    let mut data = Vec::with_capacity(rows * 2 + 64);
+    if optional {
+        let levels: Option<Vec<u32>> = nulls.as_ref().map(|n| n.iter().map(u32::from).collect());
+        definition_levels(&mut data, rows, levels.as_deref());
+    }
+    match encoding {
+        Encoding::PLAIN => {
+            data.reserve(values.len() * 8);
+            for v in values {
+                data.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        _ => delta_binary_packed(&mut data, values),
+    }
     let statistics = statistics.then(|| {
         let range = values
             .iter()
             .min()
             .copied()
             .zip(values.iter().max().copied());
-        chunk_statistics(range, 0, &descr)
+        chunk_statistics(range, (rows - values.len()) as u64, &descr)
     });
-    Written {
-        descr,
-        compression,
-        rows,
-        encodings: vec![Encoding::DELTA_BINARY_PACKED, Encoding::RLE],
-        dictionary: None,
-        data_encoding: Encoding::DELTA_BINARY_PACKED,
-        data: vec![(spec, 0)],
-        statistics,
-    }
-    .into_chunk(Bytes::from(sink.into_inner()?))
-    .map(Some)
+    one_page_chunk(descr, compression, rows, data, encoding, statistics).map(Some)
 }
 
 /// Appends `values` in the DELTA_BINARY_PACKED encoding: the header (block size, miniblocks
@@ -255,6 +263,56 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             assert_eq!(pages, 1, "one page a chunk");
+        }
+    }
+
+    /// Message ids: PLAIN, some or all null, read back with their nulls and statistics.
+    #[test]
+    fn plain_integers_with_nulls_read_back_with_their_statistics() {
+        let some: Vec<Option<i64>> = (0..30_000i64)
+            .map(|i| (i % 3 != 0).then_some(i * 7 - 1_000))
+            .collect();
+        let none: Vec<Option<i64>> = vec![None; 1_000];
+        for values in [some, none] {
+            let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+            let col: ArrayRef = Arc::new(Int64Array::from(values.clone()));
+            let batch = RecordBatch::try_new(schema, vec![col]).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let d = Dataset::new(dir.path(), RunId("pl".into()));
+            d.write(&[], &[batch], &writer_properties(&["id"], &[], 1 << 20))
+                .unwrap();
+            d.commit().unwrap();
+            let path = dir.path().join("part-pl-0.parquet");
+            let file = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+            let c = file.metadata().row_group(0).column(0).clone();
+            assert_eq!(
+                c.encodings().collect::<Vec<_>>(),
+                [Encoding::PLAIN, Encoding::RLE]
+            );
+            let present: Vec<i64> = values.iter().flatten().copied().collect();
+            match c.statistics() {
+                Some(Statistics::Int64(s)) => {
+                    let range = present
+                        .iter()
+                        .min()
+                        .copied()
+                        .zip(present.iter().max().copied());
+                    assert_eq!(s.min_opt().copied().zip(s.max_opt().copied()), range);
+                    assert_eq!(
+                        s.null_count_opt(),
+                        Some((values.len() - present.len()) as u64)
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+            let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+                .unwrap();
+            let mut got = Vec::new();
+            for b in r.build().unwrap() {
+                let b = b.unwrap();
+                got.extend(b.column(0).as_primitive::<Int64Type>().iter());
+            }
+            assert_eq!(got, values);
         }
     }
 
