@@ -28,14 +28,15 @@ pub trait Split: Send + Sync + std::fmt::Debug {
 
 /// Sees every alert a fold accepts (after the filters and duplicate detection), with the
 /// device's inventory attributes when known: `known` is a packed `DeviceInfo`
-/// (`DeviceInfo::unpack`), its firmware the version the device ran at the alert's time. Packed,
+/// (`DeviceInfo::unpack`), its firmware the version the device ran at the alert's time; `day`
+/// the alert's day on the run's clock (the fold has cut it already). Packed,
 /// it travels in a register: a `DeviceInfo` built on the stack and read back through a
 /// reference made the export's tap wait for the stores to land (a quarter of its time).
 /// Each worker has its own; they merge at the end.
 /// (A duplicate split across two workers' chunks is seen by both: taps that count must
 /// tolerate it, as the OTA funnel does by keeping each device's events once.)
 pub trait Tap: Send {
-    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>);
+    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>, day: Day);
     fn merge_from(&mut self, other: Box<dyn Tap>);
     /// The input the alerts that follow come from (an index into the run's input names).
     fn set_source(&mut self, _source: usize) {}
@@ -620,7 +621,7 @@ impl<'a> AlertFold<'a> {
                 false => slot,
             };
             if let Some(tap) = &mut self.tap {
-                tap.alert(ev, code, known);
+                tap.alert(ev, code, known, day);
             }
         }
         self.totals.accepted_alerts += 1;
@@ -1280,7 +1281,7 @@ mod tests {
     struct Count(u64);
 
     impl Tap for Count {
-        fn alert(&mut self, _: &Event, _: AlertCode, _: Option<u64>) {
+        fn alert(&mut self, _: &Event, _: AlertCode, _: Option<u64>, _: Day) {
             self.0 += 1;
         }
         fn merge_from(&mut self, other: Box<dyn Tap>) {

@@ -117,7 +117,7 @@ struct VersionTap {
 }
 
 impl Tap for VersionTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>, _: crate::model::Day) {
         let (Some(device), Some(fw)) = (ev.device, ev.firmware) else {
             return;
         };

@@ -17,7 +17,7 @@
 use crate::analyze::alerts::Tap;
 use crate::inventory::DeviceInfo;
 use crate::model::time::format_day;
-use crate::model::{AlertCode, Clock, Day, DeviceType, Event, Generation, Region};
+use crate::model::{AlertCode, Day, DeviceType, Event, Generation, Region};
 use crate::render::parquet::columns::{
     device_id_field, device_numbers_of, dictionary_of_keys, dictionary_type, dictionary_with_nulls,
     field, is_named, timestamp_micros, timestamp_type,
@@ -199,7 +199,6 @@ impl ExactSizeIterator for RunIter<'_> {}
 /// big a file gets.
 pub struct EventSink {
     pub dataset: Dataset,
-    clock: Arc<Clock>,
     models: Vec<String>,
     firmwares: Vec<String>,
     sources: Vec<String>,
@@ -252,7 +251,6 @@ impl EventSink {
     /// installed); `sources` the inputs' names.
     pub fn new(
         dataset: Dataset,
-        clock: Arc<Clock>,
         models: Vec<String>,
         firmwares: Vec<String>,
         sources: Vec<String>,
@@ -263,7 +261,6 @@ impl EventSink {
             .map_err(|cause| ParquetError::parquet(dataset.root(), cause))?;
         Ok(EventSink {
             dataset,
-            clock,
             models,
             firmwares,
             sources,
@@ -549,8 +546,7 @@ impl EventTap {
 }
 
 impl Tap for EventTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>) {
-        let day = self.sink.clock.day(ev.ts);
+    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>, day: Day) {
         let info = known.unwrap_or_else(|| DeviceInfo::from_record(&ev.attrs).pack());
         let region = DeviceInfo::unpack(info).region;
         let row = Row {

@@ -19,7 +19,7 @@
 
 pub mod events;
 
-use crate::analyze::alerts::{AlertQuery, AlertReport, Dedup, Dim, Scope, TapFactory};
+use crate::analyze::alerts::{AlertQuery, AlertReport, Dedup, Dim, TapFactory};
 use crate::analyze::reader::Reader;
 use crate::inventory::DeviceFilter;
 use crate::model::{DeviceId, Interner};
@@ -131,12 +131,11 @@ pub const DAILY_BY: [Dim; 5] = [
 
 /// Reads the inputs once, writing the events as they are accepted and then the daily table
 /// and the device table (every device, whatever the filters, with the cohort and hub columns
-/// from `side`). `names` are the inputs' names (the `source` column); `scope` gives the clock
-/// days are cut by.
+/// from `side`). `names` are the inputs' names (the `source` column); days are cut by the
+/// reader's clock.
 pub fn export(
     reader: &dyn Reader,
     names: &[String],
-    scope: &Scope,
     side: Option<&SideColumns>,
     cfg: &ExportConfig,
 ) -> Result<Pending, ExportError> {
@@ -148,7 +147,6 @@ pub fn export(
     };
     let sink = Arc::new(EventSink::new(
         Dataset::new(&cfg.out.join("events"), cfg.run.clone()),
-        scope.clock.clone(),
         inv.models.clone(),
         inv.firmwares.clone(),
         names.to_vec(),

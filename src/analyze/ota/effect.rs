@@ -313,7 +313,7 @@ pub struct EffectTap {
 }
 
 impl Tap for EffectTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>, _: Day) {
         let Some(device) = ev.device else { return };
         if code.device_code().and_then(Stage::from_code).is_some() {
             return;
@@ -726,10 +726,10 @@ mod tests {
                 AlertCode::device(CODE),
             );
             ev.count = 10;
-            tap.alert(&ev, AlertCode::device(CODE), None);
+            tap.alert(&ev, AlertCode::device(CODE), None, day as Day);
             // The upgrade day itself and firmware codes are on neither side.
             let fw = Event::alert(4 * DAY, DeviceId(1), AlertCode::device(0x8F43));
-            tap.alert(&fw, AlertCode::device(0x8F43), None);
+            tap.alert(&fw, AlertCode::device(0x8F43), None, 4);
         }
         let cells = tap.cells;
         (Arc::try_unwrap(tap.design).unwrap(), cells)

@@ -54,7 +54,7 @@ pub struct FirmwareTap {
 }
 
 impl Tap for FirmwareTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, _: Option<u64>, _: crate::model::Day) {
         let Some(device) = ev.device else { return };
         let Some((stage, ok)) = code.device_code().and_then(Stage::from_code) else {
             return;

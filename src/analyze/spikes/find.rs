@@ -135,7 +135,7 @@ impl CapTap {
 }
 
 impl Tap for CapTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>, _: Day) {
         if self.exclude.as_ref().is_some_and(|f| f.matches(code)) {
             self.excluded += ev.count as u64;
             return;

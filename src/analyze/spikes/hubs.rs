@@ -94,7 +94,7 @@ struct HubTap {
 }
 
 impl Tap for HubTap {
-    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>) {
+    fn alert(&mut self, ev: &Event, code: AlertCode, known: Option<u64>, _: Day) {
         let (Some(d), Some(i)) = (ev.device, known.map(DeviceInfo::unpack)) else {
             return;
         };

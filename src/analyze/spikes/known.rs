@@ -80,7 +80,7 @@ struct RunTap {
 }
 
 impl Tap for RunTap {
-    fn alert(&mut self, ev: &Event, _code: AlertCode, _known: Option<u64>) {
+    fn alert(&mut self, ev: &Event, _code: AlertCode, _known: Option<u64>, _: Day) {
         let Some(&c) = ev.device.and_then(|d| self.targets.get(&d.0)) else {
             return;
         };

@@ -54,7 +54,7 @@ pub fn run(cfg: ExportRun) -> Result<Status> {
         ..ExportConfig::new(cfg.out.clone(), run.clone())
     };
     let names = engine.names()[..engine.alert_input_count()].to_vec();
-    let pending = export(&engine, &names, engine.scope(), side.as_ref(), &ecfg)?;
+    let pending = export(&engine, &names, side.as_ref(), &ecfg)?;
     if !engine.errors().is_empty() {
         let report = pending.report.clone();
         pending.abort();

@@ -161,12 +161,19 @@ pub fn dictionary_with_nulls(
     let Some(nulls) = nulls else {
         return dictionary_of_keys(keys, values);
     };
-    let largest = keys
-        .iter()
-        .zip(nulls.iter())
-        .filter(|(_, valid)| *valid)
-        .map(|(&k, _)| k as u32)
-        .max();
+    // The gathers write 0 under a null, so the largest of all the keys is nearly always in
+    // range, and one plain pass over them settles it; the nulls' bitmap, a bit a row, is
+    // read only when it is not.
+    let any = keys.iter().fold(0u32, |m, &k| m.max(k as u32));
+    let largest = match (any as usize) < values.len() {
+        true => Some(any),
+        false => keys
+            .iter()
+            .zip(nulls.iter())
+            .filter(|(_, valid)| *valid)
+            .map(|(&k, _)| k as u32)
+            .max(),
+    };
     let keys = Int32Array::new(ScalarBuffer::from(keys), Some(nulls));
     checked_dictionary(keys, largest, values)
 }
@@ -247,6 +254,8 @@ mod tests {
         assert!(dictionary_with_nulls(vec![0, 7], nulls(&[true, true]), &v).is_err());
         assert!(dictionary_with_nulls(vec![0, 7], None, &v).is_err());
         assert!(dictionary_with_nulls(vec![3], nulls(&[false]), &[]).is_ok());
+        assert!(dictionary_with_nulls(vec![0, -1, 1], nulls(&[true, false, true]), &v).is_ok());
+        assert!(dictionary_with_nulls(vec![0, -1, 1], nulls(&[true, true, true]), &v).is_err());
         let a = dictionary_of_keys(vec![1, 0], &v).unwrap();
         let d = a.as_dictionary::<Int32Type>();
         assert_eq!(d.keys().values().to_vec(), [1, 0]);
