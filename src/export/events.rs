@@ -203,6 +203,9 @@ pub struct EventSink {
     firmwares: Vec<String>,
     sources: Vec<String>,
     layout: FileLayout,
+    /// A column of null message ids as long as a file can be, sliced for each file without
+    /// one (made afresh, it was a file's rows zeroed again, 8 bytes a row).
+    no_message_ids: ArrayRef,
     row_group: usize,
     buffer_rows: usize,
 }
@@ -265,6 +268,7 @@ impl EventSink {
             firmwares,
             sources,
             layout,
+            no_message_ids: Arc::new(Int64Array::new_null(row_group.clamp(1, 1 << 20))),
             row_group: row_group.max(1),
             buffer_rows: buffer_rows.max(row_group),
         })
@@ -318,6 +322,9 @@ impl EventSink {
             // Message ids: none at all in CSV and most JSON feeds (a null column made whole).
             match c.message_ids {
                 Some(ids) => Arc::new(Int64Array::from(ids)),
+                None if rows.len <= self.no_message_ids.len() => {
+                    self.no_message_ids.slice(0, rows.len)
+                }
                 None => Arc::new(Int64Array::new_null(rows.len)),
             },
             dictionary_of_keys(c.sources, &sources).map_err(arrow)?,

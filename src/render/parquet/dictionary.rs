@@ -89,20 +89,16 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
         }
     }
     let mut ids: Vec<u32> = Vec::with_capacity(rows);
-    // Definition levels: none for a required column, one run of 1s when nothing is null.
-    let mut levels: Option<Vec<u32>> = None;
     match present {
         None => ids.extend(keys.iter().map(|&k| remap[k as usize])),
-        Some(n) => {
-            ids.extend(n.valid_indices().map(|i| remap[keys[i] as usize]));
-            levels = Some(n.iter().map(|valid| valid as u32).collect());
-        }
+        Some(n) => ids.extend(n.valid_indices().map(|i| remap[keys[i] as usize])),
     }
 
     let dict = dictionary_page(used.iter().map(|&k| values.value(k)));
     let mut data = Vec::with_capacity(ids.len() / 2 + 16);
+    // Definition levels: none for a required column, one run of 1s when nothing is null.
     if nullable {
-        definition_levels(&mut data, rows, levels.as_deref());
+        definition_levels(&mut data, rows, present);
     }
     let width = bit_width(used.len().saturating_sub(1) as u32);
     data.push(width);

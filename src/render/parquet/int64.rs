@@ -68,24 +68,20 @@ pub fn encode(
         return Ok(None);
     }
     let rows = all.len();
-    // The values present: all of them, or those the null bitmap marks valid.
+    // The values present: all of them, or those the null bitmap marks valid (none at all in
+    // a column of nulls, which feeds without message ids have).
     let present: Vec<i64>;
     let values = match &nulls {
+        Some(n) if n.null_count() == rows => &[][..],
         Some(n) => {
-            present = all
-                .iter()
-                .zip(n.iter())
-                .filter(|(_, v)| *v)
-                .map(|(&x, _)| x)
-                .collect();
+            present = n.valid_indices().map(|i| all[i]).collect();
             &present[..]
         }
         None => all,
     };
-    let mut data = Vec::with_capacity(rows * 2 + 64);
+    let mut data = Vec::with_capacity(values.len() * 2 + 64);
     if optional {
-        let levels: Option<Vec<u32>> = nulls.as_ref().map(|n| n.iter().map(u32::from).collect());
-        definition_levels(&mut data, rows, levels.as_deref());
+        definition_levels(&mut data, rows, nulls.as_ref());
     }
     match encoding {
         Encoding::PLAIN => {

@@ -93,19 +93,13 @@ pub fn encode(
         }
         keys.push(*slot);
     };
-    let levels: Option<Vec<u32>> = match &nulls {
-        None => {
-            values.iter().for_each(|&v| key(v));
-            None
-        }
-        Some(n) => {
-            n.valid_indices().for_each(|i| key(values[i]));
-            Some(n.iter().map(|present| present as u32).collect())
-        }
-    };
+    match &nulls {
+        None => values.iter().for_each(|&v| key(v)),
+        Some(n) => n.valid_indices().for_each(|i| key(values[i])),
+    }
     let mut data = Vec::with_capacity(keys.len() / 2 + 16);
     if nullable {
-        definition_levels(&mut data, rows, levels.as_deref());
+        definition_levels(&mut data, rows, nulls.as_ref());
     }
     let width = bit_width(entries.saturating_sub(1));
     data.push(width);

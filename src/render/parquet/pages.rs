@@ -2,8 +2,9 @@
 //! `plain_strings`): the codecs they write, page compression, V1 data pages, definition
 //! levels, and the chunk's metadata and offset index for `append_column`.
 
-use super::rle::{rle_hybrid, rle_run};
+use super::rle::{bitmap_levels, rle_run};
 use arrow_array::Array;
+use arrow_buffer::NullBuffer;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
@@ -120,13 +121,13 @@ pub fn snappy_literal(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Appends a V1 data page's definition levels for `valid` (a flag a row; `None`: every row
-/// present), with their byte length first, as optional flat columns have them.
-pub fn definition_levels(out: &mut Vec<u8>, rows: usize, valid: Option<&[u32]>) {
+/// Appends a V1 data page's definition levels for `valid` (`None`: every row present), with
+/// their byte length first, as optional flat columns have them.
+pub fn definition_levels(out: &mut Vec<u8>, rows: usize, valid: Option<&NullBuffer>) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     match valid {
-        Some(levels) => rle_hybrid(out, levels, 1),
+        Some(n) => bitmap_levels(out, n.inner()),
         None => rle_run(out, 1, rows, 1),
     }
     let len = (out.len() - start - 4) as u32;

@@ -185,7 +185,6 @@ impl Pages {
         // copied again and again as it grows.
         let mut sink = TrackedWrite::new(Vec::with_capacity(bytes_to(0, rows) * 3 / 5 + 4096));
         let mut data = Vec::new();
-        let mut levels: Vec<u32> = Vec::new();
         SCRATCH.with_borrow_mut(|(raw, scratch)| -> Result<()> {
             let mut w = SerializedPageWriter::new(&mut sink);
             let mut start = 0;
@@ -198,12 +197,8 @@ impl Pages {
                 raw.clear();
                 raw.reserve(bytes_to(start, end) + 16);
                 if nullable {
-                    let valid = nulls.as_ref().map(|n| {
-                        levels.clear();
-                        levels.extend((start..end).map(|i| n.is_valid(i) as u32));
-                        &levels[..]
-                    });
-                    definition_levels(raw, end - start, valid);
+                    let valid = nulls.as_ref().map(|n| n.slice(start, end - start));
+                    definition_levels(raw, end - start, valid.as_ref());
                 }
                 let (buf, raw_len) = page(raw, start, end, scratch)?;
                 let spec = w.write_page(data_page(buf, end - start, Encoding::PLAIN, raw_len))?;

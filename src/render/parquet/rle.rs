@@ -1,6 +1,8 @@
 //! Parquet's RLE/bit-packing hybrid encoding, for dictionary keys and definition levels
 //! (`dictionary`, `pages`).
 
+use arrow_buffer::BooleanBuffer;
+
 /// Values a bit-packed run holds at most (63 groups of 8: the run's header stays one byte,
 /// as parquet-rs and parquet-mr write it).
 const MAX_PACKED: usize = 63 * 8;
@@ -44,6 +46,67 @@ pub fn rle_hybrid(out: &mut Vec<u8>, values: &[u32], width: u8) {
         i = j;
     }
     bit_packed(out, &values[pending..], width);
+}
+
+/// Appends the values of `bits` (one bit each, 0 or 1: definition levels) in the hybrid
+/// encoding, straight from the bitmap: an Arrow validity bitmap is already their bit-packed
+/// form (least significant bit first), so bytes of mixed bits are copied as they are, and
+/// stretches of two or more bytes of all 0s or all 1s become RLE runs. Building a number a
+/// row and encoding those was 4% of an export whose message ids were all null. A bitmap that
+/// does not start on a byte goes through `rle_hybrid`.
+pub fn bitmap_levels(out: &mut Vec<u8>, bits: &BooleanBuffer) {
+    let n = bits.len();
+    if !bits.offset().is_multiple_of(8) {
+        let levels: Vec<u32> = bits.iter().map(u32::from).collect();
+        return rle_hybrid(out, &levels, 1);
+    }
+    let start = bits.offset() / 8;
+    let bytes = &bits.values()[start..start + n.div_ceil(8)];
+    let (groups, tail) = (n / 8, n % 8);
+    // The last byte's bits past the end are not the bitmap's: zero, in a group of their own.
+    let last = (tail > 0).then(|| bytes[groups] & ((1u8 << tail) - 1));
+    let mut pending = 0; // first byte not yet written (to be bit-packed)
+    let mut i = 0;
+    while i < groups {
+        let b = bytes[i];
+        if b != 0 && b != 0xFF {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < groups && bytes[j] == b {
+            j += 1;
+        }
+        if j - i >= 2 {
+            packed_bytes(out, &bytes[pending..i]);
+            let mut count = (j - i) * 8;
+            pending = j;
+            // A run to the end takes in the last bits when they are its value too.
+            if j == groups
+                && let Some(l) = last
+                && l == (b & ((1u8 << tail) - 1))
+            {
+                count += tail;
+                pending = groups + 1;
+            }
+            rle_run(out, (b & 1) as u32, count, 1);
+        }
+        i = j;
+    }
+    let mut rest = bytes[pending.min(groups)..groups].to_vec();
+    if pending <= groups {
+        rest.extend(last);
+    }
+    packed_bytes(out, &rest);
+}
+
+/// Bytes that are bit-packed groups of 8 one-bit values already, in runs of at most
+/// `MAX_PACKED` values (a one-byte header each).
+fn packed_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    for run in bytes.chunks(MAX_PACKED / 8) {
+        varint(out, ((run.len() as u64) << 1) | 1);
+        out.extend_from_slice(run);
+    }
 }
 
 /// An RLE run: `count` times `value`.
@@ -198,6 +261,46 @@ mod tests {
             rle_hybrid(&mut out, &values, width);
             proptest::prop_assert_eq!(out[0], 0xAA, "what was in the buffer is kept");
             proptest::prop_assert_eq!(decode(&out[1..], width, values.len()), values);
+        }
+    }
+
+    /// Any bitmap, starting on a byte or not, of any length: its levels come back as its
+    /// bits, and long stretches of one value are RLE runs.
+    #[test]
+    fn bitmap_levels_are_the_bits() {
+        let check = |bits: &BooleanBuffer| {
+            let mut out = vec![0xAA];
+            bitmap_levels(&mut out, bits);
+            assert_eq!(out[0], 0xAA);
+            let want: Vec<u32> = bits.iter().map(u32::from).collect();
+            assert_eq!(
+                decode(&out[1..], 1, want.len()),
+                want,
+                "{} bits",
+                bits.len()
+            );
+            out.len() - 1
+        };
+        // All null, all present: one RLE run each.
+        assert_eq!(check(&BooleanBuffer::new_unset(100_000)), 4);
+        assert_eq!(check(&BooleanBuffer::new_set(100_003)), 4);
+        for n in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 504, 505, 1000, 4099] {
+            for pattern in 0..5u64 {
+                let bits = BooleanBuffer::from_iter((0..n).map(|i: usize| match pattern {
+                    0 => i.is_multiple_of(3),
+                    1 => i < n / 2,
+                    2 => (i / 40) % 2 == 0,
+                    3 => (i * 2_654_435_761usize) % 7 < 5,
+                    _ => i != n / 3,
+                }));
+                check(&bits);
+                // Sliced: on a byte, and off one.
+                for at in [1, 8, 13] {
+                    if at <= n {
+                        check(&bits.slice(at, n - at));
+                    }
+                }
+            }
         }
     }
 
