@@ -289,7 +289,7 @@ mod tests {
                 let bits = BooleanBuffer::from_iter((0..n).map(|i: usize| match pattern {
                     0 => i.is_multiple_of(3),
                     1 => i < n / 2,
-                    2 => (i / 40) % 2 == 0,
+                    2 => (i / 40).is_multiple_of(2),
                     3 => (i * 2_654_435_761usize) % 7 < 5,
                     _ => i != n / 3,
                 }));
