@@ -144,11 +144,34 @@ pub fn dictionary_of_keys(
     keys: Vec<i32>,
     values: &[&str],
 ) -> Result<ArrayRef, arrow_schema::ArrowError> {
-    // As unsigned numbers, keys out of `0..values.len()` are at least `values.len()`.
-    let largest = keys.iter().fold(0u32, |m, &k| m.max(k as u32));
+    let largest = largest_key(&keys);
     let present = !keys.is_empty();
     let keys = Int32Array::new(ScalarBuffer::from(keys), None);
     checked_dictionary(keys, present.then_some(largest), values)
+}
+
+/// The largest of `keys` as unsigned numbers (0 for none): keys out of `0..values.len()`,
+/// negative ones included, are at least `values.len()`. Every file's every key column goes
+/// through this; with the baseline instruction set it took a compare and a move a key (1% of
+/// an export), with AVX2, where the processor has it, an instruction takes eight.
+fn largest_key(keys: &[i32]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { largest_key_avx2(keys) };
+    }
+    largest_key_plain(keys)
+}
+
+#[inline(always)]
+fn largest_key_plain(keys: &[i32]) -> u32 {
+    keys.iter().fold(0u32, |m, &k| m.max(k as u32))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn largest_key_avx2(keys: &[i32]) -> u32 {
+    largest_key_plain(keys)
 }
 
 /// A dictionary array of keys gathered already, `nulls` marking the null ones (whose keys
@@ -164,7 +187,7 @@ pub fn dictionary_with_nulls(
     // The gathers write 0 under a null, so the largest of all the keys is nearly always in
     // range, and one plain pass over them settles it; the nulls' bitmap, a bit a row, is
     // read only when it is not.
-    let any = keys.iter().fold(0u32, |m, &k| m.max(k as u32));
+    let any = largest_key(&keys);
     let largest = match (any as usize) < values.len() {
         true => Some(any),
         false => keys
@@ -260,6 +283,25 @@ mod tests {
         let d = a.as_dictionary::<Int32Type>();
         assert_eq!(d.keys().values().to_vec(), [1, 0]);
         assert_eq!(d.null_count(), 0);
+    }
+
+    /// The largest key, as unsigned numbers, whatever the instruction set found: every
+    /// length around the vector widths, negative keys (the largest unsigned) included.
+    #[test]
+    fn the_largest_key_is_found_at_every_length() {
+        let mut x = 0x9E37_79B9u32;
+        for n in 0..300usize {
+            let keys: Vec<i32> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    (x % 1000) as i32 - if x % 97 == 0 { 2000 } else { 0 }
+                })
+                .collect();
+            let want = keys.iter().map(|&k| k as u32).max().unwrap_or(0);
+            assert_eq!(largest_key(&keys), want, "{n} keys");
+        }
     }
 
     #[test]
