@@ -296,7 +296,7 @@ mod tests {
                     x ^= x << 13;
                     x ^= x >> 17;
                     x ^= x << 5;
-                    (x % 1000) as i32 - if x % 97 == 0 { 2000 } else { 0 }
+                    (x % 1000) as i32 - if x.is_multiple_of(97) { 2000 } else { 0 }
                 })
                 .collect();
             let want = keys.iter().map(|&k| k as u32).max().unwrap_or(0);
