@@ -25,7 +25,7 @@ pub struct SideColumns {
 }
 
 /// Devices per row group.
-const ROW_GROUP: usize = 1 << 20;
+const ROW_GROUP: usize = 1 << 17;
 
 /// The device table's columns, as batches have them: the ids as numbers, text in the file
 /// (`columns::device_id_field`).
