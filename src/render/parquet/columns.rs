@@ -62,7 +62,7 @@ pub fn device_ids(ids: impl ExactSizeIterator<Item = Option<u64>>) -> ArrayRef {
 }
 
 /// The metadata key that marks a batch's `UInt64` field as device ids the file holds as text
-/// (`device_id_field`). It never reaches a file: `dataset::file_schema` makes the file's field
+/// (`device_id_field`). It never reaches a file: `part_file::file_schema` makes the file's field
 /// a plain `Utf8` one.
 pub const IDS_AS_NUMBERS: &str = "fleetwatch.ids_as_numbers";
 

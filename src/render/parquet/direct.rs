@@ -209,7 +209,7 @@ mod tests {
     fn the_file_is_the_one_parquet_rs_writes() {
         let (batch, props) = events_like(50_000);
         let layout = FileLayout::new(batch.schema(), &props).unwrap();
-        let chunks = crate::render::parquet::dataset::encode_columns(&layout, &batch).unwrap();
+        let chunks = crate::render::parquet::part_file::encode_columns(&layout, &batch).unwrap();
         assert!(
             chunks.iter().all(Option::is_some),
             "every column hand-written: written here"
@@ -269,7 +269,7 @@ mod tests {
         };
         let (batch, props) = events_like(10);
         let layout = FileLayout::new(batch.schema(), &props).unwrap();
-        let chunks = crate::render::parquet::dataset::encode_columns(&layout, &batch)
+        let chunks = crate::render::parquet::part_file::encode_columns(&layout, &batch)
             .unwrap()
             .into_iter()
             .map(Option::unwrap)

@@ -1,5 +1,5 @@
 //! The device table as Parquet (`inventory/part-0.parquet`): one row per device, in row
-//! groups of a million devices, with the columns a Spark job needs for installed bases.
+//! groups of 131,072 devices, with the columns a Spark job needs for installed bases.
 
 use super::columns::{
     device_id_field, device_numbers_of, dictionary_of_keys, dictionary_type, dictionary_with_nulls,

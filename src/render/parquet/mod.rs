@@ -5,11 +5,14 @@
 //! - `dataset`: where files go, written under hidden temporary names and renamed into place
 //!   only when the whole run has succeeded (a reader never sees a partial file), and the run id
 //!   that makes a re-run of the same inputs replace its own files instead of adding more.
+//! - `part_file`: one file's making: its layout, its columns encoded (by the hand-written
+//!   encoders below where they take a column), parquet-rs's file writer for the rest;
+//!   `direct`: a file whose every column was hand-written, written without it.
 //! - `table`: an `alerts` report as a dataset, partitioned by day (and region).
 //! - `inventory`: the device table.
 //! - `columns`: Arrow arrays built from fleetwatch's compact values. Device ids travel in
 //!   batches as numbers (`columns::device_id_field`) and are text in the files
-//!   (`dataset::file_schema`).
+//!   (`part_file::file_schema`).
 //! - `dictionary`: string dictionary columns written from their Arrow keys as they are;
 //!   `int_dictionary`: integer and date columns dictionary-encoded without hashing;
 //!   `int64`: 64-bit integers and times, DELTA_BINARY_PACKED or PLAIN.
@@ -32,11 +35,13 @@ pub mod int64;
 pub mod int_dictionary;
 pub mod inventory;
 pub mod pages;
+pub mod part_file;
 pub mod plain_strings;
 pub mod rle;
 pub mod table;
 
-pub use dataset::{Dataset, DatasetSummary, FileLayout, PartFile, RunId};
+pub use dataset::{Dataset, DatasetSummary, RunId};
+pub use part_file::{FileLayout, PartFile};
 
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
