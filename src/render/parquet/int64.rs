@@ -9,7 +9,7 @@
 //! values), so any reader reads it as it reads theirs; the chunk keeps the statistics they
 //! record. Message ids are PLAIN (they do not follow each other): written here too, every
 //! column of an events file is hand-written, and the file can be written without parquet-rs's
-//! file writer (`dataset::write_direct`).
+//! file writer (`direct::write_file`).
 
 use super::pages::{Chunk, chunk_statistics, definition_levels, one_page_chunk, writable};
 use super::rle::varint;
