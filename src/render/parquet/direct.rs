@@ -2,9 +2,8 @@
 //! parquet-rs's file writer.
 //!
 //! Its `append_column` copies a chunk through an 8 KB stack buffer into the file's buffer and
-//! that into the file: two copies of every byte of the export (400 MB on the reference job),
-//! of memory no cache holds any more. Here each chunk goes to the file from its own buffer in
-//! one write. The file is the one parquet-rs's writer makes of the same chunks: the magic, the
+//! that into the file: two copies of every byte of the export (400 MB on the reference job).
+//! Here each chunk goes to the file from its own buffer in one write. The file is the one parquet-rs's writer makes of the same chunks: the magic, the
 //! chunks, their offset indexes and the footer, the last two by parquet-rs's metadata writer,
 //! the offsets moved from the chunk's to the file's as `append_column` moves them.
 

@@ -187,8 +187,8 @@ pub fn file_schema(batch: &SchemaRef) -> SchemaRef {
 
 /// What every file of one kind shares: the batches' schema, the file's, its Parquet schema
 /// and the writer settings with the Arrow schema in their metadata (as `ArrowWriter` stores
-/// it, for readers that want the Arrow types back). Made once per kind of file: converted
-/// and encoded again for every file, it was 30 ms of an export.
+/// it, for readers that want the Arrow types back). Made once per kind of file, not
+/// converted and encoded again for every file.
 #[derive(Clone)]
 pub struct FileLayout {
     schema: SchemaRef,
