@@ -181,10 +181,7 @@ impl Dataset {
             )
             .map_err(|cause| ParquetError::parquet(&tmp, cause))?;
             let rows = batch.num_rows() as u64;
-            self.written
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Written { tmp, dest, rows });
+            self.keep(Written { tmp, dest, rows });
             return Ok(());
         }
         let mut f = PartFile::open(tmp, dest, layout)?;
@@ -229,9 +226,14 @@ impl Dataset {
     /// Finishes a file (its footer written); it becomes visible at `commit`.
     pub fn close(&self, f: PartFile) -> Result<(), ParquetError> {
         let (tmp, dest, rows) = f.finish()?;
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        written.push(Written { tmp, dest, rows });
+        self.keep(Written { tmp, dest, rows });
         Ok(())
+    }
+
+    /// Records a finished file, to be renamed into place at `commit`.
+    fn keep(&self, file: Written) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        written.push(file);
     }
 
     /// Keeps the first error a worker met.

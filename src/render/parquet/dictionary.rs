@@ -12,16 +12,13 @@
 //! statistics), with the dictionary in the Arrow order rather than the order of first use,
 //! and one data page per chunk instead of one per 20,000 rows.
 
-use super::pages::{Chunk, Written, compress, data_page, definition_levels, writable};
+use super::pages::{Chunk, definition_levels, one_page_chunk, writable};
 use super::rle::{bit_width, rle_hybrid};
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, DictionaryArray, StringArray};
-use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::statistics::Statistics;
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
 /// Whether `array` can be written here: up to 65,536 string values indexed by 32-bit keys,
@@ -100,10 +97,15 @@ pub fn encode(array: &dyn Array, descr: ColumnDescPtr, compression: Compression)
     if nullable {
         definition_levels(&mut data, rows, present);
     }
-    let width = bit_width(used.len().saturating_sub(1) as u32);
-    data.push(width);
-    rle_hybrid(&mut data, &ids, width);
-    write_chunk(dict, used.len(), data, rows, descr, compression, None)
+    keyed_chunk(
+        descr,
+        compression,
+        rows,
+        (dict, used.len()),
+        data,
+        &ids,
+        None,
+    )
 }
 
 /// Whether a dictionary is small enough to be written whole into every chunk: a few
@@ -130,10 +132,42 @@ fn encode_whole(
     if descr.max_def_level() > 0 {
         definition_levels(&mut data, rows, None);
     }
-    let width = bit_width(values.len().saturating_sub(1) as u32);
+    keyed_chunk(
+        descr,
+        compression,
+        rows,
+        (dict, values.len()),
+        data,
+        ids,
+        None,
+    )
+}
+
+/// The chunk of a dictionary page (`dictionary`: the page and its entries) and one data page
+/// of `rows` rows: `data` (the definition levels, if any) then `keys`, RLE/bit-packed at the
+/// dictionary's width, with the chunk's `statistics` if it keeps them.
+pub(super) fn keyed_chunk(
+    descr: ColumnDescPtr,
+    compression: Compression,
+    rows: usize,
+    dictionary: (Vec<u8>, usize),
+    mut data: Vec<u8>,
+    keys: &[u32],
+    statistics: Option<Statistics>,
+) -> Result<Chunk> {
+    let width = bit_width(dictionary.1.saturating_sub(1) as u32);
     data.push(width);
-    rle_hybrid(&mut data, ids, width);
-    write_chunk(dict, values.len(), data, rows, descr, compression, None)
+    rle_hybrid(&mut data, keys, width);
+    let encoding = Encoding::RLE_DICTIONARY;
+    one_page_chunk(
+        descr,
+        compression,
+        rows,
+        Some(dictionary),
+        data,
+        encoding,
+        statistics,
+    )
 }
 
 /// PLAIN dictionary page values: each string's length and bytes.
@@ -144,48 +178,6 @@ fn dictionary_page<'a>(values: impl Iterator<Item = &'a str>) -> Vec<u8> {
         dict.extend_from_slice(v.as_bytes());
     }
     dict
-}
-
-/// The chunk of a dictionary page of `entries` values (`dict`) and one data page (`data`:
-/// levels, bit width, keys) of `rows` rows, with the chunk's `statistics` if it keeps them.
-pub(super) fn write_chunk(
-    dict: Vec<u8>,
-    entries: usize,
-    data: Vec<u8>,
-    rows: usize,
-    descr: ColumnDescPtr,
-    compression: Compression,
-    statistics: Option<Statistics>,
-) -> Result<Chunk> {
-    let mut sink = TrackedWrite::new(Vec::new());
-    let (dict_spec, data_spec) = {
-        let mut w = SerializedPageWriter::new(&mut sink);
-        let (buf, raw) = compress(dict, compression)?;
-        let dict_spec = w.write_page(CompressedPage::new(
-            Page::DictionaryPage {
-                buf,
-                num_values: entries as u32,
-                encoding: Encoding::PLAIN,
-                is_sorted: false,
-            },
-            raw,
-        ))?;
-        let (buf, raw) = compress(data, compression)?;
-        let data_spec = w.write_page(data_page(buf, rows, Encoding::RLE_DICTIONARY, raw))?;
-        w.close()?;
-        (dict_spec, data_spec)
-    };
-    Written {
-        descr,
-        compression,
-        rows,
-        encodings: vec![Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY],
-        dictionary: Some(dict_spec),
-        data_encoding: Encoding::RLE_DICTIONARY,
-        data: vec![(data_spec, 0)],
-        statistics,
-    }
-    .into_chunk(Bytes::from(sink.into_inner()?))
 }
 
 #[cfg(test)]

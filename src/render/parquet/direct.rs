@@ -90,31 +90,22 @@ fn placed(
     index: Option<OffsetIndexMetaData>,
     at: i64,
 ) -> Result<(ColumnChunkMetaData, Option<OffsetIndexMetaData>)> {
-    let start = chunk
-        .dictionary_page_offset()
-        .unwrap_or_else(|| chunk.data_page_offset());
+    let (data, dictionary) = (chunk.data_page_offset(), chunk.dictionary_page_offset());
+    let start = dictionary.unwrap_or(data);
     let moved = |offset: i64| offset - start + at;
-    let mut b = ColumnChunkMetaData::builder(chunk.column_descr_ptr())
-        .set_compression(chunk.compression())
-        .set_encodings_mask(*chunk.encodings_mask())
-        .set_total_compressed_size(chunk.compressed_size())
-        .set_total_uncompressed_size(chunk.uncompressed_size())
-        .set_num_values(chunk.num_values())
-        .set_data_page_offset(moved(chunk.data_page_offset()))
-        .set_dictionary_page_offset(chunk.dictionary_page_offset().map(moved));
-    if let Some(s) = chunk.statistics() {
-        b = b.set_statistics(s.clone());
-    }
-    if let Some(stats) = chunk.page_encoding_stats() {
-        b = b.set_page_encoding_stats(stats.clone());
-    }
+    // Everything else as the encoder recorded it.
+    let chunk = chunk
+        .into_builder()
+        .set_data_page_offset(moved(data))
+        .set_dictionary_page_offset(dictionary.map(moved))
+        .build()?;
     let index = index.map(|mut index| {
         for page in &mut index.page_locations {
             page.offset = moved(page.offset);
         }
         index
     });
-    Ok((b.build()?, index))
+    Ok((chunk, index))
 }
 
 /// The file, keeping the first write error: the metadata writer's buffer is flushed when

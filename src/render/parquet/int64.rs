@@ -100,7 +100,7 @@ pub fn encode(
             .zip(values.iter().max().copied());
         chunk_statistics(range, (rows - values.len()) as u64, &descr)
     });
-    one_page_chunk(descr, compression, rows, data, encoding, statistics).map(Some)
+    one_page_chunk(descr, compression, rows, None, data, encoding, statistics).map(Some)
 }
 
 /// Appends `values` in the DELTA_BINARY_PACKED encoding: the header (block size, miniblocks

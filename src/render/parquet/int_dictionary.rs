@@ -9,9 +9,8 @@
 //! minimum, maximum and null count parquet-rs records for it. Columns whose values are spread
 //! wider than `MAX_SPREAD` go through parquet-rs as before.
 
-use super::dictionary::write_chunk;
+use super::dictionary::keyed_chunk;
 use super::pages::{Chunk, chunk_statistics, definition_levels, writable};
-use super::rle::{bit_width, rle_hybrid};
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int32Type};
@@ -101,18 +100,16 @@ pub fn encode(
     if nullable {
         definition_levels(&mut data, rows, nulls.as_ref());
     }
-    let width = bit_width(entries.saturating_sub(1));
-    data.push(width);
-    rle_hybrid(&mut data, &keys, width);
     let null_count = nulls.as_ref().map_or(0, |n| n.null_count()) as u64;
     let statistics = statistics.then(|| chunk_statistics(range, null_count, &descr));
-    write_chunk(
-        dict,
-        entries as usize,
-        data,
-        rows,
+    let dictionary = (dict, entries as usize);
+    keyed_chunk(
         descr,
         compression,
+        rows,
+        dictionary,
+        data,
+        &keys,
         statistics,
     )
     .map(Some)

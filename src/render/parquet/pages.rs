@@ -2,7 +2,7 @@
 //! `plain_strings`): the codecs they write, page compression, V1 data pages, definition
 //! levels, and the chunk's metadata and offset index for `append_column`.
 
-use super::rle::{bitmap_levels, rle_run};
+use super::rle::{bitmap_levels, rle_run, varint};
 use arrow_array::Array;
 use arrow_buffer::NullBuffer;
 use bytes::Bytes;
@@ -101,12 +101,7 @@ const WORTH: (usize, usize) = (98, 100);
 /// length less one in the bytes after it), the bytes as they are.
 pub fn snappy_literal(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + 16);
-    let mut v = raw.len() as u64;
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+    varint(&mut out, raw.len() as u64);
     if let Some(last) = raw.len().checked_sub(1) {
         if last < 60 {
             out.push((last as u8) << 2);
@@ -134,33 +129,53 @@ pub fn definition_levels(out: &mut Vec<u8>, rows: usize, valid: Option<&NullBuff
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
-/// A chunk of one data page of `rows` values in `encoding` (levels and values in `data`,
-/// compressed here), with its `statistics`.
+/// A chunk of one data page of `rows` values in `encoding` (levels and values in `data`),
+/// after a PLAIN dictionary page of `entries` values when `dictionary` is `Some((page,
+/// entries))`, each compressed here, with the chunk's `statistics` if it keeps them.
 pub fn one_page_chunk(
     descr: ColumnDescPtr,
     compression: Compression,
     rows: usize,
+    dictionary: Option<(Vec<u8>, usize)>,
     data: Vec<u8>,
     encoding: Encoding,
     statistics: Option<Statistics>,
 ) -> Result<Chunk> {
-    let raw = data.len();
-    let (buf, _) = compress(data, compression)?;
-    let mut sink = TrackedWrite::new(Vec::with_capacity(buf.len() + 64));
-    let spec = {
+    let mut sink = TrackedWrite::new(Vec::new());
+    let (dict_spec, data_spec) = {
         let mut w = SerializedPageWriter::new(&mut sink);
-        let spec = w.write_page(data_page(buf, rows, encoding, raw))?;
+        let dict_spec = match dictionary {
+            Some((page, entries)) => {
+                let (buf, raw) = compress(page, compression)?;
+                Some(w.write_page(CompressedPage::new(
+                    Page::DictionaryPage {
+                        buf,
+                        num_values: entries as u32,
+                        encoding: Encoding::PLAIN,
+                        is_sorted: false,
+                    },
+                    raw,
+                ))?)
+            }
+            None => None,
+        };
+        let (buf, raw) = compress(data, compression)?;
+        let data_spec = w.write_page(data_page(buf, rows, encoding, raw))?;
         w.close()?;
-        spec
+        (dict_spec, data_spec)
     };
+    let mut encodings = vec![encoding, Encoding::RLE];
+    if dict_spec.is_some() {
+        encodings.push(Encoding::PLAIN);
+    }
     Written {
         descr,
         compression,
         rows,
-        encodings: vec![encoding, Encoding::RLE],
-        dictionary: None,
+        encodings,
+        dictionary: dict_spec,
         data_encoding: encoding,
-        data: vec![(spec, 0)],
+        data: vec![(data_spec, 0)],
         statistics,
     }
     .into_chunk(Bytes::from(sink.into_inner()?))
