@@ -17,6 +17,7 @@
 //! written from the same inventory file (path, size, time) and selection, which its metadata
 //! records: then it is kept (daily exports of many feeds against one inventory write it once).
 
+mod event_rows;
 pub mod events;
 
 use crate::analyze::alerts::{AlertQuery, AlertReport, Dedup, Dim, TapFactory};

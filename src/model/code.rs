@@ -12,6 +12,9 @@ const KIND_DCC_N: u32 = 1 << 16;
 const KIND_DCC_AD: u32 = 2 << 16;
 
 impl AlertCode {
+    /// Every code fits in this many low bits: the kind (0-2) above a 16-bit number.
+    pub const MAX_BITS: u32 = 18;
+
     pub const fn device(code: u16) -> AlertCode {
         AlertCode(code as u32)
     }
@@ -126,6 +129,14 @@ mod tests {
         fn device_codes_round_trip(v: u16) {
             let c = AlertCode::device(v);
             prop_assert_eq!(AlertCode::parse(c.to_string().as_bytes()), Some(c));
+        }
+
+        /// Whatever parses fits in `MAX_BITS` (the export's rows keep a code in 24 bits).
+        #[test]
+        fn every_code_fits_in_max_bits(s in "(0x)?[0-9A-Fa-f]{4}|[Nn][0-9]{1,4}|[Aa][Dd][0-9]{1,4}") {
+            if let Some(c) = AlertCode::parse(s.as_bytes()) {
+                prop_assert!(c.0 < 1 << AlertCode::MAX_BITS, "{} is {:#x}", s, c.0);
+            }
         }
     }
 }
