@@ -172,7 +172,7 @@ impl EventSink {
 }
 
 /// A file's columns, gathered from its rows in one pass: each column a pass of its own
-/// read the file's 48-byte rows ten times over (6 MB a file, more than the cache holds).
+/// read the file's rows ten times over (4 MB a file, more than the cache holds).
 struct Columns {
     ts: Vec<i64>,
     devices: Vec<u64>,
@@ -233,11 +233,23 @@ impl Columns {
         };
         for piece in rows.pieces {
             let piece = piece.rows;
+            let len = piece.len();
+            // Each column's next `len` places, written below, one a row: a push a column
+            // checked the capacity ten times a row.
+            let ts = &mut c.ts.spare_capacity_mut()[..len];
+            let devices = &mut c.devices.spare_capacity_mut()[..len];
+            let codes = &mut c.codes.spare_capacity_mut()[..len];
+            let types = &mut c.types.spare_capacity_mut()[..len];
+            let gens = &mut c.gens.spare_capacity_mut()[..len];
+            let models = &mut c.models.spare_capacity_mut()[..len];
+            let firmwares = &mut c.firmwares.spare_capacity_mut()[..len];
+            let counts = &mut c.counts.spare_capacity_mut()[..len];
+            let sources = &mut c.sources.spare_capacity_mut()[..len];
             for (j, r) in piece.iter().enumerate() {
                 prefetch(piece, j + PREFETCH_AHEAD);
-                c.ts.push(r.ts.saturating_mul(1000));
+                ts[j].write(r.ts.saturating_mul(1000));
                 let has_device = r.has_device();
-                c.devices.push(if has_device { r.device } else { 0 });
+                devices[j].write(if has_device { r.device } else { 0 });
                 device_nulls.append(has_device);
                 let code = r.code();
                 let slot = &mut recent[((code.0 ^ code.0 >> 8 ^ code.0 >> 16) & 255) as usize];
@@ -252,20 +264,33 @@ impl Columns {
                     *slot = (code.0, key);
                     key
                 };
-                c.codes.push(key);
-                c.types.push(r.device_type() as i32);
-                c.gens.push(r.generation() as i32);
+                codes[j].write(key);
+                types[j].write(r.device_type() as i32);
+                gens[j].write(r.generation() as i32);
                 let (has_model, has_firmware) = match r.known() {
                     true => (named_of(r.model).0, named_of(r.firmware).1),
                     false => (false, false),
                 };
-                c.models.push(if has_model { r.model as i32 } else { 0 });
+                models[j].write(if has_model { r.model as i32 } else { 0 });
                 model_nulls.append(has_model);
-                c.firmwares
-                    .push(if has_firmware { r.firmware as i32 } else { 0 });
+                firmwares[j].write(if has_firmware { r.firmware as i32 } else { 0 });
                 firmware_nulls.append(has_firmware);
-                c.counts.push(r.count.min(i32::MAX as u32) as i32);
-                c.sources.push(r.source.min(last_source) as i32);
+                counts[j].write(r.count.min(i32::MAX as u32) as i32);
+                sources[j].write(r.source.min(last_source) as i32);
+            }
+            // SAFETY: the loop wrote the `len` places after each column's length (one a row
+            // of the piece, `len` rows), and `with_capacity(n)` made room for every piece's.
+            unsafe {
+                let grow = |v: usize| v + len;
+                c.ts.set_len(grow(c.ts.len()));
+                c.devices.set_len(grow(c.devices.len()));
+                c.codes.set_len(grow(c.codes.len()));
+                c.types.set_len(grow(c.types.len()));
+                c.gens.set_len(grow(c.gens.len()));
+                c.models.set_len(grow(c.models.len()));
+                c.firmwares.set_len(grow(c.firmwares.len()));
+                c.counts.set_len(grow(c.counts.len()));
+                c.sources.set_len(grow(c.sources.len()));
             }
         }
         if rows.any_message() {
