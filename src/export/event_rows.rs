@@ -51,6 +51,10 @@ impl Row {
         known: bool,
         source: u32,
     ) -> Row {
+        debug_assert!(
+            code.0 >> CODE_BITS == 0,
+            "an alert code wider than {CODE_BITS} bits"
+        );
         let code_kind = code.0 & ((1 << CODE_BITS) - 1)
             | (info.device_type as u32 & 0xF) << TYPE_SHIFT
             | (info.generation as u32 & 0x3) << GEN_SHIFT

@@ -4,9 +4,9 @@
 //! the firmware it ran at the alert's time.
 //!
 //! Memory stays bounded: each worker buffers rows per partition (day x region) in a compact
-//! form (`event_rows`: 32 bytes a row) and writes a partition out as a file of one row group when it
-//! reaches `row_group` rows, or, when the worker's rows pass `buffer_rows` in all, its
-//! largest partition. What is left at the end is written by all cores.
+//! form (`event_rows`: 32 bytes a row) and writes a partition out as a file of one row group
+//! when it reaches `row_group` rows, or, when the worker's rows pass `buffer_rows` in all,
+//! its largest partition. What is left at the end is written by all cores.
 //!
 //! A partition's rows are held in blocks of `BLOCK` rows, and a worker keeps the blocks of
 //! the partitions it wrote for the next ones: its row memory is faulted in once. A vector
