@@ -3,7 +3,7 @@
 //!
 //! A row is written once by the tap and read once when its file's columns are gathered;
 //! both passes run at the speed the memory takes the rows. A row of 48 bytes (the packed
-//! device description and the message id in it) was a third more to write and read again.
+//! device description and the message id in it) was half as much again to write and read.
 //! The partition (day and region) is the rows' key, so the row leaves the region out; CSV
 //! feeds carry no message ids, so those live in a column of their own that a block fills
 //! only once it meets one.
@@ -18,8 +18,9 @@ pub struct Row {
     pub ts: i64,
     /// The device's number; meaningful when `has_device`.
     pub device: u64,
-    /// The alert code (`AlertCode`'s 24 low bits) and, above, `KIND_*`: the device type,
-    /// the generation, whether the record names a device and whether the inventory knows it.
+    /// The alert code in the low `CODE_BITS` and, above it, the device type (`TYPE_SHIFT`),
+    /// the generation (`GEN_SHIFT`), whether the record names a device (`HAS_DEVICE`) and
+    /// whether the inventory knows it (`KNOWN`).
     code_kind: u32,
     pub count: u32,
     /// Numbers of the inventory's model and firmware names; meaningful when `known`.
@@ -35,7 +36,8 @@ const GEN_SHIFT: u32 = 28;
 const HAS_DEVICE: u32 = 1 << 30;
 const KNOWN: u32 = 1 << 31;
 
-// An alert code must fit below the kind bits (`AlertCode`'s kinds sit at bit 16 and up).
+// Every alert code fits in the low `CODE_BITS` (`AlertCode::MAX_BITS`: its kind above a
+// 16-bit number).
 const _: () = assert!(AlertCode::MAX_BITS <= CODE_BITS);
 
 impl Row {
