@@ -309,17 +309,19 @@ mod tests {
         )
     }
 
+    /// The message id `filled` gives the row at `t` of rows from `from`: every third row has
+    /// one (its time), but not the first five.
+    fn message_of(t: i64, from: i64) -> u64 {
+        if t % 3 == 0 && t - from >= 5 {
+            t as u64
+        } else {
+            0
+        }
+    }
+
     fn filled(from: i64, n: i64, spare: &mut Spare) -> Rows {
         let mut r = Rows::default();
-        // Every third row has a message id (its time), in the first block only from row 5.
-        (from..from + n).for_each(|t| {
-            let message = if t % 3 == 0 && t - from >= 5 {
-                t as u64
-            } else {
-                0
-            };
-            r.push(row(t), message, spare)
-        });
+        (from..from + n).for_each(|t| r.push(row(t), message_of(t, from), spare));
         r
     }
 
@@ -334,7 +336,7 @@ mod tests {
             "N999".parse().expect("a DCC code"),
             "AD1".parse().expect("a DCC code"),
         ];
-        for (t, g, code, has, known) in itertools_product(&codes) {
+        for (t, g, code, has, known) in every_kind_of_row(&codes) {
             let device = has.then_some(0xFFFF_FFFF_FFFF_FFFE);
             let r = Row::new(-5, device, code, 7, &info(t, g, 65_535, 3), known, 99);
             assert_eq!(r.code(), code);
@@ -352,7 +354,7 @@ mod tests {
         }
     }
 
-    fn itertools_product(
+    fn every_kind_of_row(
         codes: &[AlertCode],
     ) -> impl Iterator<Item = (usize, usize, AlertCode, bool, bool)> + '_ {
         (0..DeviceType::ALL.len()).flat_map(move |t| {
@@ -381,11 +383,7 @@ mod tests {
             .collect();
         let message = |t: i64| {
             let from = [0, 20_000, 30_000].into_iter().rfind(|&f| f <= t).unwrap();
-            if t % 3 == 0 && t - from >= 5 {
-                t as u64
-            } else {
-                0
-            }
+            message_of(t, from)
         };
         assert_eq!(rows.len, want.len());
         for n in [
